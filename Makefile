@@ -1,0 +1,51 @@
+# The course's commands. `make book` and `make test` work on a fresh clone:
+# they create .venv and install everything they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# pip's local indexes print a line per package they do not hold; keep the log readable.
+PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: help install book test serve lab student clean
+
+help:
+	@echo "make book     execute every notebook and build the site into _build/html"
+	@echo "make test     pytest, every notebook under nbval, and the book build (warnings are errors)"
+	@echo "make serve    serve the built site on http://localhost:8000"
+	@echo "make lab      open JupyterLab on the notebooks"
+	@echo "make student  write student versions, solutions removed, to student/notebooks/"
+	@echo "make clean    remove the build, the student versions and the environment"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip $(PIP_QUIET)
+	set -o pipefail; $(BIN)/python -m pip install --quiet -r requirements.txt $(PIP_QUIET)
+	set -o pipefail; $(BIN)/python -m pip install --quiet -e . $(PIP_QUIET)
+	$(BIN)/python -c "import torch, rnncourse; print('installed: torch', torch.__version__, '| rnncourse', rnncourse.__version__)"
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going
+	@echo "The site is in $(CURDIR)/_build/html (open index.html, or run 'make serve')."
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider notebooks
+	$(MAKE) book
+
+serve:
+	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }
+	$(BIN)/python -m http.server --directory _build/html 8000
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+student: $(STAMP)
+	$(BIN)/python scripts/student_version.py notebooks student/notebooks
+
+clean:
+	rm -rf _build student $(VENV) .pytest_cache

@@ -1,0 +1,9 @@
+"""Exercise checkers: ``check_<name>(your_function)`` prints a pass line or says what is wrong.
+
+The framework is in :mod:`rnncourse.exercises.checker`; each chapter's
+checkers live in a module named after the chapter.
+"""
+from rnncourse.exercises.checker import ExerciseError
+from rnncourse.exercises.rnn_basics import check_rnn_step, check_temperature_probs, check_unroll
+
+__all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature_probs"]

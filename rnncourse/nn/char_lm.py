@@ -1,0 +1,49 @@
+"""A character-level language model: embedding, a recurrent layer, a linear readout.
+
+It predicts the next character from the ones before it (Elman 1990 trained the
+same kind of model on letters; Karpathy 2015 made it famous on larger text).
+Any layer with the interface of ``torch.nn.RNN`` can serve as its recurrent core.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnncourse.nn.rnn import RNN
+from rnncourse.sampling import sample_next
+
+
+class CharLM(nn.Module):
+    """Characters in, next-character logits out.
+
+    ``idx``: (B, T) int64 character ids. Returns ``(logits, state)`` with logits
+    (B, T, V) and the recurrent layer's final state, to pass to the next call.
+    """
+
+    def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 1,
+                 embed_size: int = 64, rnn: type[nn.Module] = RNN):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.rnn = rnn(embed_size, hidden_size, num_layers=num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, idx: torch.Tensor, state=None):
+        if idx.dim() != 2 or idx.dtype != torch.long:
+            raise ValueError(f"idx must be int64 character ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}")
+        out, state = self.rnn(self.embed(idx), state)  # (B, T, D_h)
+        return self.head(out), state  # (B, T, V)
+
+    @torch.no_grad()
+    def generate(self, prompt: torch.Tensor, n: int, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Continue ``prompt`` (T0,) int64 by ``n`` sampled characters; returns (n,) ids."""
+        if prompt.dim() != 1 or prompt.numel() == 0:
+            raise ValueError(f"prompt must be a non-empty 1-D tensor of character ids, got shape {tuple(prompt.shape)}")
+        logits, state = self(prompt[None])  # read the prompt once, keep the state
+        out = []
+        for _ in range(n):
+            nxt = sample_next(logits[:, -1], temperature, generator)  # (1,)
+            out.append(nxt)
+            logits, state = self(nxt[None], state)  # one step: constant work per character
+        return torch.cat(out)

@@ -1,0 +1,83 @@
+"""How every op in ``rnncourse.ops`` picks an implementation and says which one ran.
+
+The convention for kernels (chapter 6 sets the first one): ``rnncourse/ops/<op>/``
+holds the readable PyTorch reference beside its Triton kernel, and the op's
+public function takes ``impl=`` with ``"auto"`` as the default. Triton is
+imported only when a kernel is about to run, so the package imports and works
+without it. After a call, ``last_path(op)`` tells what ran:
+
+- ``"triton-gpu"``: the Triton kernel, compiled for the GPU;
+- ``"triton-interpreter"``: the same kernel run on the CPU by Triton's
+  interpreter (``TRITON_INTERPRET=1``, which the tests use);
+- ``"reference:<name>"``: a PyTorch implementation, e.g. ``"reference:loop"``.
+
+``"auto"`` picks the kernel for CUDA tensors when Triton is installed and the
+fastest PyTorch form otherwise; the interpreter runs only when asked for by name,
+since it is slow.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from functools import lru_cache
+
+import torch
+
+log = logging.getLogger("rnncourse.ops")
+_last_path: dict[str, str] = {}
+
+
+@lru_cache(maxsize=None)
+def triton_available() -> bool:
+    """Whether Triton can be imported (checked without importing it)."""
+    return importlib.util.find_spec("triton") is not None
+
+
+def triton_interpreting() -> bool:
+    """Whether Triton kernels run on the CPU through Triton's interpreter."""
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def choose(op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fastest: str) -> str:
+    """Resolve ``impl`` for a call of ``op`` on tensor ``x`` and record the path that will run.
+
+    ``references`` names the op's PyTorch implementations, ``fastest`` the one
+    ``"auto"`` uses when the kernel cannot run. Returns ``"triton"`` or a
+    reference name.
+    """
+    if impl not in ("auto", "triton", *references):
+        raise ValueError(f"{op}: impl must be one of {['auto', 'triton', *references]}, got {impl!r}")
+    if impl == "auto":
+        impl = "triton" if (x.is_cuda and triton_available()) else fastest
+    if impl == "triton":
+        if not triton_available():
+            raise RuntimeError(f"{op}: impl='triton' needs the triton package (pip install triton); "
+                               f"impl='auto' falls back to the PyTorch reference")
+        if x.is_cuda:
+            path = "triton-gpu"
+        elif triton_interpreting():
+            path = "triton-interpreter"
+        else:
+            raise RuntimeError(f"{op}: the Triton kernel needs CUDA tensors, or TRITON_INTERPRET=1 set before triton "
+                               f"is first imported to run it on the CPU; got a tensor on {x.device}")
+    else:
+        path = f"reference:{impl}"
+    _last_path[op] = path
+    log.info("%s ran %s", op, path)
+    return impl
+
+
+def last_path(op: str) -> str:
+    """The path the last call of ``op`` took (see the module docstring)."""
+    if op not in _last_path:
+        raise KeyError(f"{op} has not been called yet in this process")
+    return _last_path[op]
+
+
+def describe() -> str:
+    """One line on what this machine can run: GPU, Triton, interpreter."""
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA GPU"
+    triton = "triton installed" if triton_available() else "no triton"
+    mode = ", TRITON_INTERPRET=1" if triton_interpreting() else ""
+    return f"torch {torch.__version__}, {gpu}, {triton}{mode}"

@@ -1,0 +1,23 @@
+"""rnncourse.show displays the package's own source, with where it comes from."""
+import pytest
+
+from rnncourse import show
+from rnncourse.nn import RNN, elman_cell
+
+
+def test_shows_source_with_location():
+    src = show(elman_cell)
+    assert src.code.startswith("def elman_cell(")
+    assert src.where.startswith("rnncourse/nn/rnn.py, lines ")
+    html = src._repr_html_()
+    assert "elman_cell" in html and "style=" in html  # inline styles: renders in Colab and on the site
+
+
+def test_shows_a_class_and_a_method():
+    assert "class RNN" in show(RNN).code
+    assert show(RNN.forward).code.lstrip().startswith("def forward")
+
+
+def test_rejects_objects_without_source():
+    with pytest.raises(TypeError, match="module, class, function or method"):
+        show(42)
