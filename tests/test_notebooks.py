@@ -111,6 +111,7 @@ def test_student_version_runs_up_to_its_first_exercise(path):
     client = NotebookClient(student, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     with pytest.raises(CellExecutionError) as info:
         client.execute()
-    assert "ExerciseError" in str(info.value) and "not solved yet" in str(info.value)
+    assert info.value.ename == "ExerciseError" and "not solved yet" in str(info.value)
+    assert "Traceback" not in str(info.value), "a student sees the checker's sentence, not a traceback"
     ran = [i for i, c in enumerate(student.cells) if c.cell_type == "code" and c.execution_count]
     assert max(ran) == first_check, "execution should stop at the first unsolved exercise's checker, not before"
