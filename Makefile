@@ -34,7 +34,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 -p no:cacheprovider notebooks
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks
 	$(MAKE) book
 
 serve:
