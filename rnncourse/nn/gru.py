@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse.nn.recurrent import RecurrentLayer
+from rnncourse.nn.recurrent import RecurrentCell, RecurrentLayer
 
 
 def gru_cell(xw_t, h_prev, weight_hh, bias_hh=None):
@@ -53,3 +53,12 @@ class GRU(RecurrentLayer):
 
     def cell(self, xw_t, state, w):
         return (gru_cell(xw_t, state[0], w["weight_hh"], w["bias_hh"]),)
+
+
+class GRUCell(RecurrentCell):
+    """One GRU step with the interface and parameter names of ``torch.nn.GRUCell``: (B, D_in), (B, D_h) -> (B, D_h)."""
+
+    num_gates = 3
+
+    def step(self, xw_t, state):
+        return (gru_cell(xw_t, state[0], self.weight_hh, self.bias_hh),)

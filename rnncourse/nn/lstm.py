@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse.nn.recurrent import RecurrentLayer
+from rnncourse.nn.recurrent import RecurrentCell, RecurrentLayer
 
 
 def lstm_cell(xw_t, h_prev, c_prev, weight_hh, bias_hh=None, weight_hr=None):
@@ -68,3 +68,15 @@ class LSTM(RecurrentLayer):
     def cell(self, xw_t, state, w):
         h_prev, c_prev = state
         return lstm_cell(xw_t, h_prev, c_prev, w["weight_hh"], w["bias_hh"], w["weight_hr"])
+
+
+class LSTMCell(RecurrentCell):
+    """One LSTM step with the interface and parameter names of ``torch.nn.LSTMCell``.
+
+    ``forward(x_t, (h, c))`` -> (h_t, c_t), each (B, D_h).
+    """
+
+    num_gates, state_parts = 4, 2
+
+    def step(self, xw_t, state):
+        return lstm_cell(xw_t, state[0], state[1], self.weight_hh, self.bias_hh)

@@ -183,3 +183,50 @@ def _repack(output: torch.Tensor, packed: PackedSequence) -> PackedSequence:
     ordered = output.index_select(1, packed.sorted_indices) if packed.sorted_indices is not None else output
     data = torch.cat([ordered[t, :n] for t, n in enumerate(packed.batch_sizes.tolist())])  # (N, D)
     return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+
+
+class RecurrentCell(nn.Module):
+    """Base class of the one-step cells, with the parameter names of ``torch.nn.RNNCell`` and its kin.
+
+    ``forward(x_t, state)``: x_t (B, D_in) or (D_in,), the state as the torch
+    cell takes it (zeros when None); returns the new state in the same form.
+    """
+
+    num_gates = 1
+    state_parts = 1  # h; the LSTM's state has two parts, (h, c)
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        G, factory = self.num_gates * hidden_size, {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(G, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(G, hidden_size, **factory))
+        self.bias_ih = nn.Parameter(torch.empty(G, **factory)) if bias else None
+        self.bias_hh = nn.Parameter(torch.empty(G, **factory)) if bias else None
+        bound = 1.0 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def step(self, xw_t: torch.Tensor, state: tuple) -> tuple:
+        """The cell's maths: ``xw_t`` (B, G * D_h) and the state tuple -> the new state tuple."""
+        raise NotImplementedError
+
+    def forward(self, x_t: torch.Tensor, state=None):
+        if not isinstance(x_t, torch.Tensor) or x_t.dim() not in (1, 2) or x_t.shape[-1] != self.input_size:
+            shape = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
+            raise ValueError(f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {shape}")
+        batched = x_t.dim() == 2
+        x = x_t if batched else x_t.unsqueeze(0)  # (B, D_in)
+        if state is None:
+            parts = tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in range(self.state_parts))
+        else:
+            parts = state if isinstance(state, tuple) else (state,)
+            expected = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+            if len(parts) != self.state_parts:
+                raise ValueError(f"the state must be {self.state_parts} tensor(s) of shape {expected}, got {len(parts)}")
+            for part in parts:
+                check_state(part, expected, self.weight_ih, "the state")
+            parts = tuple(p if batched else p.unsqueeze(0) for p in parts)  # (B, D_h) each
+        new = self.step(_input_projection(x, {"weight_ih": self.weight_ih, "bias_ih": self.bias_ih}), parts)
+        new = tuple(n if batched else n.squeeze(0) for n in new)
+        return new if len(new) > 1 else new[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse.nn.recurrent import RecurrentLayer
+from rnncourse.nn.recurrent import RecurrentCell, RecurrentLayer
 
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
@@ -51,3 +51,16 @@ class RNN(RecurrentLayer):
     def cell(self, xw_t, state, w):
         return (elman_cell(xw_t, state[0], w["weight_hh"], w["bias_hh"], self.nonlinearity),)
 
+
+class RNNCell(RecurrentCell):
+    """One Elman step with the interface and parameter names of ``torch.nn.RNNCell``."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
+                 device=None, dtype=None):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def step(self, xw_t, state):
+        return (elman_cell(xw_t, state[0], self.weight_hh, self.bias_hh, self.nonlinearity),)

@@ -132,3 +132,32 @@ def test_bad_packed_input_and_projection():
         GRU(5, 7)(pack_padded_sequence(torch.randn(4, 2, 6), torch.tensor([4, 2])))
     with pytest.raises(ValueError, match="proj_size"):
         LSTM(5, 7, proj_size=7)
+
+
+CELLS = {"RNNCell": (torch.nn.RNNCell,), "LSTMCell": (torch.nn.LSTMCell,), "GRUCell": (torch.nn.GRUCell,)}
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_cells_match_torch(name, bias, batched, with_state):
+    import rnncourse.nn as ours_nn
+    torch.manual_seed(6)
+    theirs = CELLS[name][0](5, 7, bias=bias)
+    ours = getattr(ours_nn, name)(5, 7, bias=bias)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(3, 5) if batched else torch.randn(5)
+    shape = (3, 7) if batched else (7,)
+    state = None
+    if with_state:
+        state = (torch.randn(shape), torch.randn(shape)) if name == "LSTMCell" else torch.randn(shape)
+    _assert_same(ours(x, state), theirs(x, state))
+
+
+def test_cell_bad_input():
+    from rnncourse.nn import LSTMCell
+    with pytest.raises(ValueError, match=r"x_t must have shape \(B, 5\)"):
+        LSTMCell(5, 7)(torch.randn(3, 4))
+    with pytest.raises(ValueError, match=r"the state must have shape \(3, 7\)"):
+        LSTMCell(5, 7)(torch.randn(3, 5), (torch.zeros(3, 7), torch.zeros(2, 7)))
