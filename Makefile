@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test serve lab student clean
+.PHONY: help install book test serve lab student grade clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
@@ -16,6 +16,7 @@ help:
 	@echo "make serve    serve the built site on http://localhost:8000"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
+	@echo "make grade SUBMISSIONS=dir   autograde dir/<student>/<chapter>.ipynb with nbgrader into grades.csv"
 	@echo "make clean    remove the build, the student versions and the environment"
 
 install: $(STAMP)
@@ -46,6 +47,10 @@ lab: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python scripts/student_version.py notebooks student/notebooks
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder (holding <student>/<chapter>.ipynb)"; exit 1; }
+	$(BIN)/python scripts/grade.py $(SUBMISSIONS) --out grades.csv
 
 clean:
 	rm -rf _build student $(VENV) .pytest_cache
