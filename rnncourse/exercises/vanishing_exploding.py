@@ -153,7 +153,7 @@ def gradient_at_distance(W_hh: torch.Tensor, seeds=(0, 1, 2)) -> float:
 
 def check_init_recurrent(init_recurrent) -> None:
     """Check that ``init_recurrent(D_h) -> W_hh (D_h, D_h)`` keeps the gradient of a tanh RNN
-    between 1e-3 and 1e3 after 100 steps, for D_h = 64 and 32."""
+    between 1e-4 and 1e4 after 100 steps, for D_h = 64 and 32."""
     name = "init_recurrent"
     if not callable(init_recurrent):
         fail(name, f"expected a function, got {type(init_recurrent).__name__}")
