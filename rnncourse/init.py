@@ -17,28 +17,28 @@ def _square(W: torch.Tensor) -> int:
     return W.shape[0]
 
 
-@torch.no_grad()
 def gaussian_(W: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """W_ij ~ N(0, gain^2 / D_h): spectral radius close to ``gain`` for large D_h."""
     D_h = _square(W)
-    return W.copy_(torch.randn(W.shape, generator=generator, dtype=W.dtype) * gain / D_h ** 0.5)
+    with torch.no_grad():
+        return W.copy_(torch.randn(W.shape, generator=generator, dtype=W.dtype) * gain / D_h ** 0.5)
 
 
-@torch.no_grad()
 def orthogonal_(W: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """A uniformly random orthogonal matrix times ``gain``: every singular value equals ``gain``."""
     D_h = _square(W)
     Q, R = torch.linalg.qr(torch.randn(D_h, D_h, generator=generator, dtype=torch.float64))
     # QR's Q is orthogonal; flipping column signs to make diag(R) positive makes it uniformly random (Mezzadri 2007)
     Q = Q * torch.sign(torch.diagonal(R))
-    return W.copy_(gain * Q)
+    with torch.no_grad():
+        return W.copy_(gain * Q)
 
 
-@torch.no_grad()
 def identity_(W: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
     """W_hh = gain * I: each unit keeps its own value from step to step (IRNN with gain 1)."""
     D_h = _square(W)
-    return W.copy_(gain * torch.eye(D_h, dtype=W.dtype))
+    with torch.no_grad():
+        return W.copy_(gain * torch.eye(D_h, dtype=W.dtype))
 
 
 def spectral_radius(W: torch.Tensor) -> float:
@@ -47,10 +47,10 @@ def spectral_radius(W: torch.Tensor) -> float:
     return torch.linalg.eigvals(W.detach().double()).abs().max().item()
 
 
-@torch.no_grad()
 def set_spectral_radius_(W: torch.Tensor, rho: float) -> torch.Tensor:
     """Rescale W so that its spectral radius is ``rho`` (W must not be nilpotent)."""
     current = spectral_radius(W)
     if current == 0:
         raise ValueError("W has spectral radius 0, so no rescaling can give it another")
-    return W.mul_(rho / current)
+    with torch.no_grad():
+        return W.mul_(rho / current)

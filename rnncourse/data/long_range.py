@@ -1,13 +1,13 @@
 """Two synthetic tasks whose answer depends on inputs far in the past, generated on the spot.
 
-Copy memory (Hochreiter & Schmidhuber 1997; in this form Arjovsky, Shah &
-Bengio 2016): read a few symbols, wait, then write them back when a marker
+Copy memory (Hochreiter & Schmidhuber 1997; close to the form of Arjovsky,
+Shah & Bengio 2016): read a few symbols, wait, then write them back when a marker
 says "go". The lag, the number of steps between reading a symbol and writing
 it, is exact, so accuracy can be measured as a function of it.
 
-The adding problem (Hochreiter & Schmidhuber 1997; in this form Le, Jaitly &
-Hinton 2015): a stream of random numbers, two of them marked; output their sum
-at the last step. The two marks sit one in each half of the sequence.
+The adding problem (Hochreiter & Schmidhuber 1997; also a benchmark of Le,
+Jaitly & Hinton 2015): a stream of random numbers, two of them marked; output
+their sum at the last step. Here the two marks sit one in each half of the sequence.
 
 Both are deterministic under ``seed``; chapters 3 and 4 use them at the same lags.
 """
