@@ -1,9 +1,11 @@
-"""Figures for chapter 1 (RNN basics), drawn with matplotlib only.
+"""Figures for the course's chapters (RNN basics, BPTT, vanishing and exploding
+gradients), drawn with matplotlib only.
 
 Every function returns the ``matplotlib.figure.Figure`` it drew on. Those that
 draw a single panel also accept an ``ax`` to draw into, so a notebook can place
 several figures side by side. The colours are the same in every diagram:
-inputs are blue, hidden states orange and outputs green (``COLORS``).
+inputs are blue, hidden states orange, outputs green and losses purple
+(``COLORS``); gradients flowing backwards are red (``GRADIENT``).
 
 In a notebook, end the call with ``;`` (or assign the figure) so that Jupyter
 shows the figure once, without the figure's text representation after it.
@@ -23,7 +25,8 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Patch, R
 from matplotlib.path import Path
 
 # Okabe-Ito colours: distinguishable with the common forms of colour blindness.
-COLORS = {"input": "#0072B2", "hidden": "#D55E00", "output": "#009E73"}
+COLORS = {"input": "#0072B2", "hidden": "#D55E00", "output": "#009E73", "loss": "#CC79A7"}
+GRADIENT = "#C0392B"
 INK = "#333333"  # arrows and weight labels: dark grey is softer than black
 NODE_RADIUS = 0.42
 NODE_FONTSIZE = 15
@@ -380,4 +383,83 @@ def plot_losses(losses: Sequence[float] | np.ndarray, ax: Axes | None = None,
     ax.grid(True, alpha=0.3)
     if any(not line.get_label().startswith("_") for line in ax.get_lines()):
         ax.legend(frameon=False)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# 6. Backpropagation through time (chapter 2)
+# --------------------------------------------------------------------------
+
+def draw_unrolled_loss(T: int = 3, backward: bool = True, ax: Axes | None = None) -> Figure:
+    """The Elman network unrolled over ``T`` steps (1 to about 6) with its readout and loss.
+
+    Each state h_t gives an output y_t and a loss L_t; the losses add up to L.
+    With ``backward=True`` red dashed arrows show the gradient flowing back
+    from every L_t and from h_{t+1} into h_t: the two paths BPTT adds up.
+    """
+    if T < 1:
+        raise ValueError(f"T must be at least 1, got {T}")
+    step, row = 1.9, 1.6
+    xlim, ylim = (-0.8, step * T + 0.9), (-0.75, 4 * row + 0.6)
+    inches = 0.78
+    fig, ax = _figure_and_axes(ax, figsize=(inches * (xlim[1] - xlim[0]), inches * (ylim[1] - ylim[0])))
+    h_prev = _node(ax, (0, row), r"$h_0$", "hidden", dashed=True)
+    total = _node(ax, (step * (T + 1) / 2, 4 * row), r"$L$", "loss")
+    for t in range(1, T + 1):
+        col = t * step
+        x = _node(ax, (col, 0), rf"$x_{{{t}}}$", "input")
+        h = _node(ax, (col, row), rf"$h_{{{t}}}$", "hidden")
+        y = _node(ax, (col, 2 * row), rf"$y_{{{t}}}$", "output")
+        loss = _node(ax, (col, 3 * row), rf"$L_{{{t}}}$", "loss")
+        for start, end in ((x, h), (h, y), (y, loss), (loss, total), (h_prev, h)):
+            _arrow(ax, start, end)
+        _weight(ax, (col - step / 2, row + 0.22), r"$W_{hh}$", ha="center", fontsize=11)
+        _weight(ax, (col + 0.1, row / 2), r"$W_{xh}$", fontsize=10)
+        _weight(ax, (col + 0.1, 1.5 * row), r"$W_{hy}$", fontsize=10)
+        if backward:
+            # dL/dh_t collects L_t's share (down through y_t) and h_{t+1}'s (back along the chain)
+            _curve(ax, [_on_circle(y, -35), (col + 0.75, 1.75 * row), (col + 0.75, 1.25 * row),
+                        _on_circle(h, 35)], color=GRADIENT, dashed=True)
+            _curve(ax, [_on_circle(h, -120), (col - step / 3, row - 0.75), (col - 2 * step / 3, row - 0.75),
+                        _on_circle(h_prev, -60)], color=GRADIENT, dashed=True)
+        h_prev = h
+    if backward:
+        ax.text(step * (T + 1) / 2, -0.55, r"red: the gradient flows back, $\partial L / \partial h_t$",
+                ha="center", va="center", fontsize=10, color=GRADIENT)
+    _frame(ax, xlim, ylim)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# 7. Gradient norms against distance (chapter 3)
+# --------------------------------------------------------------------------
+
+def plot_gradient_norms(curves: dict[str, Sequence[float]], ax: Axes | None = None,
+                        guides: dict[str, float] | None = None, ylim: tuple[float, float] = (1e-12, 1e6)) -> Figure:
+    """Gradient norm against the distance T - t, on a log scale, one line per entry of ``curves``.
+
+    ``curves`` maps a label to norms indexed by distance (entry 0 at distance 0).
+    ``guides`` maps a label to a factor r, drawn dashed as r^distance (the formula
+    beside the measurement): in the colour of the curve with the same label, or,
+    for a label of its own, in grey with its own legend entry.
+    """
+    fig, ax = _figure_and_axes(ax, figsize=(7, 4))
+    colors = {}
+    longest = 1
+    for label, norms in curves.items():
+        values = np.asarray(norms, dtype=float)
+        line, = ax.semilogy(np.arange(len(values)), values, linewidth=2, label=label)
+        colors[label] = line.get_color()
+        longest = max(longest, len(values))
+    distance = np.arange(longest, dtype=float)
+    for label, factor in (guides or {}).items():
+        own = label not in colors
+        ax.semilogy(distance, factor ** distance, "--", linewidth=1.2, color=colors.get(label, "0.35"),
+                    label=label if own else None)
+    ax.axhline(1.0, color="0.5", linewidth=0.8)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("distance $T - t$ (steps back from the end)")
+    ax.set_ylabel(r"$\|\partial L / \partial h_t\|$")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(frameon=False, fontsize=9, loc="best")
     return fig

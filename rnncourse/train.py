@@ -1,10 +1,11 @@
 """The one small training loop every chapter reuses.
 
 ``train`` runs a fixed number of optimiser steps (or fewer, if a time budget
-runs out first), shows a tqdm progress bar, optionally clips the gradient norm,
-and returns the loss history. The model-specific part is ``loss_fn(model,
+runs out first), shows a tqdm progress bar, optionally clips the gradient (by
+norm or by value), and returns the loss history. The model-specific part is ``loss_fn(model,
 batch)``, so the same loop trains a sine forecaster, a character model or a
-translator.
+translator; a ``loss_fn`` that carries a detached state from batch to batch
+gives truncated backpropagation through time (``rnncourse.tbptt``).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class History:
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
           batches: Iterable | Callable[[], Any], steps: int, *, lr: float = 1e-3,
           optimizer: torch.optim.Optimizer | None = None, clip_grad_norm: float | None = None,
-          time_budget: float | None = None, seed: int | None = None,
+          clip_grad_value: float | None = None, time_budget: float | None = None, seed: int | None = None,
           evaluate: Callable[[torch.nn.Module], float] | None = None, eval_every: int = 100,
           progress: bool = True, desc: str = "training") -> History:
     """Train ``model`` for ``steps`` optimiser steps and return its :class:`History`.
@@ -58,7 +59,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
     ``batches`` is an iterable of batches or a function returning the next one;
     ``loss_fn(model, batch)`` returns a scalar loss. Adam with learning rate
     ``lr`` is used unless an ``optimizer`` is given. ``clip_grad_norm`` rescales
-    the gradient when its norm exceeds that value; ``time_budget`` (seconds)
+    the gradient when its norm exceeds that value, ``clip_grad_value`` then
+    clamps each entry to [-value, value]; ``time_budget`` (seconds)
     stops early; ``seed`` seeds every generator first; ``evaluate(model)`` runs
     every ``eval_every`` steps and at the end, in eval mode without gradients.
     """
@@ -84,6 +86,8 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
         loss.backward()
         # clip_grad_norm_ returns the norm before clipping; max_norm=inf only measures it.
         norm = torch.nn.utils.clip_grad_norm_(params, clip_grad_norm or math.inf)
+        if clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(params, clip_grad_value)
         optimizer.step()
         history.losses.append(loss.item())
         history.grad_norms.append(norm.item())

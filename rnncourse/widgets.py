@@ -1,14 +1,22 @@
-"""Interactive widgets for the notebooks (ipywidgets).
+"""Interactive widgets for the notebooks (ipywidgets), and animations for the website.
 
 On the static website the widgets show their first state; in JupyterLab or
-Colab they respond to the slider.
+Colab they respond to the slider. Where a widget is the point of a section,
+an animation (``FuncAnimation.to_jshtml``) shows the same figure with a
+scrubbable slider that needs no kernel.
 """
 from __future__ import annotations
 
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import torch
+from IPython.display import clear_output, display
+from matplotlib.animation import FuncAnimation
 
 from rnncourse.data.text import CharVocab
+from rnncourse.gradients import probe
+from rnncourse.init import orthogonal_
+from rnncourse.plots import plot_gradient_norms
 
 
 def temperature_explorer(model, vocab: CharVocab, prompt: str, n: int = 300, seed: int = 0,
@@ -31,3 +39,57 @@ def temperature_explorer(model, vocab: CharVocab, prompt: str, n: int = 300, see
     slider.observe(update, names="value")
     update()
     return widgets.VBox([slider, text])
+
+
+def _recurrent_matrix(rho: float, D_h: int = 64) -> torch.Tensor:
+    """One fixed orthogonal matrix times rho: spectral radius and every singular value equal rho."""
+    return orthogonal_(torch.empty(D_h, D_h, dtype=torch.float64), gain=rho, generator=torch.Generator().manual_seed(0))
+
+
+def _draw_gradient_norms(ax, rho: float, nonlinearity: str, T: int) -> None:
+    norms = probe(_recurrent_matrix(rho), T=T, nonlinearity=nonlinearity)
+    plot_gradient_norms({f"measured ({nonlinearity} RNN, autograd)": norms}, ax=ax,
+                        guides={r"$\rho^{T-t}$ (linear network)": rho})
+    ax.set_xlim(0, T)
+    ax.set_title(f"spectral radius of $W_{{hh}}$ = {rho:.2f}")
+
+
+def gradient_norm_explorer(rho: float = 1.0, nonlinearity: str = "tanh", T: int = 100) -> widgets.VBox:
+    """Sliders for the spectral radius of W_hh and the sequence length, a menu for the nonlinearity,
+    above the gradient-norm curve of :func:`rnncourse.gradients.probe`, redrawn on every change.
+
+    W_hh is a fixed orthogonal matrix times the radius, so the radius alone changes.
+    """
+    radius = widgets.FloatSlider(value=rho, min=0.5, max=1.5, step=0.05, description="radius",
+                                 continuous_update=False)
+    function = widgets.Dropdown(options=["tanh", "relu"], value=nonlinearity, description="nonlinearity")
+    length = widgets.IntSlider(value=T, min=10, max=200, step=10, description="T", continuous_update=False)
+    out = widgets.Output()
+
+    def update(change=None):
+        with out:
+            clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+            _draw_gradient_norms(ax, radius.value, function.value, length.value)
+            display(fig)
+            plt.close(fig)
+
+    for control in (radius, function, length):
+        control.observe(update, names="value")
+    update()
+    return widgets.VBox([widgets.HBox([radius, function, length]), out])
+
+
+def gradient_norm_animation(radii=(0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2, 1.3, 1.4, 1.5),
+                            nonlinearity: str = "tanh", T: int = 100) -> str:
+    """The explorer's figure for each spectral radius in ``radii``, as an HTML animation
+    with a slider (``FuncAnimation.to_jshtml``): it plays on the static website."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=80, layout="constrained")
+
+    def frame(i):
+        ax.clear()
+        _draw_gradient_norms(ax, radii[i], nonlinearity, T)
+
+    html = FuncAnimation(fig, frame, frames=len(radii)).to_jshtml(fps=2, default_mode="once")
+    plt.close(fig)
+    return html

@@ -73,6 +73,8 @@ FIGURES = {
     "jordan_vs_elman": plots.draw_jordan_vs_elman,
     "timeline": plots.history_timeline,
     "losses": lambda: plots.plot_losses(np.linspace(2, 0.1, 50)),
+    "unrolled_loss": plots.draw_unrolled_loss,
+    "gradient_norms": lambda: plots.plot_gradient_norms({"a": 0.9 ** np.arange(50)}, guides={"a": 0.9}),
 }
 
 
@@ -81,7 +83,7 @@ def test_returns_a_figure(name):
     assert isinstance(FIGURES[name](), Figure)
 
 
-@pytest.mark.parametrize("name", ["elman", "unrolled", "jordan_vs_elman", "timeline"])
+@pytest.mark.parametrize("name", ["elman", "unrolled", "jordan_vs_elman", "timeline", "unrolled_loss"])
 def test_no_text_overlaps_or_is_cut_off(name):
     fig = FIGURES[name]()
     assert overlapping_texts(fig) == []
@@ -192,3 +194,27 @@ def test_plot_losses_smoothing_window_longer_than_the_run():
 def test_plot_losses_rejects_an_empty_window():
     with pytest.raises(ValueError):
         plots.plot_losses([1.0, 0.5], smooth=0)
+
+
+@pytest.mark.parametrize("T", range(1, 6))
+@pytest.mark.parametrize("backward", [True, False])
+def test_unrolled_loss_has_every_node_and_the_total(T, backward):
+    fig = plots.draw_unrolled_loss(T, backward=backward)
+    labels = texts(fig.axes[0])
+    for t in range(1, T + 1):
+        for node in (f"x_{t}", f"h_{t}", f"y_{t}", f"L_{t}"):
+            assert labels.count(node) == 1
+    assert labels.count("L") == 1 and labels.count("h_0") == 1 and labels.count("W_hh") == T
+    assert overlapping_texts(fig) == [] and texts_outside_figure(fig) == []
+    with pytest.raises(ValueError):
+        plots.draw_unrolled_loss(0)
+
+
+def test_gradient_norms_draws_each_curve_and_its_guide():
+    ax = plots.plot_gradient_norms({"rho 0.9": 0.9 ** np.arange(30), "rho 1.1": 1.1 ** np.arange(30)},
+                                   guides={"rho 0.9": 0.9, "formula": 1.0}).axes[0]
+    lines = ax.get_lines()
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["rho 0.9", "rho 1.1", "formula"]
+    assert lines[0].get_color() == lines[2].get_color()  # the guide in its curve's colour
+    np.testing.assert_allclose(lines[2].get_ydata(), 0.9 ** np.arange(30))

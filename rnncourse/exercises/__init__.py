@@ -3,7 +3,11 @@
 The framework is in :mod:`rnncourse.exercises.checker`; each chapter's
 checkers live in a module named after the chapter.
 """
+from rnncourse.exercises.bptt import check_grad_h0, check_step_backward, check_train_truncated
 from rnncourse.exercises.checker import ExerciseError
 from rnncourse.exercises.rnn_basics import check_rnn_step, check_temperature_probs, check_unroll
+from rnncourse.exercises.vanishing_exploding import check_clip_by_norm, check_init_recurrent, check_jacobian_product
 
-__all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature_probs"]
+__all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature_probs",
+           "check_step_backward", "check_grad_h0", "check_train_truncated",
+           "check_jacobian_product", "check_clip_by_norm", "check_init_recurrent"]

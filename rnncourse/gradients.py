@@ -1,0 +1,94 @@
+"""How the gradient reaching h_t from h_T grows or shrinks with the distance T - t.
+
+By the chain rule dh_T/dh_t is a product of one Jacobian per step (Bengio,
+Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013):
+
+    dh_T/dh_t = prod_{k=t+1}^{T} dh_k/dh_{k-1} = prod_{k=t+1}^{T} diag(f'(a_k)) W_hh.
+
+``jacobian_product`` computes it from the formula; ``gradient_norms`` measures
+the gradient with autograd on a real :class:`rnncourse.nn.RNN`, step by step.
+"""
+from __future__ import annotations
+
+import torch
+
+from rnncourse.nn.rnn import RNN, elman_cell
+
+
+def derivative_from_state(h: torch.Tensor, nonlinearity: str) -> torch.Tensor:
+    """f'(a_k) written with h_k = f(a_k): 1 - h_k^2 for tanh, [h_k > 0] for ReLU."""
+    if nonlinearity == "tanh":
+        return 1 - h ** 2
+    if nonlinearity == "relu":
+        return (h > 0).to(h.dtype)
+    raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+
+
+def jacobian_product(hs: torch.Tensor, W_hh: torch.Tensor, nonlinearity: str = "tanh") -> torch.Tensor:
+    """dh_T/dh_0 of one sequence from its states, by the formula.
+
+    hs: (T+1, D_h) holding h_0..h_T; W_hh: (D_h, D_h). Returns J: (D_h, D_h), J[i, j] = dh_T[i]/dh_0[j].
+    """
+    if hs.dim() != 2 or hs.shape[1] != W_hh.shape[0]:
+        raise ValueError(f"hs must have shape (T+1, D_h) with D_h={W_hh.shape[0]}, got {tuple(hs.shape)}")
+    J = torch.eye(W_hh.shape[0], dtype=W_hh.dtype)
+    for k in range(1, hs.shape[0]):
+        # dh_k/dh_{k-1} = diag(f'(a_k)) W_hh, and the newest factor multiplies on the left
+        J = (derivative_from_state(hs[k], nonlinearity)[:, None] * W_hh) @ J
+    return J
+
+
+def unroll_states(rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """h_0, h_1, ..., h_T of the first layer of ``rnn`` as a list of (B, D_h) tensors in one graph.
+
+    x: (B, T, D_in). Keeping every h_t lets autograd give dL/dh_t for each of them.
+    """
+    if rnn.num_layers != 1 or rnn.bidirectional:
+        raise ValueError("gradient measurements use a one-layer, one-direction RNN")
+    if x.dim() != 3 or x.shape[2] != rnn.input_size:
+        raise ValueError(f"x must have shape (B, T, D_in) with D_in={rnn.input_size}, got {tuple(x.shape)}")
+    h = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0
+    hs = [h]
+    for t in range(x.shape[1]):
+        h = elman_cell(x[:, t], h, *rnn.cell_parameters(0, 0), rnn.nonlinearity)
+        hs.append(h)
+    return hs
+
+
+def gradient_norms(rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+    """||dL/dh_t|| for L = <u, h_T>, with u a random unit vector per sequence, measured with autograd.
+
+    x: (B, T, D_in), h0: (B, D_h) or None. Returns (T+1,): entry d is the norm at
+    distance d = T - t from the end, averaged over the batch (entry 0 is ||u|| = 1).
+    dL/dh_t = (dh_T/dh_t)^T u, so this is how much of a gradient arriving at h_T reaches h_t.
+    """
+    B = x.shape[0]
+    h0 = x.new_zeros(B, rnn.hidden_size) if h0 is None else h0.detach().clone()
+    hs = unroll_states(rnn, x, h0.requires_grad_(True))  # h_0 a leaf, so every h_t is in the graph
+    u = torch.randn(hs[-1].shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+    u = u / u.norm(dim=1, keepdim=True)  # (B, D_h), unit rows
+    L = (u * hs[-1]).sum()
+    grads = torch.autograd.grad(L, hs)  # dL/dh_t for t = 0..T, each (B, D_h), through all later steps
+    norms = torch.stack([g.norm(dim=1).mean() for g in grads])  # (T+1,)
+    return norms.flip(0)  # index by distance T - t
+
+
+def probe(W_hh: torch.Tensor, T: int = 100, nonlinearity: str = "tanh", input_scale: float = 0.5,
+          D_in: int = 4, B: int = 16, seed: int = 0) -> torch.Tensor:
+    """Gradient norms against distance for a given recurrent matrix, in a standard setting.
+
+    A float64 :class:`RNN` with W_hh: (D_h, D_h), input weights drawn as PyTorch
+    draws them, zero biases, reads B sequences of T steps of Gaussian inputs
+    times ``input_scale`` from h_0 = 0. Returns :func:`gradient_norms`: (T+1,).
+    Everything is seeded by ``seed``, so only W_hh and the arguments change the result.
+    """
+    D_h = W_hh.shape[0]
+    torch.manual_seed(seed)
+    rnn = RNN(D_in, D_h, nonlinearity=nonlinearity, dtype=torch.float64)
+    with torch.no_grad():
+        rnn.weight_hh_l0.copy_(W_hh)
+        rnn.bias_ih_l0.zero_()
+        rnn.bias_hh_l0.zero_()
+    g = torch.Generator().manual_seed(seed)
+    x = input_scale * torch.randn(B, T, D_in, generator=g, dtype=torch.float64)
+    return gradient_norms(rnn, x, seed=seed)

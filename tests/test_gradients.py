@@ -1,0 +1,55 @@
+"""Gradient norms against distance: autograd's measurement equals the Jacobian-product formula."""
+import pytest
+import torch
+
+from rnncourse.gradients import gradient_norms, jacobian_product, probe, unroll_states
+from rnncourse.init import orthogonal_
+from rnncourse.nn import RNN
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_jacobian_product_equals_autograds_jacobian(nonlinearity):
+    torch.manual_seed(0)
+    rnn = RNN(3, 5, nonlinearity=nonlinearity, dtype=torch.float64)
+    x = torch.randn(1, 7, 3, dtype=torch.float64)
+    h0 = torch.randn(1, 5, dtype=torch.float64)
+
+    def h_T(h0):
+        return unroll_states(rnn, x, h0)[-1][0]
+
+    expected = torch.autograd.functional.jacobian(h_T, h0)[:, 0]  # (D_h, D_h)
+    hs = torch.cat(unroll_states(rnn, x, h0)).detach()  # (T+1, D_h)
+    torch.testing.assert_close(jacobian_product(hs, rnn.weight_hh_l0.detach(), nonlinearity), expected,
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_gradient_norms_are_the_formula_applied_to_u():
+    torch.manual_seed(1)
+    rnn = RNN(2, 4, dtype=torch.float64)
+    x = torch.randn(1, 6, 2, dtype=torch.float64)
+    norms = gradient_norms(rnn, x, seed=3)
+    assert norms.shape == (7,) and norms[0].item() == pytest.approx(1.0)
+    hs = torch.cat(unroll_states(rnn, x)).detach()
+    u = torch.randn(1, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    u = u / u.norm()
+    for d in range(7):  # distance d: from h_{T-d} to h_T
+        J = jacobian_product(hs[6 - d:], rnn.weight_hh_l0.detach())
+        assert norms[d].item() == pytest.approx((u @ J).norm().item(), rel=1e-12)
+
+
+def test_doubling_and_halving_at_zero_input():
+    for rho, expected in [(2.0, 2.0 ** 10), (0.5, 2.0 ** -10)]:
+        W = orthogonal_(torch.empty(16, 16, dtype=torch.float64), gain=rho, generator=torch.Generator().manual_seed(0))
+        norms = probe(W, T=10, input_scale=0.0)
+        assert norms[10].item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_probe_is_deterministic_and_checks_its_rnn():
+    W = orthogonal_(torch.empty(8, 8, dtype=torch.float64))
+    assert torch.equal(probe(W, T=20), probe(W, T=20))
+    with pytest.raises(ValueError, match="one-layer"):
+        unroll_states(RNN(2, 3, num_layers=2), torch.randn(1, 4, 2))
+    with pytest.raises(ValueError, match=r"\(B, T, D_in\) with D_in=2"):
+        unroll_states(RNN(2, 3), torch.randn(1, 4, 3))
+    with pytest.raises(ValueError, match=r"\(T\+1, D_h\)"):
+        jacobian_product(torch.zeros(4, 2), torch.zeros(3, 3))
