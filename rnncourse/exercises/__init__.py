@@ -5,5 +5,7 @@ checkers live in a module named after the chapter.
 """
 from rnncourse.exercises.checker import ExerciseError
 from rnncourse.exercises.rnn_basics import check_rnn_step, check_temperature_probs, check_unroll
+from rnncourse.exercises.seq2seq_attention import check_additive_score, check_beam_step, check_masked_softmax
 
-__all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature_probs"]
+__all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature_probs",
+           "check_additive_score", "check_masked_softmax", "check_beam_step"]
