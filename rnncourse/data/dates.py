@@ -375,9 +375,12 @@ class DateBatches:
         return self.batch(self.by_length[start:start + batch_size])
 
     def batches(self, batch_size: int):
-        """Every example once, in order, in batches of ``batch_size`` (the last may be smaller)."""
-        for start in range(0, len(self), batch_size):
-            yield self.batch(torch.arange(start, min(start + batch_size, len(self))))
+        """Every example once, shortest first, in batches of ``batch_size`` (the last may be smaller).
+
+        Yields (index (B,), Batch): the examples' positions in the split, to put results back in order.
+        """
+        for index in self.by_length.split(batch_size):
+            yield index, self.batch(index)
 
 
 def date_tokenizers() -> tuple[Tokenizer, Tokenizer]:

@@ -117,6 +117,8 @@ def test_batches():
     similar = data.similar_length_batch(32, g)
     lengths = similar.src_mask.sum(1)
     assert similar.src.shape[0] == 32 and lengths.max() - lengths.min() < data.lengths.max() - data.lengths.min()
-    assert sum(len(b) for b in data.batches(64)) == len(data)
-    first = next(data.batches(4))
-    assert [src_tok.decode(x[m]) for x, m in zip(first.src, first.src_mask)] == [e.source for e in splits.train[:4]]
+    seen = torch.cat([index for index, _ in data.batches(64)])
+    assert sorted(seen.tolist()) == list(range(len(data)))  # every example once
+    index, first = next(data.batches(4))
+    assert [src_tok.decode(x[m]) for x, m in zip(first.src, first.src_mask)] == [splits.train[k].source for k in index]
+    assert first.src.shape[1] == int(data.lengths[data.by_length[3]])  # the four shortest sources
