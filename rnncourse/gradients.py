@@ -49,8 +49,10 @@ def unroll_states(rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None) -> 
         raise ValueError(f"x must have shape (B, T, D_in) with D_in={rnn.input_size}, got {tuple(x.shape)}")
     h = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0
     hs = [h]
+    w = rnn.weights(0, 0)
     for t in range(x.shape[1]):
-        h = elman_cell(x[:, t], h, *rnn.cell_parameters(0, 0), rnn.nonlinearity)
+        xw_t = x[:, t] @ w["weight_ih"].T + (w["bias_ih"] if rnn.bias else 0)  # W_xh x_t + b_ih
+        h = elman_cell(xw_t, h, w["weight_hh"], w["bias_hh"], rnn.nonlinearity)
         hs.append(h)
     return hs
 

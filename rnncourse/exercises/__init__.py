@@ -6,8 +6,10 @@ checkers live in a module named after the chapter.
 from rnncourse.exercises.bptt import check_grad_h0, check_step_backward, check_train_truncated
 from rnncourse.exercises.checker import ExerciseError
 from rnncourse.exercises.rnn_basics import check_rnn_step, check_temperature_probs, check_unroll
+from rnncourse.exercises.seq2seq_attention import check_additive_score, check_beam_step, check_masked_softmax
 from rnncourse.exercises.vanishing_exploding import check_clip_by_norm, check_init_recurrent, check_jacobian_product
 
 __all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature_probs",
            "check_step_backward", "check_grad_h0", "check_train_truncated",
-           "check_jacobian_product", "check_clip_by_norm", "check_init_recurrent"]
+           "check_jacobian_product", "check_clip_by_norm", "check_init_recurrent",
+           "check_additive_score", "check_masked_softmax", "check_beam_step"]

@@ -69,7 +69,7 @@ def check_step_backward(step_backward_fn) -> None:
 def _states(x, h0, W_xh, W_hh, b_h) -> list[torch.Tensor]:
     hs = [h0]
     for t in range(x.shape[1]):
-        hs.append(elman_cell(x[:, t], hs[-1], W_xh, W_hh, b_h, torch.zeros_like(b_h)))
+        hs.append(elman_cell(x[:, t] @ W_xh.T + b_h, hs[-1], W_hh))
     return hs
 
 

@@ -1,0 +1,135 @@
+"""Chapter 5's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+import pytest
+import torch
+
+from rnncourse.exercises import ExerciseError, check_additive_score, check_beam_step, check_masked_softmax
+from rnncourse.exercises.seq2seq_attention import additive_score_reference
+from rnncourse.nn import beam_step, masked_softmax
+
+
+def _message(checker, fn) -> str:
+    with pytest.raises(ExerciseError) as info:
+        checker(fn)
+    message = str(info.value)
+    assert "\n" not in message and message.endswith("."), "a checker answers in one plain sentence"
+    return message
+
+
+def _not_solved(*args):
+    raise NotImplementedError()
+
+
+def test_references_pass(capsys):
+    check_additive_score(additive_score_reference)
+    check_masked_softmax(masked_softmax)
+    check_beam_step(beam_step)
+    assert capsys.readouterr().out.count("correct on all") == 3
+
+
+def test_solutions_written_differently_pass(capsys):
+    def additive_score(query, keys, W_q, W_k, v):
+        return torch.einsum("a,bsa->bs", v, torch.tanh(torch.einsum("aq,bq->ba", W_q, query)[:, None]
+                                                       + torch.einsum("ak,bsk->bsa", W_k, keys)))
+
+    def masked_softmax_renormalised(scores, mask):
+        w = torch.exp(scores - scores.max(-1, keepdim=True).values) * mask
+        return w / w.sum(-1, keepdim=True)
+
+    def beam_step_loop(scores, log_probs, k):
+        B, K, V = log_probs.shape
+        total = scores.unsqueeze(-1) + log_probs
+        top, flat = torch.topk(total.view(B, -1), k)
+        return top, torch.div(flat, V, rounding_mode="floor"), torch.remainder(flat, V)
+
+    check_additive_score(additive_score)
+    check_masked_softmax(masked_softmax_renormalised)
+    check_beam_step(beam_step_loop)
+    assert capsys.readouterr().out.count("correct") == 3
+
+
+ADDITIVE_PLANTED = {
+    "no tanh": (lambda q, k, Wq, Wk, v: ((q @ Wq.T)[:, None] + k @ Wk.T) @ v, "without its tanh"),
+    "query ignored": (lambda q, k, Wq, Wk, v: torch.tanh(k @ Wk.T) @ v, "ignore the query"),
+    "v ignored": (lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] + k @ Wk.T).sum(-1), "weight them with v"),
+    "softmax returned": (lambda q, k, Wq, Wk, v: torch.softmax(additive_score_reference(q, k, Wq, Wk, v), 1),
+                         "returned alignment weights"),
+    "multiplicative": (lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] * (k @ Wk.T)) @ v, "multiplied"),
+    "W_k not transposed": (lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] + k @ Wk) @ v, "raised RuntimeError"),
+    "detached": (lambda q, k, Wq, Wk, v: additive_score_reference(q, k, Wq, Wk, v).detach(), "no gradient flows"),
+    "not solved": (_not_solved, "not solved yet"),
+}
+
+
+def _masked_in_place(e, m):
+    e = e.clone()
+    e[~m] = -1e9
+    return torch.softmax(e, -1).detach()
+
+
+MASKED_SOFTMAX_PLANTED = {
+    "padding not masked": (lambda e, m: torch.softmax(e, -1), "padded positions get weight"),
+    "wrong axis": (lambda e, m: torch.softmax(e.masked_fill(~m, float("-inf")), 0), "wrong axis"),
+    "not renormalised": (lambda e, m: torch.softmax(e, -1) * m, "no longer sum to 1"),
+    "padding set to zero": (lambda e, m: torch.softmax(e * m, -1), "exp(0) still gives them weight"),
+    "mask inverted": (lambda e, m: torch.softmax(e.masked_fill(m, float("-inf")), -1), "wrong way round"),
+    "not normalised": (lambda e, m: e.exp() * m, "not normalised"),
+    "detached": (_masked_in_place, "no gradient flows"),
+    "not solved": (_not_solved, "not solved yet"),
+}
+
+
+def _flat(total, k, largest=True):
+    B, K, V = total.shape
+    top, i = total.reshape(B, -1).topk(k, largest=largest)
+    return top, i // V, i % V
+
+
+def _index_decoded_wrongly(s, lp, k):
+    K = lp.shape[1]
+    top, i = (s[..., None] + lp).reshape(lp.shape[0], -1).topk(k)
+    return top, i % K, i // K
+
+
+def _one_token_per_beam(s, lp, k):
+    best, token = (s[..., None] + lp).max(-1)  # (B, K)
+    top, beam = best.sort(-1, descending=True)
+    return top[:, :k], beam[:, :k], token.gather(1, beam[:, :k])
+
+
+BEAM_STEP_PLANTED = {
+    "not accumulated": (lambda s, lp, k: _flat(lp, k), "forget each beam's history"),
+    "multiplied in log space": (lambda s, lp, k: _flat(s[..., None] * lp, k), "log-probabilities add"),
+    "probabilities added": (lambda s, lp, k: _flat(s[..., None] + lp.exp(), k), "added probabilities"),
+    "probability space": (lambda s, lp, k: _flat(s.exp()[..., None] * lp.exp(), k), "are probabilities"),
+    "index decoded wrongly": (_index_decoded_wrongly, "the wrong way"),
+    "lowest kept": (lambda s, lp, k: _flat(s[..., None] + lp, k, largest=False), "lowest scores"),
+    "one token per beam": (_one_token_per_beam, "best token of each beam"),
+    "tuple of two": (lambda s, lp, k: _flat(s[..., None] + lp, k)[:2], "expected 3 return value(s)"),
+    "not solved": (_not_solved, "not solved yet"),
+}
+
+
+@pytest.mark.parametrize("name", ADDITIVE_PLANTED)
+def test_additive_score_rejects(name):
+    fn, expected = ADDITIVE_PLANTED[name]
+    assert expected in _message(check_additive_score, fn)
+
+
+@pytest.mark.parametrize("name", MASKED_SOFTMAX_PLANTED)
+def test_masked_softmax_rejects(name):
+    fn, expected = MASKED_SOFTMAX_PLANTED[name]
+    assert expected in _message(check_masked_softmax, fn)
+
+
+@pytest.mark.parametrize("name", BEAM_STEP_PLANTED)
+def test_beam_step_rejects(name):
+    fn, expected = BEAM_STEP_PLANTED[name]
+    assert expected in _message(check_beam_step, fn)
+
+
+@pytest.mark.parametrize("checker,planted", [(check_additive_score, ADDITIVE_PLANTED),
+                                             (check_masked_softmax, MASKED_SOFTMAX_PLANTED),
+                                             (check_beam_step, BEAM_STEP_PLANTED)])
+def test_each_planted_mistake_gets_its_own_message(checker, planted):
+    messages = [_message(checker, fn) for fn, _ in planted.values()]
+    assert len(set(messages)) == len(messages)
