@@ -21,6 +21,7 @@ from student_version import student_version  # noqa: E402
 PLANTED = {
     "01_rnn_basics": ("temperature_probs", "    return torch.softmax(logits * temperature, dim=-1)\n",
                       "check_temperature_probs"),
+    "05_seq2seq_attention": ("masked_softmax", "    return torch.softmax(scores, dim=-1)\n", "check_masked_softmax"),
 }
 
 
