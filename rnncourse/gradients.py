@@ -50,6 +50,7 @@ def unroll_states(rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None) -> 
     h = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0
     hs = [h]
     for t in range(x.shape[1]):
+        # h_t = f(W_xh x_t + W_hh h_{t-1} + b_h)
         h = elman_cell(x[:, t], h, *rnn.cell_parameters(0, 0), rnn.nonlinearity)
         hs.append(h)
     return hs
@@ -83,8 +84,9 @@ def probe(W_hh: torch.Tensor, T: int = 100, nonlinearity: str = "tanh", input_sc
     Everything is seeded by ``seed``, so only W_hh and the arguments change the result.
     """
     D_h = W_hh.shape[0]
-    torch.manual_seed(seed)
-    rnn = RNN(D_in, D_h, nonlinearity=nonlinearity, dtype=torch.float64)
+    with torch.random.fork_rng():  # seed the input weights without disturbing the caller's generator
+        torch.manual_seed(seed)
+        rnn = RNN(D_in, D_h, nonlinearity=nonlinearity, dtype=torch.float64)
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(W_hh)
         rnn.bias_ih_l0.zero_()
