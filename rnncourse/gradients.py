@@ -51,6 +51,7 @@ def unroll_states(rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None) -> 
     hs = [h]
     w = rnn.weights(0, 0)
     for t in range(x.shape[1]):
+        # h_t = f(W_xh x_t + W_hh h_{t-1} + b_h): the input's part first, then the recurrent cell
         xw_t = x[:, t] @ w["weight_ih"].T + (w["bias_ih"] if rnn.bias else 0)  # W_xh x_t + b_ih
         h = elman_cell(xw_t, h, w["weight_hh"], w["bias_hh"], rnn.nonlinearity)
         hs.append(h)
@@ -85,8 +86,9 @@ def probe(W_hh: torch.Tensor, T: int = 100, nonlinearity: str = "tanh", input_sc
     Everything is seeded by ``seed``, so only W_hh and the arguments change the result.
     """
     D_h = W_hh.shape[0]
-    torch.manual_seed(seed)
-    rnn = RNN(D_in, D_h, nonlinearity=nonlinearity, dtype=torch.float64)
+    with torch.random.fork_rng():  # seed the input weights without disturbing the caller's generator
+        torch.manual_seed(seed)
+        rnn = RNN(D_in, D_h, nonlinearity=nonlinearity, dtype=torch.float64)
     with torch.no_grad():
         rnn.weight_hh_l0.copy_(W_hh)
         rnn.bias_ih_l0.zero_()

@@ -53,3 +53,11 @@ def test_probe_is_deterministic_and_checks_its_rnn():
         unroll_states(RNN(2, 3), torch.randn(1, 4, 3))
     with pytest.raises(ValueError, match=r"\(T\+1, D_h\)"):
         jacobian_product(torch.zeros(4, 2), torch.zeros(3, 3))
+
+
+def test_probe_leaves_the_global_generator_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    probe(torch.eye(4, dtype=torch.float64), T=5)
+    assert torch.equal(torch.rand(3), expected)
