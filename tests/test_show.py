@@ -18,6 +18,12 @@ def test_shows_a_class_and_a_method():
     assert show(RNN.forward).code.lstrip().startswith("def forward")
 
 
+def test_a_decorated_method_is_shown_with_its_own_file():
+    from rnncourse.nn import Seq2Seq
+    src = show(Seq2Seq.beam_search)  # wrapped by @torch.no_grad()
+    assert src.where.startswith("rnncourse/nn/seq2seq.py, lines ") and "def beam_search" in src.code
+
+
 def test_rejects_objects_without_source():
     with pytest.raises(TypeError, match="module, class, function or method"):
         show(42)

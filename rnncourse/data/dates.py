@@ -341,9 +341,6 @@ class Batch:
     tgt_in: torch.Tensor  # (B, T) int64: what the decoder reads under teacher forcing
     tgt_out: torch.Tensor  # (B, T) int64: what it must predict, padded with 0
 
-    def __len__(self) -> int:
-        return self.src.shape[0]
-
 
 class DateBatches:
     """The examples of one split, encoded once, from which batches are cut."""
@@ -363,10 +360,6 @@ class DateBatches:
         """The examples at ``index`` (B,), their source trimmed to the longest one among them."""
         S = int(self.lengths[index].max())
         return Batch(self.src[index, :S], self.src_mask[index, :S], self.tgt_in[index], self.tgt_out[index])
-
-    def random_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        """``batch_size`` examples drawn at random (with replacement)."""
-        return self.batch(torch.randint(0, len(self), (batch_size,), generator=generator))
 
     def similar_length_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         """``batch_size`` neighbours in length order, from a random place: little padding,

@@ -108,7 +108,7 @@ def test_batches():
     src_tok, tgt_tok = date_tokenizers()
     data = DateBatches(splits.train, src_tok, tgt_tok)
     g = torch.Generator().manual_seed(0)
-    batch = data.random_batch(16, g)
+    batch = data.batch(torch.randint(0, len(data), (16,), generator=g))
     B, S = batch.src.shape
     assert B == 16 and batch.src_mask.shape == (B, S) and batch.tgt_in.shape == batch.tgt_out.shape == (B, 11)
     assert batch.src_mask.sum(1).max() == S  # trimmed to its longest source
