@@ -3,20 +3,10 @@ import pytest
 import torch
 
 from rnncourse.bptt import step_backward
-from rnncourse.exercises import ExerciseError, check_grad_h0, check_step_backward, check_train_truncated
+from rnncourse.exercises import check_grad_h0, check_step_backward, check_train_truncated
 from rnncourse.exercises.bptt import grad_h0_reference, train_truncated_reference
 
-
-def _message(checker, fn) -> str:
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    assert "\n" not in message and message.endswith("."), "a checker answers in one plain sentence"
-    return message
-
-
-def _not_solved(*args):
-    raise NotImplementedError()
+from ._helpers import _message, _not_solved
 
 
 def test_references_pass(capsys):

@@ -6,17 +6,7 @@ from rnncourse.exercises import ExerciseError, check_rnn_step, check_temperature
 from rnncourse.exercises.rnn_basics import rnn_step_reference, unroll_reference
 from rnncourse.sampling import temperature_probs
 
-
-def _message(checker, fn) -> str:
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    assert "\n" not in message and message.endswith("."), "a checker answers in one plain sentence"
-    return message
-
-
-def _not_solved(*args):
-    raise NotImplementedError()
+from ._helpers import _message, _not_solved
 
 
 def test_references_pass(capsys):

@@ -2,21 +2,11 @@
 import pytest
 import torch
 
-from rnncourse.exercises import ExerciseError, check_additive_score, check_beam_step, check_masked_softmax
+from rnncourse.exercises import check_additive_score, check_beam_step, check_masked_softmax
 from rnncourse.exercises.seq2seq_attention import additive_score_reference
 from rnncourse.nn import beam_step, masked_softmax
 
-
-def _message(checker, fn) -> str:
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    assert "\n" not in message and message.endswith("."), "a checker answers in one plain sentence"
-    return message
-
-
-def _not_solved(*args):
-    raise NotImplementedError()
+from ._helpers import _message, _not_solved
 
 
 def test_references_pass(capsys):

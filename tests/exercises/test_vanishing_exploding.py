@@ -3,21 +3,11 @@ import pytest
 import torch
 
 from rnncourse.clipping import clip_by_norm
-from rnncourse.exercises import ExerciseError, check_clip_by_norm, check_init_recurrent, check_jacobian_product
+from rnncourse.exercises import check_clip_by_norm, check_init_recurrent, check_jacobian_product
 from rnncourse.exercises.vanishing_exploding import jacobian_product_reference
 from rnncourse.init import gaussian_, identity_, orthogonal_
 
-
-def _message(checker, fn) -> str:
-    with pytest.raises(ExerciseError) as info:
-        checker(fn)
-    message = str(info.value)
-    assert "\n" not in message and message.endswith("."), "a checker answers in one plain sentence"
-    return message
-
-
-def _not_solved(*args):
-    raise NotImplementedError()
+from ._helpers import _message, _not_solved
 
 
 def test_references_and_good_initialisations_pass(capsys):
