@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test serve lab student grade clean
+.PHONY: help install book test serve lab student grade publish clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
 	@echo "make grade SUBMISSIONS=dir   autograde dir/<student>/<chapter>.ipynb with nbgrader into grades.csv"
+	@echo "make publish  push the built site (_build/html) to the gh-pages branch with ghp-import"
 	@echo "make clean    remove the build, the student versions and the environment"
 
 install: $(STAMP)
@@ -51,6 +52,11 @@ student: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=folder (holding <student>/<chapter>.ipynb)"; exit 1; }
 	$(BIN)/python scripts/grade.py $(SUBMISSIONS) --out grades.csv
+
+publish: $(STAMP)
+	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }
+	$(BIN)/python -m pip install --quiet ghp-import $(PIP_QUIET)
+	$(BIN)/ghp-import -n -p -f _build/html
 
 clean:
 	rm -rf _build student $(VENV) .pytest_cache
