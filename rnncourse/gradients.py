@@ -6,12 +6,14 @@ Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013):
     dh_T/dh_t = prod_{k=t+1}^{T} dh_k/dh_{k-1} = prod_{k=t+1}^{T} diag(f'(a_k)) W_hh.
 
 ``jacobian_product`` computes it from the formula; ``gradient_norms`` measures
-the gradient with autograd on a real :class:`rnncourse.nn.RNN`, step by step.
+the gradient with autograd on a real :class:`rnncourse.nn.RNN`, step by step, and
+``lstm_gradient_norms`` does the same for an LSTM's two states, h_t and the cell c_t.
 """
 from __future__ import annotations
 
 import torch
 
+from rnncourse.nn.lstm import lstm_cell
 from rnncourse.nn.rnn import RNN, elman_cell
 
 
@@ -74,6 +76,45 @@ def gradient_norms(rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None, se
     grads = torch.autograd.grad(L, hs)  # dL/dh_t for t = 0..T, each (B, D_h), through all later steps
     norms = torch.stack([g.norm(dim=1).mean() for g in grads])  # (T+1,)
     return norms.flip(0)  # index by distance T - t
+
+
+def unroll_lstm_states(lstm: torch.nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """h_0..h_T and c_0..c_T of the first layer of an LSTM, each a list of (B, D_h) tensors in one graph.
+
+    ``lstm``: an :class:`rnncourse.nn.LSTM` or a ``torch.nn.LSTM`` (one layer, one direction, no
+    projection; the two share parameter names). x: (B, T, D_in). h_0 and c_0 are zero leaves that
+    require gradients, so every state is in the graph.
+    """
+    if lstm.num_layers != 1 or lstm.bidirectional or lstm.proj_size:
+        raise ValueError("gradient measurements use a one-layer, one-direction LSTM without projection")
+    if x.dim() != 3 or x.shape[2] != lstm.input_size:
+        raise ValueError(f"x must have shape (B, T, D_in) with D_in={lstm.input_size}, got {tuple(x.shape)}")
+    h = x.new_zeros(x.shape[0], lstm.hidden_size, requires_grad=True)
+    c = x.new_zeros(x.shape[0], lstm.hidden_size, requires_grad=True)
+    hs, cs = [h], [c]
+    xw = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0  # (B, T, 4 D_h): W_i* x_t + b_i* for every step
+    for t in range(x.shape[1]):
+        h, c = lstm_cell(xw[:, t], h, c, lstm.weight_hh_l0, lstm.bias_hh_l0)
+        hs.append(h)
+        cs.append(c)
+    return hs, cs
+
+
+def lstm_gradient_norms(lstm: torch.nn.Module, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """||dL/dh_t|| and ||dL/dc_t|| for L = <u, h_T>, u a random unit vector per sequence.
+
+    x: (B, T, D_in). Returns two (T+1,) tensors indexed by distance d = T - t,
+    averaged over the batch, as :func:`gradient_norms` does for the Elman RNN.
+    dL/dc_t collects every path back from h_T, the additive one through
+    c_T = f_T * c_{T-1} + ... among them.
+    """
+    hs, cs = unroll_lstm_states(lstm, x)
+    u = torch.randn(hs[-1].shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+    u = u / u.norm(dim=1, keepdim=True)  # (B, D_h), unit rows
+    grads = torch.autograd.grad((u * hs[-1]).sum(), hs + cs)  # dL/dh_0..dL/dh_T, then dL/dc_0..dL/dc_T
+    norms = torch.stack([g.norm(dim=1).mean() for g in grads])  # (2 (T+1),)
+    by_h, by_c = norms.chunk(2)
+    return by_h.flip(0), by_c.flip(0)  # index by distance T - t
 
 
 def probe(W_hh: torch.Tensor, T: int = 100, nonlinearity: str = "tanh", input_scale: float = 0.5,

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from rnncourse.gradients import gradient_norms, jacobian_product, probe, unroll_states
+from rnncourse.gradients import (gradient_norms, jacobian_product, lstm_gradient_norms, probe, unroll_lstm_states,
+                                 unroll_states)
 from rnncourse.init import orthogonal_
 from rnncourse.nn import RNN
 
@@ -61,3 +62,29 @@ def test_probe_leaves_the_global_generator_alone():
     torch.manual_seed(5)
     probe(torch.eye(4, dtype=torch.float64), T=5)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_lstm_gradient_norms_match_autograd_through_torchs_lstm():
+    torch.manual_seed(2)
+    lstm = torch.nn.LSTM(3, 5, batch_first=True, dtype=torch.float64)
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    by_h, by_c = lstm_gradient_norms(lstm, x, seed=4)
+    assert by_h.shape == by_c.shape == (7,)
+    assert by_h[0].item() == pytest.approx(1.0)  # dL/dh_T = u, a unit vector
+    assert by_c[0].item() > 0  # h_T = o_T tanh(c_T) depends on c_T
+    # Distance T: the gradient at (h_0, c_0), computed through torch's own LSTM.
+    h0 = torch.zeros(1, 2, 5, dtype=torch.float64, requires_grad=True)
+    c0 = torch.zeros(1, 2, 5, dtype=torch.float64, requires_grad=True)
+    out, _ = lstm(x, (h0, c0))
+    u = torch.randn(2, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    u = u / u.norm(dim=1, keepdim=True)
+    dh0, dc0 = torch.autograd.grad((u * out[:, -1]).sum(), (h0, c0))
+    assert by_h[6].item() == pytest.approx(dh0[0].norm(dim=1).mean().item(), rel=1e-10)
+    assert by_c[6].item() == pytest.approx(dc0[0].norm(dim=1).mean().item(), rel=1e-10)
+
+
+def test_lstm_states_refuse_what_they_cannot_measure():
+    with pytest.raises(ValueError, match="one-layer, one-direction LSTM"):
+        unroll_lstm_states(torch.nn.LSTM(3, 4, num_layers=2), torch.randn(1, 2, 3))
+    with pytest.raises(ValueError, match=r"\(B, T, D_in\) with D_in=3"):
+        unroll_lstm_states(torch.nn.LSTM(3, 4), torch.randn(2, 3))

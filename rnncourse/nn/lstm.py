@@ -14,13 +14,12 @@ import torch
 from rnncourse.nn.recurrent import RecurrentCell, RecurrentLayer
 
 
-def lstm_cell(xw_t, h_prev, c_prev, weight_hh, bias_hh=None, weight_hr=None):
-    """One LSTM step.
+def lstm_gates(xw_t, h_prev, weight_hh, bias_hh=None):
+    """The four gate activations of one LSTM step.
 
     xw_t: (B, 4 D_h), the inputs' part W_i* x_t + b_i* of all four gates;
-    h_prev: (B, D_out), c_prev: (B, D_h); weight_hh: (4 D_h, D_out);
-    bias_hh: (4 D_h,) or None; weight_hr: (D_out, D_h) or None (no projection).
-    Returns (h_t: (B, D_out), c_t: (B, D_h)).
+    h_prev: (B, D_out); weight_hh: (4 D_h, D_out); bias_hh: (4 D_h,) or None.
+    Returns (i_t, f_t, g_t, o_t), each (B, D_h).
     """
     gates = xw_t + h_prev @ weight_hh.T
     if bias_hh is not None:
@@ -34,6 +33,18 @@ def lstm_cell(xw_t, h_prev, c_prev, weight_hh, bias_hh=None, weight_hr=None):
     g_t = torch.tanh(a_g)
     # o_t = sigma(W_io x_t + b_io + W_ho h_{t-1} + b_ho): how much of the cell to show
     o_t = torch.sigmoid(a_o)
+    return i_t, f_t, g_t, o_t
+
+
+def lstm_cell(xw_t, h_prev, c_prev, weight_hh, bias_hh=None, weight_hr=None):
+    """One LSTM step.
+
+    xw_t: (B, 4 D_h), the inputs' part W_i* x_t + b_i* of all four gates;
+    h_prev: (B, D_out), c_prev: (B, D_h); weight_hh: (4 D_h, D_out);
+    bias_hh: (4 D_h,) or None; weight_hr: (D_out, D_h) or None (no projection).
+    Returns (h_t: (B, D_out), c_t: (B, D_h)).
+    """
+    i_t, f_t, g_t, o_t = lstm_gates(xw_t, h_prev, weight_hh, bias_hh)
     # c_t = f_t * c_{t-1} + i_t * g_t: the cell state, updated additively
     c_t = f_t * c_prev + i_t * g_t
     # h_t = o_t * tanh(c_t)

@@ -121,7 +121,9 @@ class RecurrentLayer(nn.Module):
         w = self.weights(layer, direction)
         T = x.shape[0]
         if self.precompute_input:
-            xw = _input_projection(x, w)  # (T, B, G * D_h): every time step in one matrix product
+            # (T, B, G * D_h): every time step in one matrix product. unbind, not xw[t], so that the
+            # backward pass assembles one gradient for xw instead of adding T full-size ones.
+            xw = _input_projection(x, w).unbind(0)
         hs = [None] * T
         for t in (range(T - 1, -1, -1) if direction == 1 else range(T)):
             xw_t = xw[t] if self.precompute_input else _input_projection(x[t], w)
