@@ -92,4 +92,6 @@ def gradient_norm_animation(radii=(0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2
 
     html = FuncAnimation(fig, frame, frames=len(radii)).to_jshtml(fps=2, default_mode="once")
     plt.close(fig)
-    return html
+    alt = (f"Gradient norm against distance for a {nonlinearity} RNN over {T} steps, one frame per "
+           f"spectral radius from {radii[0]} to {radii[-1]}")
+    return html.replace("<img id=", f'<img alt="{alt}" id=', 1)  # to_jshtml leaves the frame undescribed
