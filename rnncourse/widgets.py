@@ -28,7 +28,8 @@ def temperature_explorer(model, vocab: CharVocab, prompt: str, n: int = 300, see
     temperature, so the samples differ only because the temperature does.
     """
     slider = widgets.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05, description="temperature",
-                                 continuous_update=False, readout_format=".2f")
+                                 continuous_update=False, readout_format=".2f",
+                                 style={"description_width": "initial"})  # the whole word, not "temperat..."
     text = widgets.HTML()
 
     def update(change=None):

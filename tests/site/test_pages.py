@@ -44,6 +44,19 @@ IMAGES = """() => [...document.images].map(img => ({
     src: img.src.slice(0, 80), alt: img.alt, loaded: img.complete && img.naturalWidth > 0,
     inWidget: !!img.closest(".jupyter-widgets"), inArticle: !!img.closest("article")}))"""
 
+# The share of each figure's pixels that are not fully opaque: on the dark theme a
+# transparent figure's dark lines and labels would vanish into the page.
+SEE_THROUGH = """() => [...document.querySelectorAll("article img")].map(img => {
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let clear = 0;
+    for (let k = 3; k < pixels.length; k += 4) clear += pixels[k] < 255;
+    return {src: img.src.slice(0, 80), share: clear / (pixels.length / 4)};
+})"""
+
 RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\begin\{|\$[^$\s][^$]*\\[a-zA-Z]+[^$]*\$")
 
 
@@ -93,6 +106,8 @@ def test_page(page, base_url, light, screenshots):
                 f"{page}: image {image['src']} has no alt text (alt={image['alt']!r}): give its cell " \
                 '"mystnb": {"image": {"alt": "..."}} metadata'
 
+    tab.screenshot(path=screenshots / "light" / f"{page}.png", full_page=True)  # as a reader first sees it
+
     cells = tab.locator(".cell.tag_hide-input")
     assert cells.count() == hidden_cells(page), f"{page}: {cells.count()} folded cells, the notebook tags {hidden_cells(page)}"
     for i in range(cells.count()):
@@ -105,7 +120,6 @@ def test_page(page, base_url, light, screenshots):
         colab = [a.get_attribute("href") for a in tab.locator("a[href*='colab.research.google.com']").all()]
         assert colab == [colab_url(page)], f"{page}: Colab links {colab}, expected {colab_url(page)}"
 
-    tab.screenshot(path=screenshots / "light" / f"{page}.png", full_page=True)
     assert not tab.errors, f"{page}: " + "\n".join(tab.errors)
     tab.close()
 
@@ -114,6 +128,9 @@ def test_page(page, base_url, light, screenshots):
 def test_page_in_dark_mode(page, base_url, dark, screenshots):
     tab = open_page(dark, f"{base_url}{page}.html")
     assert tab.evaluate("document.documentElement.dataset.theme") == "dark"
+    for image in tab.evaluate(SEE_THROUGH):
+        assert image["share"] == 0, f"{page}: {image['share']:.0%} of figure {image['src']} is transparent, " \
+            "unreadable on the dark theme: draw it on a white face colour"
     tab.screenshot(path=screenshots / "dark" / f"{page}.png", full_page=True)
     assert not tab.errors, f"{page} (dark): " + "\n".join(tab.errors)
     tab.close()
