@@ -5,14 +5,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser test (tests/site) answers the site's requests to CDNs (MathJax, the
+# widget manager) from copies of their npm packages, fetched into this folder.
+CDN := $(VENV)/cdn
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test serve lab student grade publish clean
+.PHONY: help install book test site-test serve lab student grade publish clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
 	@echo "make test     pytest, every notebook under nbval, and the book build (warnings are errors)"
+	@echo "make site-test  load every page of the built site in headless Chromium (part of make test)"
 	@echo "make serve    serve the built site on http://localhost:8000"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
@@ -38,6 +42,17 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks
 	$(MAKE) book
+	$(MAKE) site-test
+
+# Skipped, with a message, where no Chromium is installed (CI installs Debian's).
+site-test: $(STAMP) $(CDN)/.fetched
+	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }
+	RNNCOURSE_SITE=_build/html $(BIN)/python -m pytest tests/site
+
+$(CDN)/.fetched: tests/site/cdn.py | $(STAMP)
+	@if command -v npm >/dev/null; then \
+		rm -rf $(CDN) && $(BIN)/python tests/site/cdn.py $(CDN) && touch $@; \
+	else echo "npm not found: the browser test will skip (it serves the pages' CDN scripts from npm packages)"; fi
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }

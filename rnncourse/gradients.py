@@ -121,7 +121,7 @@ def probe(W_hh: torch.Tensor, T: int = 100, nonlinearity: str = "tanh", input_sc
           D_in: int = 4, B: int = 16, seed: int = 0) -> torch.Tensor:
     """Gradient norms against distance for a given recurrent matrix, in a standard setting.
 
-    A float64 :class:`RNN` with W_hh: (D_h, D_h), input weights drawn as PyTorch
+    A float64 :class:`~rnncourse.nn.RNN` with W_hh: (D_h, D_h), input weights drawn as PyTorch
     draws them, zero biases, reads B sequences of T steps of Gaussian inputs
     times ``input_scale`` from h_0 = 0. Returns :func:`gradient_norms`: (T+1,).
     Everything is seeded by ``seed``, so only W_hh and the arguments change the result.

@@ -45,7 +45,7 @@ def identity_(W: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
 
 
 def spectral_radius(W: torch.Tensor) -> float:
-    """max |lambda_i(W)|: how much W stretches vectors when applied over and over."""
+    """``max |lambda_i(W)|``: how much W stretches vectors when applied over and over."""
     _square(W)
     return torch.linalg.eigvals(W.detach().double()).abs().max().item()
 

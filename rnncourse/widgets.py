@@ -28,7 +28,8 @@ def temperature_explorer(model, vocab: CharVocab, prompt: str, n: int = 300, see
     temperature, so the samples differ only because the temperature does.
     """
     slider = widgets.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05, description="temperature",
-                                 continuous_update=False, readout_format=".2f")
+                                 continuous_update=False, readout_format=".2f",
+                                 style={"description_width": "initial"})  # the whole word, not "temperat..."
     text = widgets.HTML()
 
     def update(change=None):
@@ -92,4 +93,6 @@ def gradient_norm_animation(radii=(0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2
 
     html = FuncAnimation(fig, frame, frames=len(radii)).to_jshtml(fps=2, default_mode="once")
     plt.close(fig)
-    return html
+    alt = (f"Gradient norm against distance for a {nonlinearity} RNN over {T} steps, one frame per "
+           f"spectral radius from {radii[0]} to {radii[-1]}")
+    return html.replace("<img id=", f'<img alt="{alt}" id=', 1)  # to_jshtml leaves the frame undescribed

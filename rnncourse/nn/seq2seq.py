@@ -184,7 +184,7 @@ class Seq2Seq(nn.Module):
 
         A finished beam (it produced <eos>) stays in the race at no further cost;
         at the end, the finished translation with the best length-normalised score,
-        log p(y | x) / |y|^alpha, wins (alpha = 0: no normalisation). Returns tokens
+        ``log p(y | x) / |y|^alpha``, wins (alpha = 0: no normalisation). Returns tokens
         (B, L) int64 like ``greedy``; beam_size=1 is greedy decoding.
         """
         if beam_size < 1:
