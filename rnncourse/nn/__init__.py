@@ -7,7 +7,8 @@ from rnncourse.nn.jordan import Jordan
 from rnncourse.nn.lstm import LSTM, LSTMCell, lstm_cell, lstm_gates
 from rnncourse.nn.rnn import RNN, RNNCell, elman_cell
 from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, teacher_forcing_loss
+from rnncourse.nn.tagger import Tagger
 
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Jordan", "CharLM", "Forecaster",
            "elman_cell", "lstm_cell", "lstm_gates", "gru_cell", "Attention", "masked_softmax",
-           "Seq2Seq", "Seq2SeqConfig", "beam_step", "teacher_forcing_loss"]
+           "Seq2Seq", "Seq2SeqConfig", "beam_step", "teacher_forcing_loss", "Tagger"]
