@@ -22,16 +22,18 @@ from rnncourse.nn.selective_ssm import SelectiveSSM
 
 
 class MambaBlock(nn.Module):
-    """x (batch, L, d_model) -> (batch, L, d_model), with a selective or time-invariant SSM inside."""
+    """x (batch, L, d_model) -> (batch, L, d_model), with a selective or time-invariant SSM inside;
+    ``ssm_options`` (such as ``dt_min``, ``dt_max``) go to the SSM."""
 
-    def __init__(self, d_model: int, ssm: str = "selective", d_state: int = 16, expand: int = 2, d_conv: int = 4):
+    def __init__(self, d_model: int, ssm: str = "selective", d_state: int = 16, expand: int = 2, d_conv: int = 4,
+                 **ssm_options):
         super().__init__()
         if ssm not in ("selective", "s4d"):
             raise ValueError(f"MambaBlock: ssm must be 'selective' or 's4d', got {ssm!r}")
         E = expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * E)
         self.conv1d = nn.Conv1d(E, E, d_conv, groups=E, padding=d_conv - 1)  # depthwise, causal after trimming
-        self.ssm = SelectiveSSM(E, d_state) if ssm == "selective" else S4D(E, d_state)
+        self.ssm = (SelectiveSSM if ssm == "selective" else S4D)(E, d_state, **ssm_options)
         self.out_proj = nn.Linear(E, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,15 +46,16 @@ class MambaBlock(nn.Module):
 
 class MambaTagger(nn.Module):
     """Tokens (batch, L) int64 -> logits (batch, L, n_classes): embedding, ``n_layers`` residual
-    Mamba blocks with pre-normalisation, a final norm and a linear readout at every step."""
+    Mamba blocks with pre-normalisation, a final norm and a linear readout at every step;
+    ``ssm_options`` go to every block's SSM."""
 
     def __init__(self, vocab_size: int, n_classes: int, d_model: int = 32, n_layers: int = 2,
-                 ssm: str = "selective", d_state: int = 16):
+                 ssm: str = "selective", d_state: int = 16, **ssm_options):
         super().__init__()
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, d_model)
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
-        self.blocks = nn.ModuleList(MambaBlock(d_model, ssm, d_state) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(MambaBlock(d_model, ssm, d_state, **ssm_options) for _ in range(n_layers))
         self.norm_f = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
 
