@@ -81,3 +81,22 @@ def describe() -> str:
     triton = "triton installed" if triton_available() else "no triton"
     mode = ", TRITON_INTERPRET=1" if triton_interpreting() else ""
     return f"torch {torch.__version__}, {gpu}, {triton}{mode}"
+
+
+def checking_outputs() -> bool:
+    """Whether kernels fill their output buffers with NaN first (under the interpreter, or RNNCOURSE_CHECK_OUTPUTS=1)."""
+    return triton_interpreting() or os.environ.get("RNNCOURSE_CHECK_OUTPUTS") == "1"
+
+
+def output_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Memory for a kernel to write, with the dtype and device of ``like``.
+
+    When checking (the tests set RNNCOURSE_CHECK_OUTPUTS=1; the interpreter always
+    checks) it is filled with NaN, so an element the kernel forgets to write makes
+    the comparison with the reference fail. Otherwise it is left uninitialised, as
+    ``torch.empty`` leaves it: the fill is a full extra pass over memory, which the
+    benchmarks would otherwise count against the kernel.
+    """
+    if checking_outputs():
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)

@@ -35,10 +35,9 @@ def linear_scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None =
 def linear_scan_parallel(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
     """The same recurrence in O(log T) vectorised steps. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D)."""
     dtype = a.dtype
-    a, b = _widen(a), _widen(b)
-    if h0 is not None:
-        # fold the initial state into the first input: h_1 = a_1 h0 + b_1
-        b = torch.cat([a[:, :1] * _widen(h0)[:, None] + b[:, :1], b[:, 1:]], dim=1)
+    a, b, h0 = _widen(a), _widen(b), _initial_state(a, b, h0)
+    # fold the initial state into the first input, h_1 = a_1 h0 + b_1, and scan from zero
+    b = torch.cat([a[:, :1] * h0[:, None] + b[:, :1], b[:, 1:]], dim=1)
     return _scan(a, b).to(dtype)
 
 
