@@ -8,11 +8,12 @@ STAMP := $(VENV)/.installed
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test serve lab student grade publish clean
+.PHONY: help install book test bench serve lab student grade publish clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
 	@echo "make test     pytest, every notebook under nbval, and the book build (warnings are errors)"
+	@echo "make bench    time every op's implementations on this machine into benchmarks/results/"
 	@echo "make serve    serve the built site on http://localhost:8000"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
@@ -38,6 +39,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks
 	$(MAKE) book
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }

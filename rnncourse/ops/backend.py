@@ -17,6 +17,7 @@ since it is slow.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -66,6 +67,27 @@ def choose(op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fas
     _last_path[op] = path
     log.info("%s ran %s", op, path)
     return impl
+
+
+def interpreter_problem() -> str | None:
+    """Why Triton's interpreter cannot run a kernel that loops to a bound given at run time, or None.
+
+    One pairing is known broken: Triton before 3.7 turns such a bound into a
+    1-element array and calls int() on it, which NumPy 2.4 made an error (Triton
+    3.7 fixed it). A kernel with such a loop calls this before it runs in the
+    interpreter; the compiled GPU path is not affected.
+    """
+    import numpy
+    triton_version = importlib.metadata.version("triton")
+    if _release(triton_version) < (3, 7) and _release(numpy.__version__) >= (2, 4):
+        return (f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under NumPy "
+                f"{numpy.__version__}: install 'numpy<2.4' or triton>=3.7")
+    return None
+
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
 
 
 def last_path(op: str) -> str:

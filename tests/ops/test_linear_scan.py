@@ -16,11 +16,16 @@ from hypothesis import strategies as st
 
 from rnncourse.ops import backend, last_path, linear_scan
 from rnncourse.ops.linear_scan import linear_scan_loop
-from tests.ops._compare import assert_close, relative_error
+from ._compare import assert_close, relative_error
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-KERNEL_RUNS = backend.triton_available() and (DEVICE == "cuda" or backend.triton_interpreting())
-needs_kernel = pytest.mark.skipif(not KERNEL_RUNS, reason="needs triton, and a GPU or TRITON_INTERPRET=1")
+if not backend.triton_available():
+    CANNOT_RUN_KERNEL = "triton is not installed"
+elif DEVICE == "cpu" and not backend.triton_interpreting():
+    CANNOT_RUN_KERNEL = "needs a GPU or TRITON_INTERPRET=1"
+else:
+    CANNOT_RUN_KERNEL = backend.interpreter_problem() if DEVICE == "cpu" else None
+needs_kernel = pytest.mark.skipif(bool(CANNOT_RUN_KERNEL), reason=str(CANNOT_RUN_KERNEL))
 IMPLS = ["loop", "parallel", pytest.param("triton", marks=needs_kernel)]
 
 

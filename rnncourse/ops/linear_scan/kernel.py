@@ -135,6 +135,8 @@ def linear_scan_triton(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None
     if a.dtype not in _DTYPES:
         raise ValueError(f"linear_scan: the Triton kernel takes real {[str(t) for t in _DTYPES]} tensors, "
                          f"got {a.dtype}; use impl='parallel' (complex included)")
+    if not a.is_cuda and backend.interpreter_problem():  # the kernels loop over time to a run-time bound
+        raise RuntimeError(f"linear_scan: {backend.interpreter_problem()}")
     # the kernel addresses memory as a contiguous (B, T, D) array
     a, b = a.contiguous(), b.contiguous()
     h0 = None if h0 is None else h0.contiguous()
