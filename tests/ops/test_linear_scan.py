@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from rnncourse.ops import backend, last_path, linear_scan
 from rnncourse.ops.linear_scan import linear_scan_loop
 from ._compare import assert_close, relative_error
+from ._compile import compile_for_gpus
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if not backend.triton_available():
@@ -145,6 +146,18 @@ def test_kernel_refuses_complex():
     a, b, h0, _ = _inputs(1, 4, 2, torch.complex64)
     with pytest.raises(ValueError, match="real .* got torch.complex64; use impl='parallel'"):
         linear_scan(a, b, h0, impl="triton")
+
+
+@pytest.mark.skipif(not backend.triton_available(), reason="triton is not installed")
+@pytest.mark.parametrize("kernel, pointers", [
+    ("linear_scan_fwd_kernel", ("a_ptr", "b_ptr", "h0_ptr", "h_ptr")),
+    ("linear_scan_bwd_kernel", ("a_ptr", "h0_ptr", "h_ptr", "dh_ptr", "da_ptr", "db_ptr", "dh0_ptr"))])
+def test_kernels_compile_for_t4_and_h100(kernel, pointers):
+    """float16, with an initial state: what the interpreter cannot check, checked by the compiler."""
+    types = {**{p: "*fp16" for p in pointers}, "T": "i32", "D": "i32"}
+    lines = compile_for_gpus("rnncourse.ops.linear_scan.kernel", kernel, types,
+                             "{'HAS_H0': True, 'ACC': tl.float32, 'CHUNK_T': 64, 'BLOCK_D': 32}")
+    assert [line.split(":")[0] for line in lines] == ["sm_75", "sm_90"]
 
 
 def test_kernel_importable_by_name():
