@@ -12,8 +12,10 @@ A small Δ_t keeps the state and ignores x_t; a large one resets the state to x_
 the model chooses, token by token, what to remember. Because Ā_t changes from step to
 step there is no single kernel K any more (the convolution view is gone), but the
 recurrence is still linear in h, so ``rnncourse.ops.linear_scan`` computes it in
-parallel. A is real and diagonal (S4D-Real initialisation A_n = -(n+1)), shared
-by all steps; Δ_t is per channel, B_t and C_t are shared by the channels.
+parallel. A is diagonal and shared by all steps; Δ_t is per channel, B_t and C_t
+are shared by the channels. Mamba takes A real (S4D-Real initialisation A_n = -(n+1));
+with ``complex_A=True`` it is complex as in S4D (A_n = -1/2 + i π n, modes in conjugate
+pairs, so the output is twice the real part), which makes sharp delays easy to express.
 (Mamba's own code approximates B̄_t by Δ_t B_t; we keep the exact zero-order hold.)
 """
 from __future__ import annotations
@@ -32,15 +34,18 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
                    D: torch.Tensor, impl: str = "auto") -> torch.Tensor:
     """The selective SSM given its input-dependent parameters.
 
-    x: (batch, L, E) input; delta: (batch, L, E) positive step sizes; A: (E, N) real negative;
-    B, C: (batch, L, N); D: (E,) -> y: (batch, L, E).
+    x: (batch, L, E) input; delta: (batch, L, E) positive step sizes; A: (E, N) real and negative,
+    or complex with negative real parts; B, C: (batch, L, N) real; D: (E,) -> y: (batch, L, E).
     """
     Bsz, L, E = x.shape
     dA = delta[..., None] * A  # Δ_t A: (batch, L, E, N)
     A_bar = torch.exp(dA)  # Ā_t = exp(Δ_t A)
     B_bar_x = (A_bar - 1) / A * B[:, :, None] * x[..., None]  # B̄_t x_t = A^{-1} (exp(Δ_t A) - 1) B_t x_t
     h = linear_scan(A_bar.reshape(Bsz, L, -1), B_bar_x.reshape(Bsz, L, -1), impl=impl)  # h_t = Ā_t h_{t-1} + B̄_t x_t
-    return torch.einsum("blen,bln->ble", h.view(Bsz, L, E, -1), C) + D * x  # y_t = C_t h_t + D x_t
+    y = torch.einsum("blen,bln->ble", h.view(Bsz, L, E, -1), C.to(h.dtype))  # C_t h_t
+    if A.is_complex():
+        y = 2 * y.real  # each stored mode stands for a conjugate pair
+    return y + D * x  # y_t = C_t h_t + D x_t
 
 
 class SelectiveSSM(nn.Module):
@@ -51,7 +56,7 @@ class SelectiveSSM(nn.Module):
     """
 
     def __init__(self, d_inner: int, d_state: int = 16, dt_rank: int | None = None,
-                 dt_min: float = 1e-3, dt_max: float = 1e-1):
+                 dt_min: float = 1e-3, dt_max: float = 1e-1, complex_A: bool = False):
         super().__init__()
         E, N = d_inner, d_state
         self.d_inner, self.d_state = E, N
@@ -61,14 +66,25 @@ class SelectiveSSM(nn.Module):
         dt = torch.exp(torch.rand(E) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
         with torch.no_grad():
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # the inverse of softplus
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, N + 1, dtype=torch.float32)).repeat(E, 1))  # A = -(n+1)
+        if complex_A:  # S4D-Lin: A_n = -1/2 + i π n
+            self.A_log = nn.Parameter(torch.full((E, N), math.log(0.5)))
+            self.A_imag = nn.Parameter(math.pi * torch.arange(N, dtype=torch.float32).repeat(E, 1))
+        else:  # S4D-Real: A_n = -(n + 1)
+            self.A_log = nn.Parameter(torch.log(torch.arange(1, N + 1, dtype=torch.float32)).repeat(E, 1))
+            self.A_imag = None
         self.D = nn.Parameter(torch.ones(E))
+
+    def selection(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The input-dependent parameters: x (batch, L, E) -> (Δ (batch, L, E), B (batch, L, N), C (batch, L, N))."""
+        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)  # s_Δ, s_B, s_C
+        return F.softplus(self.dt_proj(dt)), B, C  # Δ_t = softplus(Linear_Δ(x_t) + bias)
 
     def forward(self, x: torch.Tensor, impl: str = "auto") -> torch.Tensor:
         """x: (batch, L, E) -> y: (batch, L, E); ``impl`` is passed to ``linear_scan``."""
         if check_sequence(x, self.d_inner, batch_first=True, like=self.D) is False:
             raise ValueError(f"SelectiveSSM: input must be batched, shape (batch, L, E), got shape {tuple(x.shape)}")
-        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        delta = F.softplus(self.dt_proj(dt))  # Δ_t = softplus(Linear_Δ(x_t) + bias): (batch, L, E)
+        delta, B, C = self.selection(x)
         A = -torch.exp(self.A_log)  # (E, N), real and negative
+        if self.A_imag is not None:
+            A = A + 1j * self.A_imag
         return selective_scan(x, delta, A, B, C, self.D, impl=impl)

@@ -9,12 +9,13 @@ F64 = torch.float64
 
 def _loop(x, delta, A, B, C, D):
     """h_t = exp(Δ_t A) h_{t-1} + A^{-1}(exp(Δ_t A) - 1) B_t x_t, y_t = C_t h_t + D x_t, one step at a time."""
-    h = torch.zeros(x.shape[0], x.shape[2], A.shape[1], dtype=x.dtype)
+    h = torch.zeros(x.shape[0], x.shape[2], A.shape[1], dtype=A.dtype)
     ys = []
     for t in range(x.shape[1]):
         A_bar = torch.exp(delta[:, t, :, None] * A)
         h = A_bar * h + (A_bar - 1) / A * B[:, t, None, :] * x[:, t, :, None]
-        ys.append((h * C[:, t, None, :]).sum(-1) + D * x[:, t])
+        y = (h * C[:, t, None, :]).sum(-1)
+        ys.append((2 * y.real if A.is_complex() else y) + D * x[:, t])  # a complex mode stands for a conjugate pair
     return torch.stack(ys, dim=1)
 
 
@@ -35,8 +36,12 @@ def test_matches_a_float64_loop(L, impl):
 
 
 @pytest.mark.parametrize("impl", ["loop", "parallel"])
-def test_gradients_match_the_loop(impl):
-    inputs = [a.requires_grad_() for a in _inputs(L=20, seed=1)]
+@pytest.mark.parametrize("complex_A", [False, True])
+def test_gradients_match_the_loop(impl, complex_A):
+    inputs = list(_inputs(L=20, seed=1))
+    if complex_A:
+        inputs[2] = torch.complex(inputs[2], torch.randn(inputs[2].shape, dtype=F64) * 3)
+    inputs = [a.requires_grad_() for a in inputs]
     w = torch.randn(2, 20, 3, dtype=F64)
     ours = torch.autograd.grad((selective_scan(*inputs, impl=impl) * w).sum(), inputs)
     reference = torch.autograd.grad((_loop(*inputs) * w).sum(), inputs)
@@ -49,13 +54,16 @@ def test_gradcheck_against_finite_differences():
     assert torch.autograd.gradcheck(lambda *a: selective_scan(*a, impl="parallel"), inputs)
 
 
-def test_layer_matches_the_loop_and_float32_stays_close():
+@pytest.mark.parametrize("complex_A", [False, True])
+def test_layer_matches_the_loop_and_float32_stays_close(complex_A):
     torch.manual_seed(3)
-    layer = SelectiveSSM(6, 4).double()
+    layer = SelectiveSSM(6, 4, complex_A=complex_A).double()
     x = torch.randn(2, 15, 6, dtype=F64)
-    dt, B, C = layer.x_proj(x).split([layer.dt_rank, 4, 4], dim=-1)
+    dt, B, C = layer.x_proj(x).split([layer.dt_rank, 4, 4], dim=-1)  # the selection, written out again
     delta = torch.nn.functional.softplus(layer.dt_proj(dt))
-    reference = _loop(x, delta, -torch.exp(layer.A_log), B, C, layer.D)
+    assert all(torch.equal(p, q) for p, q in zip(layer.selection(x), (delta, B, C)))
+    A = -torch.exp(layer.A_log) + (1j * layer.A_imag if complex_A else 0)
+    reference = _loop(x, delta, A, B, C, layer.D)
     torch.testing.assert_close(layer(x), reference, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(layer.float()(x.float()).double(), reference, rtol=1e-4, atol=1e-5)
 
