@@ -26,8 +26,9 @@ def linear_scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None =
     dtype = a.dtype
     a, b, h = _widen(a), _widen(b), _initial_state(a, b, h0)
     hs = []
-    for t in range(a.shape[1]):
-        h = a[:, t] * h + b[:, t]  # h_t = a_t h_{t-1} + b_t
+    # unbind, not a[:, t]: the backward of T indexings would write T full-size gradients
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1)):
+        h = a_t * h + b_t  # h_t = a_t h_{t-1} + b_t
         hs.append(h)
     return torch.stack(hs, dim=1).to(dtype)
 
