@@ -28,6 +28,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main(argv: list[str] | None = None) -> Path:
     args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ops = all_ops()
     chosen = [ops[name] for name in (args.ops or ops)]
@@ -66,6 +68,8 @@ def _parse(argv):
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     parser.add_argument("--budget", type=float, default=5.0, help="seconds per measurement before stopping at 3 runs")
     parser.add_argument("--out", default=str(RESULTS), help="folder for the JSON file and the markdown table")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice); "
+                        "1 gives steadier numbers on a shared machine")
     return parser.parse_args(argv)
 
 

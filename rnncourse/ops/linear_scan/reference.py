@@ -38,29 +38,38 @@ def linear_scan_parallel(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | No
     dtype = a.dtype
     a, b, h0 = _widen(a), _widen(b), _initial_state(a, b, h0)
     # fold the initial state into the first input, h_1 = a_1 h0 + b_1, and scan from zero
-    b = torch.cat([a[:, :1] * h0[:, None] + b[:, :1], b[:, 1:]], dim=1)
-    return _scan(a, b).to(dtype)
+    (a_1, _), (b_1, b_later) = _split_first(a), _split_first(b)
+    return _scan(a, torch.cat([a_1 * h0[:, None] + b_1, b_later], dim=1)).to(dtype)
 
 
 def _scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Odd-even (Blelloch-style) scan from h_0 = 0: combine neighbours, solve half the length, fill in.
 
     Each level halves T, so the recursion is log2(T) deep and the total work is O(T),
-    against O(T log T) for the Hillis-Steele scan (measured slower on CPU).
+    against O(T log T) for the Hillis-Steele scan (measured slower on CPU). Steps are
+    taken apart with unbind and split rather than strided indexing, whose backward
+    would write a zero tensor of the full size for every index. Positions count from 0 here.
     """
     T = a.shape[1]
     if T == 1:
         return b
-    n = T // 2
-    a_even, a_odd = a[:, 0:2 * n:2], a[:, 1:2 * n:2]
-    b_even, b_odd = b[:, 0:2 * n:2], b[:, 1:2 * n:2]
-    # pair t = 2i, 2i+1 into one step: (a_2i, b_2i) o (a_2i+1, b_2i+1) = (a_2i a_2i+1, a_2i+1 b_2i + b_2i+1)
-    h_odd = _scan(a_even * a_odd, a_odd * b_even + b_odd)  # h at t = 1, 3, 5, ...
-    # the even steps follow from the odd states before them: h_2i = a_2i h_2i-1 + b_2i (h_0 = b_0)
-    later = a[:, 2::2] * h_odd[:, :(T - 1) // 2] + b[:, 2::2]
-    h_even = torch.cat([b[:, :1], later], dim=1)  # h at t = 0, 2, 4, ...
-    h = torch.stack([h_even[:, :n], h_odd], dim=2).flatten(1, 2)  # interleave
-    return torch.cat([h, h_even[:, n:]], dim=1)  # the last even step when T is odd
+    if T % 2 == 1:  # scan all but the last position, then take it: h_{T-1} = a_{T-1} h_{T-2} + b_{T-1}
+        (a, a_last), (b, b_last) = a.split([T - 1, 1], dim=1), b.split([T - 1, 1], dim=1)
+        h = _scan(a, b)
+        return torch.cat([h, a_last * h.split([T - 2, 1], dim=1)[1] + b_last], dim=1)
+    a_even, a_odd = a.unflatten(1, (T // 2, 2)).unbind(2)  # positions 0, 2, 4, ... and 1, 3, 5, ...
+    b_even, b_odd = b.unflatten(1, (T // 2, 2)).unbind(2)
+    # pair positions (2i, 2i+1) into one step: (a, b) o (a', b') = (a a', a' b + b')
+    h_odd = _scan(a_even * a_odd, a_odd * b_even + b_odd)  # h at positions 1, 3, 5, ...
+    # the even positions follow from the state before them: h_2i = a_2i h_2i-1 + b_2i (h_0 = b_0)
+    (_, a_later), (b_first, b_later) = _split_first(a_even), _split_first(b_even)
+    h_before, _ = h_odd.split([T // 2 - 1, 1], dim=1)
+    h_even = torch.cat([b_first, a_later * h_before + b_later], dim=1)  # h at positions 0, 2, 4, ...
+    return torch.stack([h_even, h_odd], dim=2).flatten(1, 2)  # interleave
+
+
+def _split_first(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return x.split([1, x.shape[1] - 1], dim=1)
 
 
 def _widen(x: torch.Tensor) -> torch.Tensor:
