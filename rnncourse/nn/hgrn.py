@@ -6,7 +6,7 @@ x_t of size d (Qin et al., section 3):
 
     μ_t = sigmoid(W_f x_t + b_f)                       the data-dependent part of the forget gate
     f_t = λ + (1 - λ) μ_t                              forget gate, bounded below by the layer's λ
-    c_t = SiLU(W_c x_t + b_c)                          the input, its two halves the real and imaginary part
+    c_t = SiLU(W_c x_t + b_c)                          the input: 2d numbers, read in pairs as (real, imaginary)
     h_t = f_t e^{iθ} ⊙ h_{t-1} + (1 - f_t) ⊙ c_t       a linear recurrence, so linear_scan computes it
     g_t = SiLU(W_g x_t + b_g)                          output gate
     o_t = W_o (LayerNorm([Re h_t, Im h_t]) ⊙ g_t)
