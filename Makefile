@@ -11,12 +11,13 @@ CDN := $(VENV)/cdn
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test site-test serve lab student grade publish clean
+.PHONY: help install book test site-test bench serve lab student grade publish clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
 	@echo "make test     pytest, every notebook under nbval, and the book build (warnings are errors)"
 	@echo "make site-test  load every page of the built site in headless Chromium (part of make test)"
+	@echo "make bench    time every op's implementations on this machine into benchmarks/results/"
 	@echo "make serve    serve the built site on http://localhost:8000"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
@@ -53,6 +54,9 @@ $(CDN)/.fetched: tests/site/cdn.py | $(STAMP)
 	@if command -v npm >/dev/null; then \
 		rm -rf $(CDN) && $(BIN)/python tests/site/cdn.py $(CDN) && touch $@; \
 	else echo "npm not found: the browser test will skip (it serves the pages' CDN scripts from npm packages)"; fi
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }

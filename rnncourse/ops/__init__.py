@@ -4,5 +4,6 @@ See :mod:`rnncourse.ops.backend` for how an op chooses its implementation and
 reports which path ran.
 """
 from rnncourse.ops.backend import describe, last_path, triton_available, triton_interpreting
+from rnncourse.ops.linear_scan import linear_scan
 
-__all__ = ["describe", "last_path", "triton_available", "triton_interpreting"]
+__all__ = ["describe", "last_path", "linear_scan", "triton_available", "triton_interpreting"]

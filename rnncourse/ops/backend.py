@@ -17,6 +17,7 @@ since it is slow.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -68,6 +69,27 @@ def choose(op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fas
     return impl
 
 
+def interpreter_problem() -> str | None:
+    """Why Triton's interpreter cannot run a kernel that loops to a bound given at run time, or None.
+
+    One pairing is known broken: Triton before 3.7 turns such a bound into a
+    1-element array and calls int() on it, which NumPy 2.4 made an error (Triton
+    3.7 fixed it). A kernel with such a loop calls this before it runs in the
+    interpreter; the compiled GPU path is not affected.
+    """
+    import numpy
+    triton_version = importlib.metadata.version("triton")
+    if _release(triton_version) < (3, 7) and _release(numpy.__version__) >= (2, 4):
+        return (f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under NumPy "
+                f"{numpy.__version__}: install 'numpy<2.4' or triton>=3.7")
+    return None
+
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
 def last_path(op: str) -> str:
     """The path the last call of ``op`` took (see the module docstring)."""
     if op not in _last_path:
@@ -81,3 +103,22 @@ def describe() -> str:
     triton = "triton installed" if triton_available() else "no triton"
     mode = ", TRITON_INTERPRET=1" if triton_interpreting() else ""
     return f"torch {torch.__version__}, {gpu}, {triton}{mode}"
+
+
+def checking_outputs() -> bool:
+    """Whether kernels fill their output buffers with NaN first (under the interpreter, or RNNCOURSE_CHECK_OUTPUTS=1)."""
+    return triton_interpreting() or os.environ.get("RNNCOURSE_CHECK_OUTPUTS") == "1"
+
+
+def output_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Memory for a kernel to write, with the dtype and device of ``like``.
+
+    When checking (the tests set RNNCOURSE_CHECK_OUTPUTS=1; the interpreter always
+    checks) it is filled with NaN, so an element the kernel forgets to write makes
+    the comparison with the reference fail. Otherwise it is left uninitialised, as
+    ``torch.empty`` leaves it: the fill is a full extra pass over memory, which the
+    benchmarks would otherwise count against the kernel.
+    """
+    if checking_outputs():
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)

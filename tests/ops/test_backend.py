@@ -113,3 +113,27 @@ def test_last_path_before_any_call():
 
 def test_describe_mentions_torch():
     assert torch.__version__ in backend.describe()
+
+
+@pytest.mark.parametrize("triton_version, numpy_version, broken", [
+    ("3.6.0", "2.4.6", True), ("3.6.0", "2.3.5", False), ("3.7.1", "2.4.6", False), ("3.10.0", "2.4.0", False)])
+def test_interpreter_problem_names_triton_36_with_numpy_24(monkeypatch, triton_version, numpy_version, broken):
+    import numpy
+    monkeypatch.setattr(backend.importlib.metadata, "version", lambda name: triton_version)
+    monkeypatch.setattr(numpy, "__version__", numpy_version)
+    problem = backend.interpreter_problem()
+    if broken:
+        assert problem == (f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under "
+                           f"NumPy {numpy_version}: install 'numpy<2.4' or triton>=3.7")
+    else:
+        assert problem is None
+
+
+def test_output_buffer_is_nan_when_checking(monkeypatch):
+    like = torch.zeros(2, dtype=torch.float16)
+    monkeypatch.setenv("RNNCOURSE_CHECK_OUTPUTS", "1")
+    out = backend.output_buffer((3, 4), like)
+    assert out.shape == (3, 4) and out.dtype == torch.float16 and torch.isnan(out).all()
+    monkeypatch.setenv("RNNCOURSE_CHECK_OUTPUTS", "0")
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    assert backend.output_buffer((3, 4), like).shape == (3, 4)

@@ -1,0 +1,1 @@
+"""One module per op, each defining ``OP`` (a :class:`benchmarks.registry.Op`)."""

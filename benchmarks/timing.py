@@ -1,0 +1,71 @@
+"""Timing on the current device, and the device's own peaks to compare against.
+
+On a GPU a run is timed with CUDA events (``torch.cuda.Event``) recorded on the
+stream around it, which measure the GPU's time and not the Python overhead of
+waiting; on the CPU with ``time.perf_counter``. Either way: a few warm-up calls
+first (Triton compiles on the first), then the median of repeated runs.
+"""
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def median_seconds(fn: Callable[[], object], device: str, warmup: int = 2, reps: int = 10, budget_s: float = 5.0) -> tuple[float, int]:
+    """Median wall time of ``fn()`` in seconds and the number of runs timed (at least 3, fewer than
+    ``reps`` when they would take longer than ``budget_s``)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    spent = time.perf_counter()
+    while len(times) < reps and (len(times) < 3 or time.perf_counter() - spent < budget_s):
+        times.append(_time_once(fn, device))
+    return statistics.median(times), len(times)
+
+
+def _time_once(fn: Callable[[], object], device: str) -> float:
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3  # elapsed_time is in milliseconds
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def copy_bandwidth(device: str) -> float:
+    """Measured bytes per second of a device-to-device copy of a large tensor (read + write)."""
+    n = 2**28 if device == "cuda" else 2**25  # 1 GiB on a GPU, 128 MiB on the CPU, of float32
+    x = torch.rand(n, device=device)
+    y = torch.empty_like(x)
+    seconds, _ = median_seconds(lambda: y.copy_(x), device, warmup=2, reps=10)
+    return 2 * x.nbytes / seconds
+
+
+def matmul_rate(device: str, dtype: torch.dtype) -> float:
+    """Measured floating-point operations per second of a large square matrix product."""
+    n = 8192 if device == "cuda" else 1024
+    x, y = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    seconds, _ = median_seconds(lambda: x @ y, device, warmup=2, reps=10)
+    return 2 * n**3 / seconds
+
+
+def device_name(device: str) -> str:
+    """The GPU's name, or the CPU's model with the number of threads torch uses."""
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    threads = torch.get_num_threads()
+    return f"{model} ({threads} thread{'s' if threads > 1 else ''})"
