@@ -8,7 +8,9 @@ from rnncourse.nn.hgrn2 import HGRN2, HGRU2
 from rnncourse.nn.jordan import Jordan
 from rnncourse.nn.lstm import LSTM, LSTMCell, lstm_cell
 from rnncourse.nn.mamba import MambaBlock, MambaTagger
+from rnncourse.nn.retnet import MultiScaleRetention
 from rnncourse.nn.rnn import RNN, RNNCell, elman_cell
+from rnncourse.nn.rwkv import RWKV, RWKVConfig
 from rnncourse.nn.s4d import S4D
 from rnncourse.nn.selective_ssm import SelectiveSSM
 from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, teacher_forcing_loss
@@ -16,4 +18,5 @@ from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, teacher_forc
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Jordan", "CharLM", "Forecaster",
            "elman_cell", "lstm_cell", "gru_cell", "Attention", "masked_softmax",
            "Seq2Seq", "Seq2SeqConfig", "beam_step", "teacher_forcing_loss",
-           "S4D", "SelectiveSSM", "MambaBlock", "MambaTagger", "HGRU", "HGRN", "HGRU2", "HGRN2"]
+           "S4D", "SelectiveSSM", "MambaBlock", "MambaTagger", "HGRU", "HGRN", "HGRU2", "HGRN2",
+           "MultiScaleRetention", "RWKV", "RWKVConfig"]
