@@ -38,7 +38,7 @@ def _impl(name: str):
 
 OP = Op(
     name="wkv4",
-    impls={name: _impl(name) for name in ("naive", "loop", "triton")},
+    impls={name: _impl(name) for name in ("naive", "parallel", "loop", "triton")},
     kernels={"triton"},
     sizes={
         "cpu": [dict(B=1, T=256, C=256), dict(B=4, T=1024, C=512)],
@@ -50,6 +50,6 @@ OP = Op(
     flops=_flops,
     bound="memory",
     reference=lambda k, v: wkv4(*_decay_and_bonus(k.shape[-1], k.device, k.dtype), k, v, impl="loop"),
-    # the formula as written builds a (T, T, C) weight per sequence: short sequences only
-    skip=lambda impl, size, device: impl == "naive" and size["T"] > 256,
+    # the (T x T) forms build a (T, T, C) weight per sequence: short sequences only
+    skip=lambda impl, size, device: impl in ("naive", "parallel") and size["T"] > 256,
 )

@@ -25,7 +25,7 @@ elif DEVICE == "cpu" and not backend.triton_interpreting():
 else:
     CANNOT_RUN_KERNEL = backend.interpreter_problem() if DEVICE == "cpu" else None
 needs_kernel = pytest.mark.skipif(bool(CANNOT_RUN_KERNEL), reason=str(CANNOT_RUN_KERNEL))
-IMPLS = ["naive", "loop", pytest.param("triton", marks=needs_kernel)]
+IMPLS = ["naive", "parallel", "loop", pytest.param("triton", marks=needs_kernel)]
 # float32 holds an exponent near 1000 only to about 6e-5 (its spacing there), and the running maximum is
 # rounded once per step: with |k| up to 1000 the error grows to a few 1e-4 after 63 steps.
 LARGE_K_TOLERANCE = 2e-3
@@ -79,7 +79,7 @@ def test_matches_float64_loop(impl, dtype, T):
     _compare(impl, _inputs(2, T, 5, dtype, seed=T), dtype)
 
 
-@pytest.mark.parametrize("impl", ["loop", pytest.param("triton", marks=needs_kernel)])
+@pytest.mark.parametrize("impl", ["parallel", "loop", pytest.param("triton", marks=needs_kernel)])
 def test_large_keys_stay_finite_and_accurate(impl):
     """|k| up to 1000 in float32: e^k overflows at 88, the running maximum keeps everything finite."""
     inputs = _inputs(2, 63, 5, torch.float32, k_scale=1000.0, seed=7)
@@ -91,6 +91,7 @@ def test_the_formula_as_written_overflows_for_large_keys():
     w, u, k, v, _ = _inputs(1, 20, 3, torch.float32, k_scale=1000.0)
     assert not torch.isfinite(wkv4(w, u, k, v, impl="naive")).all()
     assert torch.isfinite(wkv4(w, u, k, v, impl="loop")).all()
+    assert torch.isfinite(wkv4(w, u, k, v, impl="parallel")).all()
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -224,5 +225,5 @@ def test_bad_input_is_a_clear_error(case):
 
 def test_unknown_impl_names_the_choices():
     w, u, k, v, _ = _inputs(1, 4, 3, torch.float32)
-    with pytest.raises(ValueError, match=r"\['auto', 'triton', 'naive', 'loop'\]"):
+    with pytest.raises(ValueError, match=r"\['auto', 'triton', 'naive', 'parallel', 'loop'\]"):
         wkv4(w, u, k, v, impl="fast")

@@ -7,6 +7,9 @@ current token:
     wkv_t = (sum_{i<t} e^(-(t-1-i) w + k_i) v_i + e^(u + k_t) v_t)
             / (sum_{i<t} e^(-(t-1-i) w + k_i)     + e^(u + k_t))
 
+The weights of one output can also be taken all at once, like attention scores, with
+the largest exponent subtracted first (``wkv4_parallel``, RWKV's "transformer mode").
+
 The sums are a numerator N and a denominator D that follow the recurrence
 
     N_t = e^(-w) N_(t-1) + e^(k_t) v_t,    D_t = e^(-w) D_(t-1) + e^(k_t),
@@ -75,6 +78,35 @@ def wkv4_naive(w, u, k, v, state: WKV4State | None = None):
     N = (to_end * v).sum(1) + torch.exp(-T * w) * N0
     D = to_end.sum(1) + torch.exp(-T * w) * D0
     return wkv.to(dtype), WKV4State(N, D, torch.zeros_like(N))
+
+
+def wkv4_parallel(w, u, k, v, state: WKV4State | None = None):
+    """All tokens at once, stabilised: the (T x T) weights of ``wkv4_naive`` with each output's largest
+    exponent subtracted before the exponentials are taken (the softmax trick). Finite for any k; O(T^2 C)
+    memory, so for training windows of moderate length. w, u (C,), k, v (B, T, C) -> wkv, final state."""
+    dtype = k.dtype
+    w, u, k, v, state = _widen(w, u, k, v, state)
+    T = k.shape[1]
+    t = torch.arange(T, device=k.device)
+    gap = (t[:, None] - 1 - t[None, :]).clamp(min=0)
+    # exponent of token i in the average at t: -(t-1-i) w + k_i for i < t, u + k_t for i = t, -inf after t
+    exponents = torch.where((t[None, :] < t[:, None])[None, :, :, None], -gap[None, :, :, None] * w + k[:, None],
+                            float("-inf"))  # (B, T, T, C): [b, t, i, c]
+    exponents = torch.where((t[None, :] == t[:, None])[None, :, :, None], (u + k)[:, None], exponents)
+    carried = state.p[:, None] - t[:, None] * w  # (B, T, C): the state's exponent, decayed by e^(-t w)
+    # the largest exponent per output; a constant shift, so it carries no gradient
+    m = torch.maximum(exponents.amax(2), carried).detach()
+    weights = torch.exp(exponents - m[:, :, None])
+    e_state = torch.exp(carried - m)
+    wkv = ((weights * v[:, None]).sum(2) + e_state * state.a[:, None]) / (weights.sum(2) + e_state * state.b[:, None])
+    # the final state: exponents -(T-1-i) w + k_i and the old state's p - T w, scaled by their maximum
+    to_end = -(T - 1 - t)[:, None] * w + k  # (B, T, C)
+    old = state.p - T * w
+    p = torch.maximum(to_end.amax(1), old)
+    e_tokens, e_old = torch.exp(to_end - p[:, None]), torch.exp(old - p)
+    a = (e_tokens * v).sum(1) + e_old * state.a
+    b = e_tokens.sum(1) + e_old * state.b
+    return wkv.to(dtype), WKV4State(a, b, p)
 
 
 def wkv4_loop(w, u, k, v, state: WKV4State | None = None):
