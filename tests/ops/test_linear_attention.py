@@ -241,3 +241,15 @@ def test_unknown_impl_names_the_choices():
     q, k, v, _, _, _, _ = _inputs(1, 1, 4, 3, 3, torch.float32)
     with pytest.raises(ValueError, match=r"\['auto', 'triton', 'parallel', 'recurrent', 'chunk'\]"):
         linear_attention(q, k, v, impl="fast")
+
+
+def test_registered_in_the_benchmark_harness():
+    from benchmarks.registry import all_ops
+    op = all_ops()["linear_attention"]
+    assert op.kernels == {"triton"} and set(op.impls) == {"recurrent", "parallel", "chunk", "triton"}
+    size = dict(B=1, H=2, T=70, K=4, V=3)
+    inputs = op.inputs(size, torch.float32, "cpu")
+    expected = op.reference(*(x.detach().double() for x in inputs))
+    for name in ("recurrent", "parallel", "chunk"):
+        assert relative_error(op.impls[name](*inputs), expected) < 1e-5
+    assert op.flops(size, "backward") == 2 * op.flops(size, "forward") > 0

@@ -227,3 +227,15 @@ def test_unknown_impl_names_the_choices():
     w, u, k, v, _ = _inputs(1, 4, 3, torch.float32)
     with pytest.raises(ValueError, match=r"\['auto', 'triton', 'naive', 'parallel', 'loop'\]"):
         wkv4(w, u, k, v, impl="fast")
+
+
+def test_registered_in_the_benchmark_harness():
+    from benchmarks.registry import all_ops
+    op = all_ops()["wkv4"]
+    assert op.kernels == {"triton"} and set(op.impls) == {"naive", "parallel", "loop", "triton"}
+    size = dict(B=2, T=30, C=5)
+    inputs = op.inputs(size, torch.float32, "cpu")
+    expected = op.reference(*(x.detach().double() for x in inputs))
+    for name in ("naive", "parallel", "loop"):
+        assert relative_error(op.impls[name](*inputs), expected) < 1e-5
+    assert op.skip("parallel", dict(B=1, T=1024, C=8), "cpu") and not op.skip("loop", dict(B=1, T=1024, C=8), "cpu")
