@@ -125,8 +125,8 @@ def _time_pass(fn, inputs, pass_: str, device: str, args) -> dict:
 
 
 def _line(row: dict) -> str:
-    size = "x".join(str(v) for v in row["size"].values())
-    return (f"{row['op']:>12} {row['impl']:>9} {row['pass_']:>8} {row['dtype']:>8} {size:>16}  "
+    size = " ".join(f"{k}={v}" for k, v in row["size"].items())
+    return (f"{row['op']:>12} {row['impl']:>9} {row['pass_']:>8} {row['dtype']:>8} {size:>28}  "
             f"{row['median_ms']:10.3f} ms {row['GBps']:8.2f} GB/s  {100 * row['fraction_of_peak']:5.1f}% of peak")
 
 
@@ -166,11 +166,11 @@ def _markdown(report: dict) -> str:
         "measured copy bandwidth (memory-bound ops) or matrix-product rate (compute-bound ops). "
         "*error*: max |out - ref| / max |ref| of the forward output against the float64 reference.",
         "",
-        "| op | impl | pass | dtype | B×T×D | time (ms) | GB/s | TFLOP/s | of peak | error |",
+        "| op | impl | pass | dtype | size | time (ms) | GB/s | TFLOP/s | of peak | error |",
         "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["results"]:
-        size = "×".join(str(v) for v in r["size"].values())
+        size = " ".join(f"{k}={v}" for k, v in r["size"].items())  # each op names its own dimensions
         if "error" in r:
             lines.append(f"| {r['op']} | {r['impl']} | {r['pass_']} | {r['dtype']} | {size} | {r['error']} | | | | |")
             continue

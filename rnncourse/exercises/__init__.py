@@ -5,6 +5,8 @@ checkers live in a module named after the chapter.
 """
 from rnncourse.exercises.bptt import check_grad_h0, check_step_backward, check_train_truncated
 from rnncourse.exercises.checker import ExerciseError
+from rnncourse.exercises.linear_attention import (check_linear_attention_chunk, check_linear_attention_recurrent,
+                                                  check_wkv_step)
 from rnncourse.exercises.linear_rnn import check_combine, check_ssm_kernel, check_zoh
 from rnncourse.exercises.lstm_gru import check_bidirectional, check_gru_cell, check_lstm_cell, check_sample
 from rnncourse.exercises.rnn_basics import check_rnn_step, check_temperature_probs, check_unroll
@@ -16,4 +18,5 @@ __all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature
            "check_jacobian_product", "check_clip_by_norm", "check_init_recurrent",
            "check_lstm_cell", "check_gru_cell", "check_bidirectional", "check_sample",
            "check_additive_score", "check_masked_softmax", "check_beam_step",
-           "check_combine", "check_zoh", "check_ssm_kernel"]
+           "check_combine", "check_zoh", "check_ssm_kernel",
+           "check_linear_attention_recurrent", "check_linear_attention_chunk", "check_wkv_step"]

@@ -8,7 +8,9 @@ from rnncourse.nn.hgrn2 import HGRN2, HGRU2
 from rnncourse.nn.jordan import Jordan
 from rnncourse.nn.lstm import LSTM, LSTMCell, lstm_cell, lstm_gates
 from rnncourse.nn.mamba import MambaBlock, MambaTagger
+from rnncourse.nn.retnet import MultiScaleRetention
 from rnncourse.nn.rnn import RNN, RNNCell, elman_cell
+from rnncourse.nn.rwkv import RWKV, RWKVConfig
 from rnncourse.nn.s4d import S4D
 from rnncourse.nn.selective_ssm import SelectiveSSM
 from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, teacher_forcing_loss
@@ -17,4 +19,5 @@ from rnncourse.nn.tagger import Tagger
 __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Jordan", "CharLM", "Forecaster",
            "elman_cell", "lstm_cell", "lstm_gates", "gru_cell", "Attention", "masked_softmax",
            "Seq2Seq", "Seq2SeqConfig", "beam_step", "teacher_forcing_loss", "Tagger",
-           "S4D", "SelectiveSSM", "MambaBlock", "MambaTagger", "HGRU", "HGRN", "HGRU2", "HGRN2"]
+           "S4D", "SelectiveSSM", "MambaBlock", "MambaTagger", "HGRU", "HGRN", "HGRU2", "HGRN2",
+           "MultiScaleRetention", "RWKV", "RWKVConfig"]
