@@ -18,15 +18,8 @@ from rnncourse.ops import backend, last_path, linear_scan
 from rnncourse.ops.linear_scan import linear_scan_loop
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
+from ._device import DEVICE, needs_kernel
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if not backend.triton_available():
-    CANNOT_RUN_KERNEL = "triton is not installed"
-elif DEVICE == "cpu" and not backend.triton_interpreting():
-    CANNOT_RUN_KERNEL = "needs a GPU or TRITON_INTERPRET=1"
-else:
-    CANNOT_RUN_KERNEL = backend.interpreter_problem() if DEVICE == "cpu" else None
-needs_kernel = pytest.mark.skipif(bool(CANNOT_RUN_KERNEL), reason=str(CANNOT_RUN_KERNEL))
 IMPLS = ["loop", "parallel", pytest.param("triton", marks=needs_kernel)]
 
 

@@ -16,15 +16,8 @@ from rnncourse.ops import WKV4State, backend, last_path, wkv4
 from rnncourse.ops.wkv4 import wkv4_loop
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
+from ._device import DEVICE, needs_kernel
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-if not backend.triton_available():
-    CANNOT_RUN_KERNEL = "triton is not installed"
-elif DEVICE == "cpu" and not backend.triton_interpreting():
-    CANNOT_RUN_KERNEL = "needs a GPU or TRITON_INTERPRET=1"
-else:
-    CANNOT_RUN_KERNEL = backend.interpreter_problem() if DEVICE == "cpu" else None
-needs_kernel = pytest.mark.skipif(bool(CANNOT_RUN_KERNEL), reason=str(CANNOT_RUN_KERNEL))
 IMPLS = ["naive", "parallel", "loop", pytest.param("triton", marks=needs_kernel)]
 # float32 holds an exponent near 1000 only to about 6e-5 (its spacing there), and the running maximum is
 # rounded once per step: with |k| up to 1000 the error grows to a few 1e-4 after 63 steps.

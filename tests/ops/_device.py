@@ -1,0 +1,16 @@
+"""Where the kernel tests run, shared by every tests/ops/test_<op>.py: on a CUDA GPU when there is
+one, else in Triton's interpreter on the CPU; ``needs_kernel`` skips a test, with the reason, where
+neither can run the kernel."""
+import pytest
+import torch
+
+from rnncourse.ops import backend
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if not backend.triton_available():
+    CANNOT_RUN_KERNEL = "triton is not installed"
+elif DEVICE == "cpu" and not backend.triton_interpreting():
+    CANNOT_RUN_KERNEL = "needs a GPU or TRITON_INTERPRET=1"
+else:
+    CANNOT_RUN_KERNEL = backend.interpreter_problem() if DEVICE == "cpu" else None
+needs_kernel = pytest.mark.skipif(bool(CANNOT_RUN_KERNEL), reason=str(CANNOT_RUN_KERNEL))
