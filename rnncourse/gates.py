@@ -2,7 +2,7 @@
 
 Works with :class:`rnncourse.nn.LSTM` and ``torch.nn.LSTM`` alike (they share
 parameter names), so a model trained with either can be looked into. The gate
-equations are in :func:`rnncourse.nn.lstm.lstm_gates`; this only records them.
+equations are in :func:`rnncourse.nn.lstm_gates`; this only records them.
 """
 from __future__ import annotations
 

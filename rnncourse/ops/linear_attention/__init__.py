@@ -31,15 +31,16 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_deca
     """o_t = sum_{s <= t} gamma^(t-s) (q_t . k_s) v_s for every batch element and head; no scaling, no normaliser.
 
     Args:
-        q, k: (B, H, T, K) queries and keys.
-        v: (B, H, T, V) values; q, k and v share dtype and device.
-        log_decay: (H,) log gamma <= 0 per head (RetNet's decay), or None for gamma = 1 (plain linear attention).
-        initial_state: (B, H, K, V) the state S_0 carried in from an earlier piece of the sequence, or None for
-            zeros; in the computing dtype (float32 for float16/bfloat16 inputs, else the inputs' dtype).
-        output_final_state: also return S_T, to pass as ``initial_state`` with the next piece.
-        impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"chunk"``),
-            ``"parallel"``, ``"recurrent"``, ``"chunk"`` or ``"triton"``.
-        chunk_size: steps per chunk of the chunkwise forms (the kernel needs a power of two >= 16).
+
+        - q, k: (B, H, T, K) queries and keys.
+        - v: (B, H, T, V) values; q, k and v share dtype and device.
+        - log_decay: (H,) log gamma <= 0 per head (RetNet's decay), or None for gamma = 1 (plain linear attention).
+        - initial_state: (B, H, K, V) the state S_0 carried in from an earlier piece of the sequence, or None for
+          zeros; in the computing dtype (float32 for float16/bfloat16 inputs, else the inputs' dtype).
+        - output_final_state: also return S_T, to pass as ``initial_state`` with the next piece.
+        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"chunk"``),
+          ``"parallel"``, ``"recurrent"``, ``"chunk"`` or ``"triton"``.
+        - chunk_size: steps per chunk of the chunkwise forms (the kernel needs a power of two >= 16).
 
     Returns:
         o (B, H, T, V) in the inputs' dtype, and with ``output_final_state`` the pair (o, S_T), S_T of shape

@@ -24,11 +24,12 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
     """Compute h_t = a_t * h_{t-1} + b_t elementwise for t = 1..T, from h_0 = h0.
 
     Args:
-        a: (B, T, D) the decay (gate, or the diagonal of the state matrix), real or complex.
-        b: (B, T, D) the input, same dtype and device as ``a``.
-        h0: (B, D) the initial state, or None for zeros.
-        impl: ``"auto"`` (the Triton kernel for real CUDA tensors when triton is installed,
-            else ``"parallel"``), ``"loop"``, ``"parallel"`` or ``"triton"``.
+
+        - a: (B, T, D) the decay (gate, or the diagonal of the state matrix), real or complex.
+        - b: (B, T, D) the input, same dtype and device as ``a``.
+        - h0: (B, D) the initial state, or None for zeros.
+        - impl: ``"auto"`` (the Triton kernel for real CUDA tensors when triton is installed,
+          else ``"parallel"``), ``"loop"``, ``"parallel"`` or ``"triton"``.
 
     Returns:
         h: (B, T, D), h[:, t] the state after step t. ``rnncourse.ops.last_path("linear_scan")``

@@ -38,14 +38,15 @@ def wkv4(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sta
     """RWKV-4's WKV over a batch of sequences.
 
     Args:
-        w: (C,) the decay rate per channel, w > 0 (RWKV-4 learns its logarithm, w = exp(time_decay)).
-        u: (C,) the bonus of the current token per channel.
-        k, v: (B, T, C) keys and values; w, u, k and v share dtype and device.
-        state: a ``WKV4State`` (a, b, p), each (B, C), carried from an earlier call, or None to start afresh;
-            in the computing dtype (float32 for float16/bfloat16 inputs, else the inputs' dtype).
-        output_final_state: also return the state after the last token.
-        impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"loop"``),
-            ``"naive"``, ``"parallel"``, ``"loop"`` or ``"triton"``.
+
+        - w: (C,) the decay rate per channel, w > 0 (RWKV-4 learns its logarithm, w = exp(time_decay)).
+        - u: (C,) the bonus of the current token per channel.
+        - k, v: (B, T, C) keys and values; w, u, k and v share dtype and device.
+        - state: a ``WKV4State`` (a, b, p), each (B, C), carried from an earlier call, or None to start afresh;
+          in the computing dtype (float32 for float16/bfloat16 inputs, else the inputs' dtype).
+        - output_final_state: also return the state after the last token.
+        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"loop"``),
+          ``"naive"``, ``"parallel"``, ``"loop"`` or ``"triton"``.
 
     Returns:
         wkv (B, T, C) in the inputs' dtype, and with ``output_final_state`` the pair (wkv, state).
