@@ -27,3 +27,22 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, generator: torch
     """Draw one token per row. logits: (B, V) -> token ids (B,), int64."""
     probs = temperature_probs(logits, temperature)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(model, prompt: torch.Tensor, n: int, temperature: float = 1.0,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+    """Continue ``prompt`` (T0,) int64 by ``n`` sampled ids; returns (n,) int64.
+
+    ``model(ids, state)`` takes (1, T) ids and the state of the previous call (None at
+    first) and returns ``(logits (1, T, V), state)``, as ``CharLM`` and ``RWKV`` do. The
+    prompt is read once; then each id is drawn and fed back alone, the state carried, so
+    every new token costs the same work.
+    """
+    logits, state = model(prompt[None])
+    out = []
+    for _ in range(n):
+        nxt = sample_next(logits[:, -1], temperature, generator)  # (1,)
+        out.append(nxt)
+        logits, state = model(nxt[None], state)
+    return torch.cat(out)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rnncourse.nn.rnn import RNN
-from rnncourse.sampling import sample_next
+from rnncourse.sampling import generate
 
 
 class CharLM(nn.Module):
@@ -40,10 +40,4 @@ class CharLM(nn.Module):
         """Continue ``prompt`` (T0,) int64 by ``n`` sampled characters; returns (n,) ids."""
         if prompt.dim() != 1 or prompt.numel() == 0:
             raise ValueError(f"prompt must be a non-empty 1-D tensor of character ids, got shape {tuple(prompt.shape)}")
-        logits, state = self(prompt[None])  # read the prompt once, keep the state
-        out = []
-        for _ in range(n):
-            nxt = sample_next(logits[:, -1], temperature, generator)  # (1,)
-            out.append(nxt)
-            logits, state = self(nxt[None], state)  # one step: constant work per character
-        return torch.cat(out)
+        return generate(self, prompt, n, temperature, generator)  # the prompt once, then one step per character

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rnncourse.ops.wkv4 import WKV4State, wkv4
-from rnncourse.sampling import sample_next
+from rnncourse.sampling import generate
 
 
 @dataclass
@@ -159,13 +159,7 @@ class RWKV(nn.Module):
         """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens in RNN mode; returns (n,) ids."""
         if prompt.dim() != 1 or prompt.numel() == 0:
             raise ValueError(f"RWKV: prompt must be a non-empty 1-D tensor of token ids, got shape {tuple(prompt.shape)}")
-        logits, state = self(prompt[None])  # the prompt in one parallel pass, keeping the state
-        out = []
-        for _ in range(n):
-            nxt = sample_next(logits[:, -1], temperature, generator)  # (1,)
-            out.append(nxt)
-            logits, state = self(nxt[None], state)  # one token: constant work and memory
-        return torch.cat(out)
+        return generate(self, prompt, n, temperature, generator)  # the prompt in one pass, then RNN mode
 
 
 def state_numbers(state: list[LayerState]) -> int:

@@ -4,10 +4,6 @@ The Triton kernel runs in Triton's interpreter on the CPU (tests/conftest.py set
 TRITON_INTERPRET=1), on a CUDA GPU when there is one; its outputs start as NaN
 (RNNCOURSE_CHECK_OUTPUTS=1), so an element it never writes fails the comparison.
 """
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -16,7 +12,7 @@ from rnncourse.ops import backend, last_path, linear_attention
 from rnncourse.ops.linear_attention import linear_attention_recurrent
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
-from ._device import DEVICE, needs_kernel
+from ._device import DEVICE, needs_kernel, run_without_triton
 
 IMPLS = ["parallel", "recurrent", "chunk", pytest.param("triton", marks=needs_kernel)]
 STATE_DTYPE = {torch.float64: torch.float64, torch.float32: torch.float32, torch.float16: torch.float32,
@@ -179,9 +175,7 @@ def test_kernels_compile_for_t4_and_h100(kernel, pointers, constexprs):
 
 
 def test_package_works_without_triton():
-    code = textwrap.dedent("""
-        import sys
-        sys.modules["triton"] = None  # as if it were not installed
+    lines = run_without_triton("""
         import torch
         from rnncourse.ops import linear_attention, last_path
         o = linear_attention(torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 4))
@@ -190,11 +184,8 @@ def test_package_works_without_triton():
             linear_attention(torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 4), impl="triton")
         except RuntimeError as err:
             print(err)
-    """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TRITON_INTERPRET": "0"})
-    assert result.returncode == 0, result.stderr
-    path, error = result.stdout.strip().splitlines()
+        """)
+    path, error = lines
     assert path == "reference:chunk (1, 2, 5, 4)"
     assert "needs the triton package" in error
 

@@ -4,10 +4,6 @@ The Triton kernel runs in Triton's interpreter on the CPU (tests/conftest.py set
 TRITON_INTERPRET=1), on a CUDA GPU when there is one; its outputs start as NaN
 (RNNCOURSE_CHECK_OUTPUTS=1), so an element it never writes fails the comparison.
 """
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -18,7 +14,7 @@ from rnncourse.ops import backend, last_path, linear_scan
 from rnncourse.ops.linear_scan import linear_scan_loop
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
-from ._device import DEVICE, needs_kernel
+from ._device import DEVICE, needs_kernel, run_without_triton
 
 IMPLS = ["loop", "parallel", pytest.param("triton", marks=needs_kernel)]
 
@@ -161,9 +157,7 @@ def test_kernel_importable_by_name():
 
 
 def test_package_works_without_triton():
-    code = textwrap.dedent("""
-        import sys
-        sys.modules["triton"] = None  # as if it were not installed
+    lines = run_without_triton("""
         import torch
         from rnncourse.ops import linear_scan, last_path
         h = linear_scan(torch.rand(1, 5, 2), torch.rand(1, 5, 2))
@@ -172,11 +166,8 @@ def test_package_works_without_triton():
             linear_scan(torch.rand(1, 5, 2), torch.rand(1, 5, 2), impl="triton")
         except RuntimeError as err:
             print(err)
-    """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TRITON_INTERPRET": "0"})
-    assert result.returncode == 0, result.stderr
-    path, error = result.stdout.strip().splitlines()
+        """)
+    path, error = lines
     assert path == "reference:parallel (1, 5, 2)"
     assert "needs the triton package" in error
 

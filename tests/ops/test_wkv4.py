@@ -4,10 +4,6 @@ The Triton kernel runs in Triton's interpreter on the CPU (tests/conftest.py set
 TRITON_INTERPRET=1), one token per step, so its tests keep to short sequences; its
 outputs start as NaN (RNNCOURSE_CHECK_OUTPUTS=1).
 """
-import os
-import subprocess
-import sys
-import textwrap
 
 import pytest
 import torch
@@ -16,7 +12,7 @@ from rnncourse.ops import WKV4State, backend, last_path, wkv4
 from rnncourse.ops.wkv4 import wkv4_loop
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
-from ._device import DEVICE, needs_kernel
+from ._device import DEVICE, needs_kernel, run_without_triton
 
 IMPLS = ["naive", "parallel", "loop", pytest.param("triton", marks=needs_kernel)]
 # float32 holds an exponent near 1000 only to about 6e-5 (its spacing there), and the running maximum is
@@ -174,18 +170,13 @@ def test_kernels_compile_for_t4_and_h100(kernel, pointers, floats):
 
 
 def test_package_works_without_triton():
-    code = textwrap.dedent("""
-        import sys
-        sys.modules["triton"] = None  # as if it were not installed
+    lines = run_without_triton("""
         import torch
         from rnncourse.ops import wkv4, last_path
         y = wkv4(torch.rand(3) + 0.1, torch.rand(3), torch.rand(1, 5, 3), torch.rand(1, 5, 3))
         print(last_path("wkv4"), tuple(y.shape))
-    """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "TRITON_INTERPRET": "0"})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "reference:loop (1, 5, 3)"
+        """)
+    assert lines == ["reference:loop (1, 5, 3)"]
 
 
 BAD = {
