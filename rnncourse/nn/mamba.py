@@ -13,12 +13,22 @@ can be compared in the same architecture, as Mamba's Table 1 does.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from rnncourse.nn.s4d import S4D
 from rnncourse.nn.selective_ssm import SelectiveSSM
+
+
+class MambaState(NamedTuple):
+    """What a Mamba block carries from one piece of a sequence to the next: the last d_conv - 1
+    inputs of its convolution, ``conv`` (batch, d_conv - 1, E), and the SSM's state ``ssm`` (batch, E, N)."""
+
+    conv: torch.Tensor
+    ssm: torch.Tensor
 
 
 class MambaBlock(nn.Module):
@@ -42,6 +52,21 @@ class MambaBlock(nn.Module):
         x = F.silu(self.conv1d(x.transpose(1, 2))[..., :L].transpose(1, 2))  # causal: keep the first L outputs
         y = self.ssm(x) if isinstance(self.ssm, SelectiveSSM) else self.ssm(x, view="convolution")
         return self.out_proj(y * F.silu(z))
+
+    def forward_with_state(self, x: torch.Tensor, state: MambaState | None = None) -> tuple[torch.Tensor, MambaState]:
+        """x (batch, L, d_model) and the state left by the tokens before it (None at the start) ->
+        (out (batch, L, d_model), the state after it). A sequence fed in pieces, one token at a time
+        included, gives the outputs of ``forward`` on the whole of it. Selective SSM only."""
+        if not isinstance(self.ssm, SelectiveSSM):
+            raise ValueError("MambaBlock.forward_with_state needs the selective SSM (ssm='selective')")
+        Bsz, L, _ = x.shape
+        E, K = self.conv1d.in_channels, self.conv1d.kernel_size[0]
+        x, z = self.in_proj(x).chunk(2, dim=-1)  # (batch, L, E) each
+        past = x.new_zeros(Bsz, K - 1, E) if state is None else state.conv
+        window = torch.cat([past, x], dim=1)  # (batch, K - 1 + L, E): each output sees its K inputs
+        x = F.silu(F.conv1d(window.transpose(1, 2), self.conv1d.weight, self.conv1d.bias, groups=E).transpose(1, 2))
+        y, h = self.ssm(x, h0=None if state is None else state.ssm, output_final_state=True)
+        return self.out_proj(y * F.silu(z)), MambaState(window[:, window.shape[1] - (K - 1):], h)
 
 
 class MambaTagger(nn.Module):

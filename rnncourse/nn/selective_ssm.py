@@ -31,21 +31,26 @@ from rnncourse.ops.linear_scan import linear_scan
 
 
 def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-                   D: torch.Tensor, impl: str = "auto") -> torch.Tensor:
+                   D: torch.Tensor, impl: str = "auto", h0: torch.Tensor | None = None,
+                   output_final_state: bool = False):
     """The selective SSM given its input-dependent parameters.
 
     x: (batch, L, E) input; delta: (batch, L, E) positive step sizes; A: (E, N) real and negative,
     or complex with negative real parts; B, C: (batch, L, N) real; D: (E,) -> y: (batch, L, E).
+    h0: (batch, E, N) the state before the first step (None: zeros); with ``output_final_state``
+    the pair (y, h_L), h_L (batch, E, N) the state after the last step.
     """
     Bsz, L, E = x.shape
     dA = delta[..., None] * A  # Δ_t A: (batch, L, E, N)
     A_bar = torch.exp(dA)  # Ā_t = exp(Δ_t A)
     B_bar_x = (A_bar - 1) / A * B[:, :, None] * x[..., None]  # B̄_t x_t = A^{-1} (exp(Δ_t A) - 1) B_t x_t
-    h = linear_scan(A_bar.reshape(Bsz, L, -1), B_bar_x.reshape(Bsz, L, -1), impl=impl)  # h_t = Ā_t h_{t-1} + B̄_t x_t
+    h0 = None if h0 is None else h0.reshape(Bsz, -1).to(A_bar.dtype)
+    h = linear_scan(A_bar.reshape(Bsz, L, -1), B_bar_x.reshape(Bsz, L, -1), h0, impl=impl)  # h_t = Ā_t h_{t-1} + B̄_t x_t
     y = torch.einsum("blen,bln->ble", h.view(Bsz, L, E, -1), C.to(h.dtype))  # C_t h_t
     if A.is_complex():
         y = 2 * y.real  # each stored mode stands for a conjugate pair
-    return y + D * x  # y_t = C_t h_t + D x_t
+    y = y + D * x  # y_t = C_t h_t + D x_t
+    return (y, h[:, -1].view(Bsz, E, -1)) if output_final_state else y
 
 
 class SelectiveSSM(nn.Module):
@@ -79,12 +84,17 @@ class SelectiveSSM(nn.Module):
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)  # s_Δ, s_B, s_C
         return F.softplus(self.dt_proj(dt)), B, C  # Δ_t = softplus(Linear_Δ(x_t) + bias)
 
-    def forward(self, x: torch.Tensor, impl: str = "auto") -> torch.Tensor:
-        """x: (batch, L, E) -> y: (batch, L, E); ``impl`` is passed to ``linear_scan``."""
+    def forward(self, x: torch.Tensor, impl: str = "auto", h0: torch.Tensor | None = None,
+                output_final_state: bool = False):
+        """x: (batch, L, E) -> y: (batch, L, E); ``impl`` is passed to ``linear_scan``.
+
+        ``h0`` (batch, E, N) carries the state in from an earlier piece of the sequence; with
+        ``output_final_state`` the pair (y, h_L) comes back, to pass as ``h0`` with the next piece.
+        """
         if check_sequence(x, self.d_inner, batch_first=True, like=self.D) is False:
             raise ValueError(f"SelectiveSSM: input must be batched, shape (batch, L, E), got shape {tuple(x.shape)}")
         delta, B, C = self.selection(x)
         A = -torch.exp(self.A_log)  # (E, N), real and negative
         if self.A_imag is not None:
             A = A + 1j * self.A_imag
-        return selective_scan(x, delta, A, B, C, self.D, impl=impl)
+        return selective_scan(x, delta, A, B, C, self.D, impl=impl, h0=h0, output_final_state=output_final_state)

@@ -33,3 +33,19 @@ def test_bad_tokens():
         model(torch.full((2, 5), 10))
     with pytest.raises(ValueError, match="non-empty"):
         model(torch.zeros(2, 0, dtype=torch.long))
+
+
+def test_block_fed_in_pieces_with_its_state_equals_the_whole():
+    torch.manual_seed(0)
+    block = MambaBlock(8, "selective", d_state=4).double()
+    x = torch.randn(2, 11, 8, dtype=torch.float64)
+    whole = block(x)
+    out, state = block.forward_with_state(x[:, :5])
+    pieces = [out]
+    for t in range(5, 11):  # then one token at a time
+        out, state = block.forward_with_state(x[:, t:t + 1], state)
+        pieces.append(out)
+    assert (torch.cat(pieces, dim=1) - whole).abs().max() < 1e-12
+    assert state.conv.shape == (2, 3, 16) and state.ssm.shape == (2, 16, 4)
+    with pytest.raises(ValueError, match="selective SSM"):
+        MambaBlock(8, "s4d").forward_with_state(x.float())

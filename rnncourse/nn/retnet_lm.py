@@ -1,0 +1,45 @@
+"""A RetNet language model (Sun et al. 2023): the decoder stack with multi-scale retention as
+its token mixer, and, optionally, causal self-attention in some blocks: a hybrid.
+
+    x = x + MSR(LN(x)),   x = x + MLP(LN(x))          in every block (RetNet, section 2.3)
+
+Retention is linear attention with a decay per head (``rnncourse.nn.retnet``), so in
+generation each block carries a d_h x d_h matrix per head, whatever the length. Listing
+blocks in ``attention_layers`` swaps their retention for softmax attention with a KV
+cache (``rnncourse.nn.transformer``): the hybrid design of recent large models, which
+keeps a few exact lookups among cheap recurrent layers (Wang et al. 2025, "A systematic
+analysis of hybrid linear attention", compare the ratios).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rnncourse.nn.decoder import Decoder
+from rnncourse.nn.retnet import MultiScaleRetention
+from rnncourse.nn.transformer import CausalSelfAttention
+
+
+@dataclass
+class RetNetConfig:
+    vocab_size: int
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    mlp_mult: int = 4
+    attention_layers: tuple[int, ...] = ()  # blocks whose mixer is softmax attention instead (a hybrid)
+    impl: str = "auto"  # for rnncourse.ops.linear_attention
+
+
+class RetNet(Decoder):
+    """idx (B, T) -> (logits (B, T, vocab), state): per block a retention state (B, H, d_h, d_h),
+    or a ``KVCache`` for the blocks in ``attention_layers``."""
+
+    def __init__(self, config: RetNetConfig):
+        if any(not 0 <= i < config.n_layers for i in config.attention_layers):
+            raise ValueError(f"RetNet: attention_layers must name blocks 0..{config.n_layers - 1}, "
+                             f"got {config.attention_layers}")
+        mixers = [CausalSelfAttention(config.d_model, config.n_heads) if i in config.attention_layers
+                  else MultiScaleRetention(config.d_model, config.n_heads, impl=config.impl)
+                  for i in range(config.n_layers)]
+        super().__init__(config.vocab_size, config.d_model, mixers, config.mlp_mult)
+        self.config = config
