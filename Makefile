@@ -11,13 +11,14 @@ CDN := $(VENV)/cdn
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test site-test bench serve lab student grade publish clean
+.PHONY: help install book test site-test bench arena serve lab student grade publish clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
 	@echo "make test     pytest, every notebook under nbval, and the book build (warnings are errors)"
 	@echo "make site-test  load every page of the built site in headless Chromium (part of make test)"
 	@echo "make bench    time every op's implementations on this machine into benchmarks/results/"
+	@echo "make arena    train and measure chapter 9's models into rnncourse/arena.json (about 20 minutes on 2 cores)"
 	@echo "make serve    serve the built site on http://localhost:8000"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
@@ -57,6 +58,11 @@ $(CDN)/.fetched: tests/site/cdn.py | $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+
+# Chapter 9's results: every model trained and timed on this machine, stamped with the hash of
+# the code that produced them (rnncourse.arena.load refuses a stale file).
+arena: $(STAMP)
+	$(BIN)/python -m rnncourse.arena
 
 serve:
 	@test -f _build/html/index.html || { echo "Build the site first: make book"; exit 1; }

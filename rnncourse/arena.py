@@ -1,0 +1,314 @@
+"""Chapter 9's arena: the course's architectures on the same tasks, under the same budget.
+
+Six small language models of about the same number of parameters (``build``): an LSTM,
+a transformer, RetNet, RWKV-4, Mamba, and a hybrid (RetNet with softmax attention in its
+last block). Each is trained from the same seed, for the same number of steps on the
+same batches, on three tasks:
+
+- ``recall``: multi-query associative recall (``rnncourse.data.recall``), accuracy at
+  each number of key-value pairs;
+- ``copy``: selective copying (``rnncourse.data.selective_copy``), accuracy;
+- ``text``: the character corpus (``rnncourse.data.text``), validation loss in bits per
+  character, and the training throughput in tokens per second;
+
+and measured in generation (``inference_cost``): the time per generated token and the
+bytes of the state (a recurrent state, or a transformer's key-value cache) after
+contexts of several lengths.
+
+``python -m rnncourse.arena`` (``make arena``) runs it all, a few minutes on two CPU cores,
+and writes ``rnncourse/arena.json``, stamped with ``source_hash()``: a hash of the source
+files that produced it and of the budget. ``load()`` refuses a file whose stamp does not
+match the code, so the chapter never shows numbers of a model that has since changed.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from rnncourse.data.long_range import IGNORE
+from rnncourse.data.recall import associative_recall
+from rnncourse.data.selective_copy import selective_copy
+from rnncourse.data.text import char_corpus, random_windows
+from rnncourse.nn.lstm_lm import LSTMConfig, LSTMLM
+from rnncourse.nn.mamba_lm import Mamba, MambaConfig
+from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
+from rnncourse.nn.rwkv import RWKV, RWKVConfig
+from rnncourse.nn.transformer import Transformer, TransformerConfig
+from rnncourse.train import seed_everything
+
+MODELS = ("lstm", "transformer", "retnet", "rwkv", "mamba", "hybrid")
+RECURRENT = ("lstm", "retnet", "rwkv", "mamba")  # a state of fixed size in generation
+CACHE = "arena.json"
+
+
+def configs(vocab_size: int, d_model: int = 64) -> dict[str, Any]:
+    """One configuration per model, sized to about the same number of parameters (within 10%):
+    a transformer block holds 12 d^2; a Mamba block about half of that, so Mamba gets 4 blocks,
+    a little narrower, for the others' 2."""
+    return {
+        "lstm": LSTMConfig(vocab_size, d_model, hidden_size=80, n_layers=2),
+        "transformer": TransformerConfig(vocab_size, d_model, n_layers=2, n_heads=4),
+        "retnet": RetNetConfig(vocab_size, d_model, n_layers=2, n_heads=4),
+        "rwkv": RWKVConfig(vocab_size, d_model, n_layers=2),
+        "mamba": MambaConfig(vocab_size, d_model - 4, n_layers=4, d_state=4),
+        "hybrid": RetNetConfig(vocab_size, d_model, n_layers=2, n_heads=4, attention_layers=(1,)),
+    }
+
+
+_CLASSES = {LSTMConfig: LSTMLM, TransformerConfig: Transformer, RetNetConfig: RetNet, RWKVConfig: RWKV,
+            MambaConfig: Mamba}
+
+
+def build(config) -> torch.nn.Module:
+    """The model a configuration describes: ``build(configs(V)["rwkv"])`` is an ``RWKV``."""
+    return _CLASSES[type(config)](config)
+
+
+def n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def state_bytes(state: Any) -> int:
+    """The bytes of every tensor in a (nested) state: tuples, lists, named tuples."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, (tuple, list)):
+        return sum(state_bytes(s) for s in state)
+    return 0  # an int such as a position
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The same for every model: on each task, ``*_steps`` steps of AdamW at ``lr`` with a one-cycle
+    schedule and gradients clipped to norm 1, on batches of ``*_batch`` sequences; the recall
+    task cycles through ``pairs`` from step to step."""
+
+    lr: float = 3e-3
+    recall_steps: int = 800
+    recall_batch: int = 32
+    pairs: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
+    copy_steps: int = 400
+    copy_batch: int = 32
+    copy_length: int = 64
+    text_steps: int = 400
+    text_batch: int = 32
+    text_length: int = 128
+    eval_sequences: int = 256
+    contexts: tuple[int, ...] = (16, 64, 256, 1024, 4096)
+    generated: int = 16  # tokens timed after each context
+
+
+QUICK = Budget(recall_steps=3, copy_steps=3, text_steps=3, pairs=(2, 4), recall_batch=4, copy_batch=4,
+               copy_length=16, text_batch=4, text_length=16, eval_sequences=8, contexts=(4, 16), generated=2)
+
+
+def _masked_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
+
+
+def _fit(model, next_batch, steps: int, lr: float) -> tuple[float, int]:
+    """Train for ``steps`` on ``next_batch(step) -> (x, y)``; returns (seconds, tokens seen)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+    model.train()
+    seconds, tokens = 0.0, 0
+    for step in range(steps):
+        x, y = next_batch(step)
+        start = time.perf_counter()
+        loss = _masked_loss(model(x)[0], y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        seconds += time.perf_counter() - start
+        tokens += x.numel()
+    model.eval()
+    return seconds, tokens
+
+
+@torch.no_grad()
+def _accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
+    scored = y != IGNORE
+    return (model(x)[0].argmax(-1)[scored] == y[scored]).float().mean().item()
+
+
+def recall_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
+    """Train on MQAR, each step's batch with the next number of pairs in ``budget.pairs``;
+    returns the accuracy on fresh sequences for each number of pairs."""
+    seed_everything(seed)
+    model = build(model_config)
+
+    def batch(step):
+        task = associative_recall(budget.recall_batch, budget.pairs[step % len(budget.pairs)], seed=seed * 100003 + step)
+        return task.x, task.y
+
+    seconds, _ = _fit(model, batch, budget.recall_steps, budget.lr)
+    accuracy = {}
+    for n_pairs in budget.pairs:
+        test = associative_recall(budget.eval_sequences, n_pairs, seed=10**9 + n_pairs)  # never trained on
+        accuracy[n_pairs] = _accuracy(model, test.x, test.y)
+    return {"accuracy": accuracy, "seconds": seconds}
+
+
+def copy_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
+    """Train on selective copying (targets are the data tokens' ids); returns the test accuracy."""
+    seed_everything(seed)
+    model = build(model_config)
+
+    def batch(step):
+        task = selective_copy(budget.copy_batch, length=budget.copy_length, seed=seed * 100003 + step)
+        return task.x, torch.where(task.y == IGNORE, IGNORE, task.y + 1)  # class c is data token c + 1
+
+    seconds, _ = _fit(model, batch, budget.copy_steps, budget.lr)
+    test = selective_copy(budget.eval_sequences, length=budget.copy_length, seed=10**9)
+    return {"accuracy": _accuracy(model, test.x, torch.where(test.y == IGNORE, IGNORE, test.y + 1)), "seconds": seconds}
+
+
+def text_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
+    """Train on random windows of the corpus; returns validation bits per character and tokens per second."""
+    seed_everything(seed)
+    model = build(model_config)
+    corpus = char_corpus()
+    g = torch.Generator().manual_seed(seed)
+    seconds, tokens = _fit(model, lambda step: random_windows(corpus.train, budget.text_batch, budget.text_length, g),
+                           budget.text_steps, budget.lr)
+    val_g = torch.Generator().manual_seed(10**9)
+    x, y = random_windows(corpus.val, budget.eval_sequences, budget.text_length, val_g)
+    with torch.no_grad():
+        nats = _masked_loss(model(x)[0], y).item()
+    return {"bpc": nats / math.log(2), "tokens_per_s": tokens / seconds, "seconds": seconds, "model": model}
+
+
+@torch.no_grad()
+def inference_cost(model, vocab_size: int, contexts: tuple[int, ...], generated: int = 16,
+                   seed: int = 0, piece_length: int = 512) -> dict[int, dict[str, float]]:
+    """For each context length C: read C tokens (in pieces of at most ``piece_length`` tokens, with the
+    state), then time ``generated`` tokens fed one at a time with the state.
+    Returns {C: {"seconds_per_token": the median, "state_bytes": after the context}}."""
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for context in contexts:
+        prompt = torch.randint(0, vocab_size, (1, context), generator=g)
+        state = None
+        for piece in prompt.split(piece_length, dim=1):
+            logits, state = model(piece, state)
+        nbytes = state_bytes(state)
+        times = []
+        for _ in range(generated):
+            token = logits[:, -1].argmax(-1, keepdim=True)
+            start = time.perf_counter()
+            logits, state = model(token, state)
+            times.append(time.perf_counter() - start)
+        out[context] = {"seconds_per_token": sorted(times)[len(times) // 2], "state_bytes": nbytes}
+    return out
+
+
+SOURCES = ("arena.py", "data/recall.py", "data/selective_copy.py", "data/text.py", "nn/decoder.py",
+           "nn/transformer.py", "nn/retnet_lm.py", "nn/retnet.py", "nn/mamba_lm.py", "nn/mamba.py",
+           "nn/selective_ssm.py", "nn/lstm_lm.py", "nn/char_lm.py", "nn/lstm.py", "nn/recurrent.py", "nn/rwkv.py",
+           "ops/attention/__init__.py", "ops/attention/reference.py", "ops/linear_attention/__init__.py",
+           "ops/linear_attention/reference.py", "ops/linear_scan/__init__.py", "ops/linear_scan/reference.py",
+           "ops/wkv4/__init__.py", "ops/wkv4/reference.py")
+
+
+def _code(source: str) -> str:
+    """The program in ``source`` without its comments and docstrings: editing the prose keeps the hash."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def source_hash(budget: Budget = Budget()) -> str:
+    """SHA-256 of the code that produces the results (the files in ``SOURCES``, under ``rnncourse/``,
+    comments and docstrings left out) and of the budget."""
+    root = resources.files("rnncourse")
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(budget), sort_keys=True).encode())
+    for name in SOURCES:
+        path = root.joinpath(name)
+        h.update(name.encode())
+        h.update(_code(path.read_text()).encode() if path.is_file() else b"(missing)")
+    return h.hexdigest()
+
+
+def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int = 0, log=print) -> dict[str, Any]:
+    """Every model on every task and in generation; returns the results as a JSON-ready dict."""
+    corpus_vocab = len(char_corpus().vocab)
+    recall_vocab = associative_recall(1, budget.pairs[0]).vocab_size
+    copy_vocab = selective_copy(1, length=budget.copy_length).vocab_size
+    results: dict[str, Any] = {
+        "source_hash": source_hash(budget), "budget": dataclasses.asdict(budget), "seed": seed,
+        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                    "torch": torch.__version__, "load_average": list(os.getloadavg())},
+        "models": {},
+    }
+    for name in models:
+        row: dict[str, Any] = {"params": {}}
+        start = time.perf_counter()
+        for task, vocab in (("recall", recall_vocab), ("copy", copy_vocab), ("text", corpus_vocab)):
+            row["params"][task] = n_params(build(configs(vocab)[name]))
+        row["recall"] = recall_task(configs(recall_vocab)[name], budget, seed)
+        row["copy"] = copy_task(configs(copy_vocab)[name], budget, seed)
+        text = text_task(configs(corpus_vocab)[name], budget, seed)
+        row["inference"] = inference_cost(text.pop("model"), corpus_vocab, budget.contexts, budget.generated, seed)
+        row["text"] = text
+        row["config"] = dataclasses.asdict(configs(corpus_vocab)[name])
+        results["models"][name] = row
+        log(f"{name:12s} {time.perf_counter() - start:6.1f} s  recall {row['recall']['accuracy']}  "
+            f"copy {row['copy']['accuracy']:.3f}  text {text['bpc']:.3f} bpc  {text['tokens_per_s']:.0f} tok/s")
+    return results
+
+
+def cache_path() -> Path:
+    return Path(str(resources.files("rnncourse").joinpath(CACHE)))
+
+
+def load(path: str | Path | None = None, budget: Budget = Budget()) -> dict[str, Any]:
+    """The cached results, after checking that they were produced by the code and budget of today.
+
+    Raises ``ValueError`` (run ``make arena``) when the file is missing or its hash differs.
+    Keys come back as they were written: JSON turns the integer keys (pairs, contexts) into strings.
+    """
+    path = Path(path) if path is not None else cache_path()
+    if not path.is_file():
+        raise ValueError(f"no arena results at {path}: run `make arena` (python -m rnncourse.arena) to produce them")
+    results = json.loads(path.read_text())
+    if results.get("source_hash") != source_hash(budget):
+        raise ValueError(f"{path} was produced by other code or another budget than today's: "
+                         "run `make arena` (python -m rnncourse.arena) again")
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Train and measure chapter 9's models; write the cached results.")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: rnncourse/arena.json)")
+    parser.add_argument("--quick", action="store_true", help="a tiny budget, to check that everything runs")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    results = run(QUICK if args.quick else Budget())
+    out = args.out or cache_path()
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
