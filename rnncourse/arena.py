@@ -100,11 +100,11 @@ class Budget:
     lr: float = 3e-3
     recall_steps: int = 800
     recall_batch: int = 32
-    pairs: tuple[int, ...] = (2, 4, 8, 16, 32, 64)
-    copy_steps: int = 400
+    pairs: tuple[int, ...] = (2, 4, 8, 16, 32)
+    copy_steps: int = 300
     copy_batch: int = 32
     copy_length: int = 64
-    text_steps: int = 400
+    text_steps: int = 300
     text_batch: int = 32
     text_length: int = 128
     eval_sequences: int = 256
