@@ -219,10 +219,12 @@ def inference_cost(model, vocab_size: int, contexts: tuple[int, ...], generated:
     return out
 
 
+# The files whose code runs on the CPU path that produces the results (attention goes to PyTorch's
+# scaled_dot_product_attention there, so its naive and tiled references are not among them).
 SOURCES = ("arena.py", "data/recall.py", "data/selective_copy.py", "data/text.py", "nn/decoder.py",
            "nn/transformer.py", "nn/retnet_lm.py", "nn/retnet.py", "nn/mamba_lm.py", "nn/mamba.py",
            "nn/selective_ssm.py", "nn/lstm_lm.py", "nn/char_lm.py", "nn/lstm.py", "nn/recurrent.py", "nn/rwkv.py",
-           "ops/attention/__init__.py", "ops/attention/reference.py", "ops/linear_attention/__init__.py",
+           "ops/attention/__init__.py", "ops/linear_attention/__init__.py",
            "ops/linear_attention/reference.py", "ops/linear_scan/__init__.py", "ops/linear_scan/reference.py",
            "ops/wkv4/__init__.py", "ops/wkv4/reference.py")
 
