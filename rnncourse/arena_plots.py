@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 NAMES = {"lstm": "LSTM", "transformer": "Transformer", "retnet": "RetNet", "rwkv": "RWKV-4", "mamba": "Mamba",
          "hybrid": "Hybrid (RetNet + attention)"}
@@ -56,7 +57,7 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def plot_recall(results: dict[str, Any], ax: plt.Axes | None = None) -> plt.Axes:
+def plot_recall(results: dict[str, Any], ax: Axes | None = None) -> Axes:
     """Recall accuracy against the number of key-value pairs, one line per model."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     for name in results["models"]:
@@ -73,7 +74,7 @@ def plot_recall(results: dict[str, Any], ax: plt.Axes | None = None) -> plt.Axes
     return ax
 
 
-def plot_inference(results: dict[str, Any], key: str = "state_bytes", ax: plt.Axes | None = None) -> plt.Axes:
+def plot_inference(results: dict[str, Any], key: str = "state_bytes", ax: Axes | None = None) -> Axes:
     """Memory (``key="state_bytes"``) or time (``"seconds_per_token"``) of generation against the
     number of tokens already read, log-log, one line per model."""
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
@@ -110,7 +111,7 @@ def triangle_scores(results: dict[str, Any]) -> dict[str, tuple[float, float, fl
     return scores
 
 
-def plot_triangle(results: dict[str, Any], ax: plt.Axes | None = None) -> plt.Axes:
+def plot_triangle(results: dict[str, Any], ax: Axes | None = None) -> Axes:
     """The "impossible triangle": each model placed at the weighted centre of the three corners
     (training parallelism, cheap inference, quality), weighted by its measured scores; a model
     that had all three would sit in the middle, one strong on a single property near its corner."""
