@@ -1,5 +1,6 @@
 """Checkers for chapter 9 (choosing an architecture): the size of each recurrent model's state, from
-its configuration, and a hybrid made by adding one attention layer to a recurrent stack.
+its configuration; the bytes of a transformer's key-value cache; and a hybrid made by adding one
+attention layer to a recurrent stack.
 
 ``check_state_numbers`` compares the student's count with the state the model really carries
 after reading a token; ``check_add_attention`` compares logits with the reference hybrid and
@@ -16,7 +17,7 @@ from rnncourse.nn.lstm_lm import LSTMConfig, LSTMLM
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
 from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
 from rnncourse.nn.rwkv import RWKV, RWKVConfig
-from rnncourse.nn.transformer import CausalSelfAttention
+from rnncourse.nn.transformer import CausalSelfAttention, Transformer, TransformerConfig
 
 # --- Exercise 1: how many numbers a recurrent model carries from token to token ---------------
 
@@ -106,7 +107,69 @@ def check_state_numbers(fn: Callable) -> None:
     print(f"\u2705 {exercise}: correct on all {len(STATE_CONFIGS)} configurations.")
 
 
-# --- Exercise 2: a hybrid, one attention layer added to a recurrent stack ----------------------
+# --- Exercise 2: the bytes of a transformer's key-value cache -----------------------------------
+
+def measured_cache_bytes(config: TransformerConfig, T: int) -> int:
+    """Build the transformer in float32, read T tokens of one sequence, and count the bytes of its caches."""
+    torch.manual_seed(0)
+    _, state = Transformer(config)(torch.zeros(1, T, dtype=torch.long))
+    return sum(t.numel() * t.element_size() for cache in state.layers for t in cache)
+
+
+def cache_bytes_reference(config: TransformerConfig, T: int) -> int:
+    """A key and a value of d numbers per layer per token, 4 bytes each in float32: 2 L T d * 4."""
+    return 2 * config.n_layers * T * config.d_model * 4
+
+
+CACHE_MISTAKES = [
+    Mistake(lambda c, T: config_numbers(c, T), "the cache holds float32 numbers, 4 bytes each: count bytes, not numbers"),
+    Mistake(lambda c, T: cache_bytes_reference(c, T) // 2,
+            "the cache keeps both the keys and the values of every token, 2 d numbers per layer per token"),
+    Mistake(lambda c, T: cache_bytes_reference(c, T) // c.n_layers,
+            "every attention layer keeps its own cache: multiply by n_layers"),
+    Mistake(lambda c, T: cache_bytes_reference(c, T) * c.n_heads,
+            "the heads split d between them (d_h = d / H), so the heads together hold d numbers per token, "
+            "not H d"),
+    Mistake(lambda c, T: cache_bytes_reference(c, T + 1),
+            "after T tokens the cache holds T keys and T values per layer, not T + 1"),
+]
+
+
+def config_numbers(config: TransformerConfig, T: int) -> int:
+    return 2 * config.n_layers * T * config.d_model
+
+
+CACHE_CASES = [(TransformerConfig(10, d_model=16, n_layers=3, n_heads=2), 7),
+               (TransformerConfig(10, d_model=24, n_layers=3, n_heads=3), 20),
+               (TransformerConfig(10, d_model=8, n_layers=1, n_heads=2), 1)]
+
+
+def check_cache_bytes(fn: Callable) -> None:
+    """Check ``cache_bytes(config, T) -> int`` against the caches a transformer really returns."""
+    exercise = "cache_bytes"
+    if not callable(fn):
+        fail(exercise, f"expected a function, got {type(fn).__name__}")
+    for config, T in CACHE_CASES:
+        expected = measured_cache_bytes(config, T)
+        try:
+            got = fn(config, T)
+        except NotImplementedError:
+            fail(exercise, "this exercise is not solved yet: replace `raise NotImplementedError()` with your code")
+        except Exception as err:
+            fail(exercise, f"your function raised {type(err).__name__} ({err}) for {config} and T={T}")
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if not isinstance(got, int) or isinstance(got, bool):
+            fail(exercise, f"expected an int, got {type(got).__name__} for {config} and T={T}")
+        if got != expected:
+            for mistake in CACHE_MISTAKES:
+                if mistake.fn(config, T) == got != expected:
+                    fail(exercise, mistake.message)
+            fail(exercise, f"after T={T} tokens the caches of {config} hold {expected} bytes, you counted {got}")
+    print(f"\u2705 {exercise}: correct on all {len(CACHE_CASES)} cases.")
+
+
+# --- Exercise 3: a hybrid, one attention layer added to a recurrent stack ----------------------
 
 def add_attention_reference(model, attention: CausalSelfAttention, norm: torch.nn.LayerNorm, idx: torch.Tensor,
                             layer: int) -> torch.Tensor:

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from rnncourse.exercises import check_add_attention, check_state_numbers
-from rnncourse.exercises.choosing import add_attention_reference, state_numbers_reference
+from rnncourse.exercises import check_add_attention, check_cache_bytes, check_state_numbers
+from rnncourse.exercises.choosing import add_attention_reference, cache_bytes_reference, state_numbers_reference
 from rnncourse.nn.decoder import Block
 from rnncourse.nn.lstm_lm import LSTMConfig
 from rnncourse.nn.mamba_lm import MambaConfig
@@ -27,9 +27,12 @@ def _via_blocks(model, attention, norm, idx, layer):
 
 def test_references_pass(capsys):
     check_state_numbers(state_numbers_reference)
+    check_cache_bytes(cache_bytes_reference)
+    check_cache_bytes(lambda config, T: 2 * config.n_layers * config.n_heads * T * (config.d_model // config.n_heads)
+                      * torch.finfo(torch.float32).bits // 8)  # per head: an independent form
     check_add_attention(add_attention_reference)
     check_add_attention(_via_blocks)
-    assert capsys.readouterr().out.count("correct on all") == 3
+    assert capsys.readouterr().out.count("correct on all") == 5
 
 
 def _counting(lstm=None, retnet=None, rwkv=None, mamba=None):
@@ -105,3 +108,20 @@ ATTENTION_PLANTED = {
 def test_add_attention_planted_mistakes(name):
     fn, expected = ATTENTION_PLANTED[name]
     assert expected in _message(check_add_attention, fn)
+
+
+CACHE_PLANTED = {
+    "numbers, not bytes": (lambda c, T: 2 * c.n_layers * T * c.d_model, "4 bytes each"),
+    "keys only": (lambda c, T: c.n_layers * T * c.d_model * 4, "both the keys and the values"),
+    "one layer": (lambda c, T: 2 * T * c.d_model * 4, "multiply by n_layers"),
+    "d per head": (lambda c, T: 2 * c.n_layers * c.n_heads * T * c.d_model * 4, "the heads split d"),
+    "one token too many": (lambda c, T: 2 * c.n_layers * (T + 1) * c.d_model * 4, "not T + 1"),
+    "other": (lambda c, T: 2 * c.n_layers * T * c.d_model * 4 + 4, "you counted"),
+    "unsolved": (_not_solved, "not solved yet"),
+}
+
+
+@pytest.mark.parametrize("name", CACHE_PLANTED)
+def test_cache_bytes_planted_mistakes(name):
+    fn, expected = CACHE_PLANTED[name]
+    assert expected in _message(check_cache_bytes, fn)
