@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch.nn as nn
+
 from rnncourse.nn.decoder import Decoder
 from rnncourse.nn.retnet import MultiScaleRetention
+from rnncourse.nn.short_conv import ShortConvMixer
 from rnncourse.nn.transformer import CausalSelfAttention
 
 
@@ -27,7 +30,13 @@ class RetNetConfig:
     n_heads: int = 4
     mlp_mult: int = 4
     attention_layers: tuple[int, ...] = ()  # blocks whose mixer is softmax attention instead (a hybrid)
+    short_conv: int = 4  # kernel of the causal convolution before each retention (0: none)
     impl: str = "auto"  # for rnncourse.ops.linear_attention
+
+
+def _retention(config: RetNetConfig) -> nn.Module:
+    retention = MultiScaleRetention(config.d_model, config.n_heads, impl=config.impl)
+    return ShortConvMixer(retention, config.d_model, config.short_conv) if config.short_conv else retention
 
 
 class RetNet(Decoder):
@@ -39,7 +48,6 @@ class RetNet(Decoder):
             raise ValueError(f"RetNet: attention_layers must name blocks 0..{config.n_layers - 1}, "
                              f"got {config.attention_layers}")
         mixers = [CausalSelfAttention(config.d_model, config.n_heads) if i in config.attention_layers
-                  else MultiScaleRetention(config.d_model, config.n_heads, impl=config.impl)
-                  for i in range(config.n_layers)]
+                  else _retention(config) for i in range(config.n_layers)]
         super().__init__(config.vocab_size, config.d_model, mixers, config.mlp_mult)
         self.config = config
