@@ -2,9 +2,10 @@
 import json
 
 import pytest
+import torch
 
 from benchmarks import run
-from benchmarks.registry import all_ops
+from benchmarks.registry import Op, all_ops
 
 
 def test_every_op_module_is_registered():
@@ -29,3 +30,20 @@ def test_cpu_run_writes_json_and_markdown(tmp_path):
             assert row["max_rel_error"] < 1e-6
     table = path.with_suffix(".md").read_text()
     assert report["device"] in table and table.count("| linear_scan |") == 4
+
+
+def test_sizes_by_name_and_their_options_reach_every_implementation():
+    assert run._size(["2", "9", "3"]) == {"B": 2, "T": 9, "D": 3}
+    assert run._size(["B=1", "T=9", "causal=true"]) == {"B": 1, "T": 9, "causal": True}
+    with pytest.raises(SystemExit, match="B T D or KEY=VALUE"):
+        run._size(["B=1", "9"])
+    seen = []
+    op = Op(name="scaled", impls={"scaled": lambda x, scale: seen.append(scale) or x * scale}, kernels=set(),
+            sizes={"cpu": [], "cuda": []}, dtypes={"cpu": [torch.float32], "cuda": []},
+            inputs=lambda size, dtype, device: (torch.randn(size["B"], size["T"], dtype=dtype, requires_grad=True),),
+            bytes=lambda size, dtype, pass_: 8.0, flops=lambda size, pass_: 4.0, bound="memory",
+            reference=lambda x, scale: x * scale, keywords=("scale",))
+    rows = run._measure(op, {"B": 1, "T": 4, "scale": 3}, torch.float32, "cpu", {"copy": 1e9, "matmul": {}},
+                        run._parse(["--reps", "2", "--warmup", "1"]))
+    assert [r["pass_"] for r in rows] == ["forward", "backward"] and set(seen) == {3}
+    assert rows[0]["max_rel_error"] < 1e-6
