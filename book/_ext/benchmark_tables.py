@@ -72,23 +72,26 @@ def _run(run: dict, repository: str | None) -> list[str]:
                       f"machine the times are slower and noisier than on an idle one.")
     lines.append("")
     for op, rows in groupby(sorted(run["results"], key=lambda r: r["op"]), key=lambda r: r["op"]):
-        lines += [f"#### {op}", "", *_table(list(rows), run), ""]
+        rows = list(rows)
+        dtypes = sorted({r["dtype"] for r in rows})
+        lines += [f"#### {op} ({', '.join(dtypes)})", "", *_table(rows, run, dtype_column=len(dtypes) > 1), ""]
     return lines
 
 
-def _table(rows: list[dict], run: dict) -> list[str]:
+def _table(rows: list[dict], run: dict, dtype_column: bool) -> list[str]:
     """One op's rows in the order they were measured. Integer dimensions share a column (``B×T×D``);
-    any other entry of the size (attention's ``causal``) gets its own."""
+    any other entry of the size (attention's ``causal``) gets its own; the dtype gets one only where
+    the rows differ in it (otherwise the heading names it), so that the table fits the page."""
     dims = [k for k, v in rows[0]["size"].items() if isinstance(v, int) and not isinstance(v, bool)]
     options = [k for k in rows[0]["size"] if k not in dims]
     memory = rows[0]["peak"] == "copy bandwidth"
-    header = ["×".join(dims), *options, "impl", "pass", "dtype",
+    header = ["×".join(dims), *options, "impl", "pass", *["dtype"] * dtype_column,
               "time (ms)", "GB/s" if memory else _flop_unit(run), "of peak", "error"]
     lines = ["| " + " | ".join(header) + " |",
              "| " + " | ".join(["---"] * (len(header) - 4) + ["---:"] * 4) + " |"]
     for r in rows:
         cells = ["×".join(str(r["size"][k]) for k in dims), *(_option(r["size"][k]) for k in options),
-                 r["impl"], r["pass_"], r["dtype"]]
+                 r["impl"], r["pass_"], *[r["dtype"]] * dtype_column]
         if "error" in r:
             cells += [r["error"], "", "", ""]
         else:
@@ -96,7 +99,7 @@ def _table(rows: list[dict], run: dict) -> list[str]:
             fraction = r.get("fraction_of_peak")
             cells += [_digits(r["median_ms"]), _digits(achieved),
                       "" if fraction is None else f"{_digits(100 * fraction, 2)}%",
-                      f"{r['max_rel_error']:.1e}" if "max_rel_error" in r else ""]
+                      _exponent(r["max_rel_error"]) if "max_rel_error" in r else ""]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -112,6 +115,12 @@ def _flop_unit(run: dict) -> str:
 
 def _option(value) -> str:
     return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def _exponent(x: float) -> str:
+    """One significant digit in the shortest exponent form, narrow enough for the tables: 3.6e-07 -> 4e-7."""
+    mantissa, exponent = f"{x:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def _digits(x: float, significant: int = 3) -> str:
