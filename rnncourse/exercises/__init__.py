@@ -5,6 +5,7 @@ checkers live in a module named after the chapter.
 """
 from rnncourse.exercises.bptt import check_grad_h0, check_step_backward, check_train_truncated
 from rnncourse.exercises.checker import ExerciseError
+from rnncourse.exercises.flash_attention import check_attention_tile, check_longest_naive, check_online_softmax_update
 from rnncourse.exercises.linear_attention import (check_linear_attention_chunk, check_linear_attention_recurrent,
                                                   check_wkv_step)
 from rnncourse.exercises.linear_rnn import check_combine, check_ssm_kernel, check_zoh
@@ -19,4 +20,5 @@ __all__ = ["ExerciseError", "check_rnn_step", "check_unroll", "check_temperature
            "check_lstm_cell", "check_gru_cell", "check_bidirectional", "check_sample",
            "check_additive_score", "check_masked_softmax", "check_beam_step",
            "check_combine", "check_zoh", "check_ssm_kernel",
-           "check_linear_attention_recurrent", "check_linear_attention_chunk", "check_wkv_step"]
+           "check_linear_attention_recurrent", "check_linear_attention_chunk", "check_wkv_step",
+           "check_online_softmax_update", "check_attention_tile", "check_longest_naive"]

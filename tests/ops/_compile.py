@@ -20,23 +20,26 @@ PROGRAM = textwrap.dedent("""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    module, name, types, constexprs, capabilities = sys.argv[1], sys.argv[2], *map(eval, sys.argv[3:])
+    module, name, types, constexprs, capabilities, options = sys.argv[1], sys.argv[2], *map(eval, sys.argv[3:])
     fn = getattr(importlib.import_module(module), name)
     params = list(inspect.signature(fn.fn).parameters)
     signature = {p: "constexpr" if p in constexprs else types[p] for p in params}
     source = ASTSource(fn=fn, signature=signature, constexprs={(params.index(p),): v for p, v in constexprs.items()})
     for capability in capabilities:
-        compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32), options={"num_warps": 4})
-        print(f"sm_{capability}: {len(compiled.asm['cubin'])} bytes of cubin")
+        compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32), options=options)
+        print(f"sm_{capability}: {len(compiled.asm['cubin'])} bytes of cubin, {compiled.metadata.shared} bytes of "
+              f"shared memory")
 """)
 
 
 def compile_for_gpus(module: str, kernel: str, types: dict[str, str], constexprs: str,
-                     capabilities: tuple[int, ...] = (75, 90)) -> list[str]:
+                     capabilities: tuple[int, ...] = (75, 90), options: dict | None = None) -> list[str]:
     """Compile ``module.kernel`` with argument ``types`` (e.g. ``{"x_ptr": "*fp16", "n": "i32"}``) and
-    ``constexprs`` (Python source of a dict, e.g. ``"{'BLOCK': 32, 'ACC': tl.float32}"``); one line per target."""
+    ``constexprs`` (Python source of a dict, e.g. ``"{'BLOCK': 32, 'ACC': tl.float32}"``) and compiler
+    ``options`` (4 warps when None); one line per target, ending with the shared memory a program needs."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-c", PROGRAM, module, kernel, repr(types), constexprs, repr(capabilities)],
+    result = subprocess.run([sys.executable, "-c", PROGRAM, module, kernel, repr(types), constexprs, repr(capabilities),
+                             repr(options or {"num_warps": 4})],
                             capture_output=True, text=True, env=env, timeout=300)
     if result.returncode != 0:
         raise AssertionError(f"{kernel} does not compile:\n{result.stderr[-3000:]}")
