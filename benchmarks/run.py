@@ -1,7 +1,7 @@
 """Time every implementation of every op on this machine: ``python -m benchmarks.run`` (``make bench``).
 
-Writes ``benchmarks/results/<date>-<device>.json`` and a markdown table beside
-it. Each run is reported with its median time, the bytes per second and FLOPs
+Writes ``benchmarks/results/<date>-<device>.json`` (``<date>-<device>-<op>.json``
+for a run of chosen ops, ``--ops``) and a markdown table beside it. Each run is reported with its median time, the bytes per second and FLOPs
 per second it achieved (from the least traffic and arithmetic the op needs,
 ``Op.bytes`` and ``Op.flops``), and that rate as a fraction of the device's
 measured peak: the copy bandwidth for a memory-bound op, the matrix-product rate
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> Path:
                   f", median of up to {args.reps} runs after {args.warmup} warm-up calls",
         "results": rows,
     }
-    return _write(report, Path(args.out), started)
+    # a run of chosen ops gets its own file beside the day's full run instead of replacing it
+    return _write(report, Path(args.out), started, suffix="".join(f"-{name}" for name in args.ops or []))
 
 
 def _parse(argv):
@@ -154,10 +155,10 @@ def _triton_version() -> str | None:
     return triton.__version__
 
 
-def _write(report: dict, out: Path, started: datetime.datetime) -> Path:
+def _write(report: dict, out: Path, started: datetime.datetime, suffix: str = "") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", report["device"].lower()).strip("-")
-    stem = out / f"{started:%Y-%m-%d}-{slug}"
+    stem = out / f"{started:%Y-%m-%d}-{slug}{suffix}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     stem.with_suffix(".md").write_text(_markdown(report))
     print(f"wrote {stem}.json and .md")

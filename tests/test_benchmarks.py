@@ -20,6 +20,7 @@ def test_every_op_module_is_registered():
 def test_cpu_run_writes_json_and_markdown(tmp_path):
     path = run.main(["--ops", "linear_scan", "--size", "2", "9", "3", "--reps", "2", "--warmup", "1", "--out", str(tmp_path)])
     report = json.loads(path.read_text())
+    assert path.name.endswith("-linear_scan.json")  # beside the day's full run, not over it
     assert report["device_type"] == "cpu" and report["peaks"]["copy_GBps"] > 0
     runs = {(r["impl"], r["pass_"]) for r in report["results"]}
     assert runs == {(impl, p) for impl in ("loop", "parallel") for p in ("forward", "backward")}  # no kernel on a CPU
