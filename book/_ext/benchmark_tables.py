@@ -8,8 +8,8 @@ A page holds the directive-shaped placeholder
 and, as Sphinx reads that page, :func:`results_markdown` replaces it with the
 Markdown of every results file in ``benchmarks/results/*.json``: one section per
 run (device and date), the software and measured peaks it records, and one
-table per op. The page depends on the results folder and its files, so a new
-run rebuilds it. Where the extension is not loaded the placeholder is an
+table per op. The page is read again at every build, so a new run always
+shows. Where the extension is not loaded the placeholder is an
 unknown directive, an error of the build rather than a page without numbers.
 """
 from __future__ import annotations
@@ -135,9 +135,9 @@ def _fill_in(app, docname: str, source: list[str]) -> None:
     if PLACEHOLDER not in source[0]:
         return
     folder = Path(app.srcdir) / RESULTS
-    app.env.note_dependency(str(folder))  # a new results file changes the folder
-    for path in folder.glob("*.json"):
-        app.env.note_dependency(str(path))
+    # Sphinx counts a dependency that is not a file as changed, so the folder makes every build read
+    # the page again: a new, changed or removed results file always shows.
+    app.env.note_dependency(str(folder))
     options = app.config.html_theme_options or {}
     repository = options.get("repository_url")
     if repository:
