@@ -34,37 +34,36 @@ class MemoryUse:
 class _Tracker(TorchDispatchMode):
     def __init__(self):
         super().__init__()
-        self.existing: set[int] = set()  # storages made before the call: not counted
         self.owners: dict[int, int] = {}  # storage address -> tensors alive that use it
         self.bytes: dict[int, int] = {}
+        self.refs: dict[int, weakref.ref] = {}  # kept, by id, so that their callbacks run
         self.live = self.peak = self.largest = 0
         self.largest_shape: tuple[int, ...] = ()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
-        self.existing.update(t.untyped_storage().data_ptr() for t in inputs
-                             if t.untyped_storage().data_ptr() not in self.owners)
         out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
+        for t in (out,) if isinstance(out, torch.Tensor) else tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
-                self._track(t)
+                self._track(t, aliases=func.is_view or func._schema.is_mutable)
         return out
 
-    def _track(self, t: torch.Tensor) -> None:
+    def _track(self, t: torch.Tensor, aliases: bool) -> None:
         storage = t.untyped_storage()
         address, size = storage.data_ptr(), storage.nbytes()
-        if size == 0 or address in self.existing:
-            return
-        if address not in self.owners:  # a new allocation
-            self.owners[address], self.bytes[address] = 0, size
+        if address not in self.owners:
+            if aliases or size == 0:  # a view of, or a write into, memory from before the call
+                return
+            self.owners[address], self.bytes[address] = 0, size  # a new allocation
             self.live += size
             self.peak = max(self.peak, self.live)
             if size > self.largest:
                 self.largest, self.largest_shape = size, tuple(t.shape)
         self.owners[address] += 1
-        weakref.finalize(t, self._release, address)
+        ref = weakref.ref(t, lambda ref, address=address: self._release(ref, address))
+        self.refs[id(ref)] = ref
 
-    def _release(self, address: int) -> None:
+    def _release(self, ref: weakref.ref, address: int) -> None:
+        del self.refs[id(ref)]
         self.owners[address] -= 1
         if self.owners[address] == 0:  # its last tensor is gone, and the memory with it
             self.live -= self.bytes.pop(address)

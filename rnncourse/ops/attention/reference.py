@@ -8,13 +8,12 @@ For every batch element and head, with queries q_i, keys k_j and values v_j of s
 
 - ``attention_naive``: S = scale Q K^T of shape (T_q, T_k), its softmax and P V, in the
   inputs' dtype. O(T_q T_k) memory: the matrix S is what makes attention quadratic.
-- ``attention_tiled``: FlashAttention's algorithm (Dao et al. 2022, Algorithm 1, in the
-  loop order of FlashAttention-2, Dao 2023, Algorithm 1): queries in blocks of B_r rows,
-  keys and values in blocks of B_c; each query block keeps a running maximum m, a running
-  sum l and an unnormalised output, and rescales them as each key block arrives (the
-  online softmax, Milakov & Gimelshein 2018). Only (B_r x B_c) scores exist at a time.
-  Its backward recomputes the scores block by block from the saved log-sum-exp
-  L_i = m_i + log l_i (Dao 2023, Algorithm 2) instead of keeping P.
+- ``attention_tiled``: FlashAttention's algorithm (Dao et al. 2022, Algorithm 1): keys and
+  values in blocks of B_c; each query keeps a running maximum m, a running sum l and an
+  unnormalised output, and rescales them as each key block arrives (the online softmax,
+  Milakov & Gimelshein 2018). All queries step together, so (T_q, B_c) scores exist at a
+  time, never (T_q, T_k). Its backward recomputes the scores block by block from the saved
+  log-sum-exp L_i = m_i + log l_i (Dao 2023, Algorithm 2) instead of keeping P.
 
 Both take q (B, H, T_q, D), k and v (B, H, T_k, D); ``attention_tiled`` computes half
 precision in float32 and rounds the output back, as the Triton kernel does.
@@ -39,7 +38,7 @@ def attention_naive(q, k, v, causal=False, scale=None):
 
 
 def attention_tiled(q, k, v, causal=False, scale=None, block_size=128):
-    """FlashAttention in PyTorch: blocks of ``block_size`` queries and keys, never the full matrix.
+    """FlashAttention in PyTorch: blocks of ``block_size`` keys and an online softmax, never the full matrix.
 
     Differentiable; its backward is tiled too. Returns o (B, H, T_q, D) in the inputs' dtype.
     """
@@ -48,30 +47,29 @@ def attention_tiled(q, k, v, causal=False, scale=None, block_size=128):
 
 
 def tiled_forward(q, k, v, causal, scale, block_size):
-    """o (B, H, T_q, D) and the log-sum-exp L (B, H, T_q) of each row of scores, in float32 for halves."""
+    """o (B, H, T_q, D) and the log-sum-exp L (B, H, T_q) of each row of scores, in float32 for halves.
+
+    The outer loop runs over blocks of keys and values; every query takes its next step at once (the
+    Triton kernel gives each block of queries its own program instead), so at most (T_q, B_c) scores exist.
+    """
     T_q, T_k = q.shape[2], k.shape[2]
-    o = torch.empty_like(q)
-    L = torch.empty(q.shape[:3], dtype=q.dtype, device=q.device)
-    for i0 in range(0, T_q, block_size):
-        i1 = min(i0 + block_size, T_q)
-        q_i = q[:, :, i0:i1]
-        m = torch.full(q_i.shape[:3], float("-inf"), dtype=q.dtype, device=q.device)  # running maximum
-        l = torch.zeros_like(m)  # running sum of exp(s - m)
-        acc = torch.zeros_like(q_i)  # running sum of exp(s - m) v
-        for j0 in range(0, i1 if causal else T_k, block_size):  # causal: no key block right of the diagonal
-            j1 = min(j0 + block_size, T_k)
-            S = scale * (q_i @ k[:, :, j0:j1].transpose(-1, -2))  # (B, H, i1 - i0, j1 - j0)
-            if causal and j1 > i0 + 1:  # the block crosses the diagonal
-                S = S.masked_fill(_above_diagonal(i0, i1, j0, j1, q.device), float("-inf"))
-            m_new = torch.maximum(m, S.amax(dim=-1))  # m^(j) = max(m^(j-1), rowmax(S^(j)))
-            P = torch.exp(S - m_new[..., None])  # P~^(j) = exp(S^(j) - m^(j))
-            alpha = torch.exp(m - m_new)  # the old terms' correction e^(m^(j-1) - m^(j))
-            l = alpha * l + P.sum(dim=-1)  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~^(j))
-            acc = alpha[..., None] * acc + P @ v[:, :, j0:j1]  # O^(j) = diag(e^(m^(j-1) - m^(j))) O^(j-1) + P~ V_j
-            m = m_new
-        o[:, :, i0:i1] = acc / l[..., None]  # O = diag(l)^-1 O^(last)
-        L[:, :, i0:i1] = m + torch.log(l)  # L = m + log l, all the backward needs of the softmax
-    return o, L
+    m = torch.full(q.shape[:3], float("-inf"), dtype=q.dtype, device=q.device)  # running maximum per query
+    l = torch.zeros_like(m)  # running sum of exp(s - m)
+    acc = torch.zeros_like(q)  # running sum of exp(s - m) v
+    for j0 in range(0, T_k, block_size):
+        j1 = min(j0 + block_size, T_k)
+        i0 = j0 if causal else 0  # causal: queries before the block see none of it
+        S = scale * (q[:, :, i0:] @ k[:, :, j0:j1].transpose(-1, -2))  # (B, H, T_q - i0, j1 - j0)
+        if causal:
+            S = S.masked_fill(_above_diagonal(i0, T_q, j0, j1, q.device), float("-inf"))
+        m_old = m[:, :, i0:]
+        m_new = torch.maximum(m_old, S.amax(dim=-1))  # m^(j) = max(m^(j-1), rowmax(S^(j)))
+        P = torch.exp(S - m_new[..., None])  # P~^(j) = exp(S^(j) - m^(j))
+        alpha = torch.exp(m_old - m_new)  # the old terms' correction e^(m^(j-1) - m^(j))
+        l[:, :, i0:] = alpha * l[:, :, i0:] + P.sum(dim=-1)  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~^(j))
+        acc[:, :, i0:] = alpha[..., None] * acc[:, :, i0:] + P @ v[:, :, j0:j1]  # O^(j) = e^(m^(j-1) - m^(j)) O^(j-1) + P~ V_j
+        m[:, :, i0:] = m_new
+    return acc / l[..., None], m + torch.log(l)  # O = diag(l)^-1 O^(last);  L = m + log l, all the backward needs
 
 
 def tiled_backward(q, k, v, o, L, do, causal, scale, block_size):
@@ -81,19 +79,17 @@ def tiled_backward(q, k, v, o, L, do, causal, scale, block_size):
     delta = (do * o).sum(dim=-1)  # D_i = do_i . o_i = sum_j P_ij dP_ij
     for j0 in range(0, T_k, block_size):
         j1 = min(j0 + block_size, T_k)
-        k_j, v_j = k[:, :, j0:j1], v[:, :, j0:j1]
-        for i0 in range(j0 if causal else 0, T_q, block_size):  # causal: no query block above the diagonal
-            i1 = min(i0 + block_size, T_q)
-            q_i, do_i = q[:, :, i0:i1], do[:, :, i0:i1]
-            S = scale * (q_i @ k_j.transpose(-1, -2))
-            if causal and j1 > i0 + 1:
-                S = S.masked_fill(_above_diagonal(i0, i1, j0, j1, q.device), float("-inf"))
-            P = torch.exp(S - L[:, :, i0:i1, None])  # P_ij = exp(s_ij - L_i)
-            dv[:, :, j0:j1] += P.transpose(-1, -2) @ do_i  # dV_j += P^T dO_i
-            dP = do_i @ v_j.transpose(-1, -2)  # dP_ij = do_i . v_j
-            dS = P * (dP - delta[:, :, i0:i1, None])  # dS_ij = P_ij (dP_ij - D_i)
-            dq[:, :, i0:i1] += scale * (dS @ k_j)  # dQ_i += scale dS K_j
-            dk[:, :, j0:j1] += scale * (dS.transpose(-1, -2) @ q_i)  # dK_j += scale dS^T Q_i
+        i0 = j0 if causal else 0
+        k_j, v_j, q_i, do_i = k[:, :, j0:j1], v[:, :, j0:j1], q[:, :, i0:], do[:, :, i0:]
+        S = scale * (q_i @ k_j.transpose(-1, -2))
+        if causal:
+            S = S.masked_fill(_above_diagonal(i0, T_q, j0, j1, q.device), float("-inf"))
+        P = torch.exp(S - L[:, :, i0:, None])  # P_ij = exp(s_ij - L_i)
+        dv[:, :, j0:j1] = P.transpose(-1, -2) @ do_i  # dV_j = P^T dO
+        dP = do_i @ v_j.transpose(-1, -2)  # dP_ij = do_i . v_j
+        dS = P * (dP - delta[:, :, i0:, None])  # dS_ij = P_ij (dP_ij - D_i)
+        dq[:, :, i0:] += scale * (dS @ k_j)  # dQ += scale dS K_j
+        dk[:, :, j0:j1] = scale * (dS.transpose(-1, -2) @ q_i)  # dK_j = scale dS^T Q
     return dq, dk, dv
 
 
