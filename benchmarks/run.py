@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> Path:
                   "matmul_TFLOPs": {str(d).removeprefix("torch."): r / 1e12 for d, r in peaks["matmul"].items()}},
         "timing": ("CUDA events" if device == "cuda" else "time.perf_counter") +
                   f", median of up to {args.reps} runs after {args.warmup} warm-up calls",
+        "peak_timing": "the fastest of 10 runs after 2 warm-up calls",
         "results": rows,
     }
     # a run of chosen ops gets its own file beside the day's full run instead of replacing it

@@ -105,6 +105,9 @@ def test_every_results_file_has_its_section_with_the_files_numbers(results):
         assert f"`benchmarks/results/{path.name}`" in markdown
         assert f"### {report['device']}, " in markdown
         assert f"torch {report['torch']}, triton {report['triton']}" in markdown
+        assert ("peak_timing" in report) == (report["device_type"] == "cpu")  # the GPU run is written here
+        if "peak_timing" in report:
+            assert f"Measured peaks ({report['peak_timing']}): copy" in markdown
         ops = {r["op"] for r in report["results"]}
         assert ops and {op for file, op in tables if file == path.name} == ops
         for op in ops:

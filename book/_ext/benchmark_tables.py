@@ -66,7 +66,8 @@ def _run(run: dict, repository: str | None) -> list[str]:
     lines = [f"### {run['device']}, {date:%Y-%m-%d %H:%M} UTC", "",
              f"From {source}. Software: torch {run['torch']}, triton {run['triton'] or 'not installed'}. "
              f"Timing: {run['timing']}.", "",
-             f"Measured peaks: copy {_digits(peaks['copy_GBps'])} GB/s; matrix product {matmul}."]
+             f"Measured peaks{' (' + run['peak_timing'] + ')' if 'peak_timing' in run else ''}: "
+             f"copy {_digits(peaks['copy_GBps'])} GB/s; matrix product {matmul}."]
     if run.get("load_average_at_start") is not None and _on_cpu(run):
         lines[-1] += (f" The load average was {run['load_average_at_start']:.2f} when the run started: on a shared "
                       f"machine the times are slower and noisier than on an idle one.")
