@@ -24,7 +24,10 @@ class Op:
     them); ``bound`` says which peak the op is measured against, ``"memory"``
     (the measured copy bandwidth) or ``"compute"`` (the measured matrix-product
     rate). ``reference`` computes the output in float64 to check each result;
-    ``skip(impl, size, device)`` leaves out the runs too slow to be worth it.
+    ``skip(impl, size, device)`` leaves out the runs too slow to be worth it (or
+    too large to fit). ``keywords`` names the entries of a size that are options
+    rather than dimensions (attention's ``causal``): they are passed to every
+    implementation and to the reference as keyword arguments.
     """
 
     name: str
@@ -38,6 +41,7 @@ class Op:
     bound: str
     reference: Callable
     skip: Callable[[str, dict, str], bool] = field(default=lambda impl, size, device: False)
+    keywords: tuple[str, ...] = ()
 
 
 def all_ops() -> dict[str, Op]:

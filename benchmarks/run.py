@@ -1,7 +1,7 @@
 """Time every implementation of every op on this machine: ``python -m benchmarks.run`` (``make bench``).
 
-Writes ``benchmarks/results/<date>-<device>.json`` and a markdown table beside
-it. Each run is reported with its median time, the bytes per second and FLOPs
+Writes ``benchmarks/results/<date>-<device>.json`` (``<date>-<device>-<op>.json``
+for a run of chosen ops, ``--ops``) and a markdown table beside it. Each run is reported with its median time, the bytes per second and FLOPs
 per second it achieved (from the least traffic and arithmetic the op needs,
 ``Op.bytes`` and ``Op.flops``), and that rate as a fraction of the device's
 measured peak: the copy bandwidth for a memory-bound op, the matrix-product rate
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import re
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> Path:
     peaks = _peaks(device, {dtype for op in chosen for dtype in op.dtypes[device]})
     rows = []
     for op in chosen:
-        sizes = [dict(zip("BTD", s)) for s in args.size] if args.size else op.sizes[device]
+        sizes = [_size(s) for s in args.size] if args.size else op.sizes[device]
         for dtype in op.dtypes[device]:
             for size in sizes:
                 rows += _measure(op, size, dtype, device, peaks, args)
@@ -54,16 +55,19 @@ def main(argv: list[str] | None = None) -> Path:
                   "matmul_TFLOPs": {str(d).removeprefix("torch."): r / 1e12 for d, r in peaks["matmul"].items()}},
         "timing": ("CUDA events" if device == "cuda" else "time.perf_counter") +
                   f", median of up to {args.reps} runs after {args.warmup} warm-up calls",
+        "peak_timing": "the fastest of 10 runs after 2 warm-up calls",
         "results": rows,
     }
-    return _write(report, Path(args.out), started)
+    # a run of chosen ops gets its own file beside the day's full run instead of replacing it
+    return _write(report, Path(args.out), started, suffix="".join(f"-{name}" for name in args.ops or []))
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ops", nargs="*", help="op names (default: all)")
-    parser.add_argument("--size", nargs=3, type=int, action="append", metavar=("B", "T", "D"),
-                        help="replace the device's grid of sizes (repeatable)")
+    parser.add_argument("--size", nargs="+", action="append", metavar="DIM",
+                        help="replace the device's grid of sizes (repeatable): B T D, or named entries "
+                             "such as B=1 H=4 T=256 D=64 causal=true for ops with other dimensions")
     parser.add_argument("--reps", type=int, default=10, help="timed runs per measurement (median)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
     parser.add_argument("--budget", type=float, default=5.0, help="seconds per measurement before stopping at 3 runs")
@@ -71,6 +75,17 @@ def _parse(argv):
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice); "
                         "1 gives steadier numbers on a shared machine")
     return parser.parse_args(argv)
+
+
+def _size(values: list[str]) -> dict:
+    """``["2", "9", "3"]`` -> {B: 2, T: 9, D: 3}; ``["T=9", "causal=true"]`` -> {T: 9, causal: True}."""
+    if len(values) == 3 and not any("=" in v for v in values):
+        return dict(zip("BTD", map(int, values)))
+    if not all("=" in v for v in values):
+        raise SystemExit(f"--size takes B T D or KEY=VALUE entries, got: {' '.join(values)}")
+    flags = {"true": True, "false": False}
+    return {key: flags[value.lower()] if value.lower() in flags else int(value)
+            for key, _, value in (v.partition("=") for v in values)}
 
 
 def _peaks(device: str, dtypes: set) -> dict:
@@ -81,7 +96,8 @@ def _peaks(device: str, dtypes: set) -> dict:
 def _measure(op: Op, size: dict, dtype: torch.dtype, device: str, peaks: dict, args) -> list[dict]:
     """Time each implementation's forward and backward at one size; one row per (implementation, pass)."""
     inputs = op.inputs(size, dtype, device)
-    expected = op.reference(*(x[:1].detach().double() for x in inputs))
+    options = {key: size[key] for key in op.keywords}
+    expected = op.reference(*(x[:1].detach().double() for x in inputs), **options)
     rows = []
     for impl, fn in op.impls.items():
         if (impl in op.kernels and device != "cuda") or op.skip(impl, size, device):
@@ -89,14 +105,14 @@ def _measure(op: Op, size: dict, dtype: torch.dtype, device: str, peaks: dict, a
         for pass_ in PASSES:
             row = dict(op=op.name, impl=impl, pass_=pass_, dtype=str(dtype).removeprefix("torch."), size=size)
             try:
-                row.update(_time_pass(fn, inputs, pass_, device, args))
+                row.update(_time_pass(functools.partial(fn, **options), inputs, pass_, device, args))
             except torch.cuda.OutOfMemoryError:
                 row["error"] = "out of memory"
                 rows.append(row)
                 continue
             if pass_ == "forward":
                 with torch.no_grad():
-                    out = fn(*(x[:1] for x in inputs))
+                    out = fn(*(x[:1] for x in inputs), **options)
                 row["max_rel_error"] = ((out.double() - expected).abs().max() / expected.abs().max()).item()
             seconds = row["median_ms"] / 1e3
             row["GBps"] = op.bytes(size, dtype, pass_) / seconds / 1e9
@@ -126,8 +142,10 @@ def _time_pass(fn, inputs, pass_: str, device: str, args) -> dict:
 
 def _line(row: dict) -> str:
     size = " ".join(f"{k}={v}" for k, v in row["size"].items())
-    return (f"{row['op']:>12} {row['impl']:>9} {row['pass_']:>8} {row['dtype']:>8} {size:>28}  "
-            f"{row['median_ms']:10.3f} ms {row['GBps']:8.2f} GB/s  {100 * row['fraction_of_peak']:5.1f}% of peak")
+    rate = f"{row['GBps']:8.2f} GB/s" if row["peak"] == "copy bandwidth" else f"{row['TFLOPs']:8.3g} TFLOP/s"
+    fraction = "" if row["fraction_of_peak"] is None else f"  {100 * row['fraction_of_peak']:5.1f}% of peak"
+    return (f"{row['op']:>12} {row['impl']:>10} {row['pass_']:>8} {row['dtype']:>8} {size:>28}  "
+            f"{row['median_ms']:10.3f} ms {rate}{fraction}")
 
 
 def _triton_version() -> str | None:
@@ -138,10 +156,10 @@ def _triton_version() -> str | None:
     return triton.__version__
 
 
-def _write(report: dict, out: Path, started: datetime.datetime) -> Path:
+def _write(report: dict, out: Path, started: datetime.datetime, suffix: str = "") -> Path:
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", report["device"].lower()).strip("-")
-    stem = out / f"{started:%Y-%m-%d}-{slug}"
+    stem = out / f"{started:%Y-%m-%d}-{slug}{suffix}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     stem.with_suffix(".md").write_text(_markdown(report))
     print(f"wrote {stem}.json and .md")

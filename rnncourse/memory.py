@@ -24,11 +24,12 @@ from torch.utils._pytree import tree_flatten
 @dataclass
 class MemoryUse:
     """What ``peak_memory`` measured: ``peak`` bytes alive at once, the ``largest`` single allocation
-    (bytes) and its ``largest_shape``."""
+    (bytes) and its ``largest_shape``, and the number of operator ``calls`` counted."""
 
     peak: int
     largest: int
     largest_shape: tuple[int, ...]
+    calls: int
 
 
 class _Tracker(TorchDispatchMode):
@@ -37,11 +38,12 @@ class _Tracker(TorchDispatchMode):
         self.owners: dict[int, int] = {}  # storage address -> tensors alive that use it
         self.bytes: dict[int, int] = {}
         self.refs: dict[int, weakref.ref] = {}  # kept, by id, so that their callbacks run
-        self.live = self.peak = self.largest = 0
+        self.live = self.peak = self.largest = self.calls = 0
         self.largest_shape: tuple[int, ...] = ()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        self.calls += 1
         for t in (out,) if isinstance(out, torch.Tensor) else tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 self._track(t, aliases=func.is_view or func._schema.is_mutable)
@@ -76,4 +78,4 @@ def peak_memory(fn: Callable[[], Any]) -> tuple[Any, MemoryUse]:
     tracker = _Tracker()
     with tracker:
         result = fn()
-    return result, MemoryUse(tracker.peak, tracker.largest, tracker.largest_shape)
+    return result, MemoryUse(tracker.peak, tracker.largest, tracker.largest_shape, tracker.calls)

@@ -17,19 +17,13 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 sys.path.insert(0, str(ROOT / "scripts"))
 from student_version import student_version  # noqa: E402
 
+from _toc import toc_pages  # noqa: E402
+
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
 
 def _read(path):
     return nbformat.read(path, as_version=4)
-
-
-def _toc_files(entries):
-    for entry in entries:
-        if "file" in entry:
-            yield entry["file"]
-        for key in ("chapters", "sections", "parts"):
-            yield from _toc_files(entry.get(key, []))
 
 
 def test_there_are_notebooks():
@@ -44,8 +38,7 @@ def test_stored_without_outputs(path):
 
 
 def test_every_notebook_is_in_the_toc_and_every_toc_entry_exists():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"], *_toc_files(toc["parts"])]
+    files = toc_pages()
     for f in files:
         assert any((ROOT / (f + ext)).exists() for ext in ("", ".md", ".ipynb")), f"{f} is in _toc.yml but missing"
     for path in NOTEBOOKS:

@@ -89,7 +89,7 @@ def test_tiled_any_block_size(block_size):
 @pytest.mark.parametrize("causal", [False, True])
 def test_tiled_never_allocates_the_score_matrix(causal):
     """At T = 2048 one T x T float32 matrix is 16 MiB. The tiled forward and backward together stay under
-    1/8 of that: their largest tensors are blocks of (T, 32) scores. The naive form needs two matrices."""
+    1/4 of that: their largest tensors are blocks of (T, 32) scores. The naive form needs two matrices."""
     from rnncourse.ops.attention import attention_tiled
     T, D, block = 2048, 16, 32
     q, k, v, do = (x.float() for x in _inputs(1, 1, T, T, D))
@@ -101,7 +101,7 @@ def test_tiled_never_allocates_the_score_matrix(causal):
         o.backward(do)
 
     _, used = peak_memory(step)
-    assert used.peak < matrix / 8 and used.largest <= T * block * 4, used
+    assert used.peak < matrix / 4 and used.largest <= T * block * 4, used
     with torch.no_grad():
         _, used = peak_memory(lambda: attention_naive(q[..., :1024, :], k[..., :1024, :], v[..., :1024, :], causal))
     assert used.largest >= 1024 * 1024 * 4  # the measurement sees a full matrix where there is one
@@ -160,15 +160,17 @@ def test_triton_path_is_recorded_and_what_it_refuses():
 
 @pytest.mark.skipif(not backend.triton_available(), reason="triton is not installed")
 @pytest.mark.parametrize("gpu, capability, limit", [("T4", (7, 5), 64), ("H100", (9, 0), 227)])
-@pytest.mark.parametrize("dtype", [torch.float16, torch.float32], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
 @pytest.mark.parametrize("kernel", ["attention_fwd_kernel", "attention_bwd_dkdv_kernel", "attention_bwd_dq_kernel"])
 def test_kernels_compile_and_fit_in_shared_memory(kernel, dtype, gpu, capability, limit):
     """D = 128, the largest head, with the blocks, warps and stages the kernels launch with on that GPU, compiled
     for it: a program must fit the shared memory the GPU gives one (64 KiB on a T4, 227 KiB on an H100)."""
     from rnncourse.ops.attention.kernel import blocks
+    if dtype == torch.bfloat16 and gpu == "T4":
+        pytest.skip("a T4 has no bfloat16 tensor cores: students use float16 or float32 there")
     config = blocks("forward" if "fwd" in kernel else "backward", dtype, 128, capability)
     options = {name: config.pop(name) for name in ("num_warps", "num_stages")}
-    ty = {torch.float16: "fp16", torch.float32: "fp32"}[dtype]
+    ty = {torch.float16: "fp16", torch.bfloat16: "bf16", torch.float32: "fp32"}[dtype]
     pointers = ("q_ptr", "k_ptr", "v_ptr", "o_ptr", "do_ptr", "dq_ptr", "dk_ptr", "dv_ptr")
     types = {**{p: f"*{ty}" for p in pointers}, "lse_ptr": "*fp32", "delta_ptr": "*fp32", "T_q": "i32",
              "T_k": "i32", "D": "i32", "scale": "fp32", "scale_log2": "fp32"}

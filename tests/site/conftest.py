@@ -21,26 +21,15 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import cdn  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from _toc import toc_pages  # noqa: E402,F401  (the browser tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 # Copies of the scripts the pages load from CDNs (`make site-test` fetches them).
 MIRROR = ROOT / ".venv" / "cdn"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _toc_files(entries):
-    for entry in entries:
-        if "file" in entry:
-            yield entry["file"]
-        for key in ("chapters", "sections", "parts"):
-            yield from _toc_files(entry.get(key, []))
-
-
-def toc_pages() -> list[str]:
-    """Every page of the book, as its path without suffix ("notebooks/01_rnn_basics")."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [toc["root"], *_toc_files(toc["parts"])]
 
 
 @pytest.fixture(scope="session")
