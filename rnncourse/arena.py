@@ -15,7 +15,7 @@ and measured in generation (``inference_cost``): the time per generated token an
 bytes of the state (a recurrent state, or a transformer's key-value cache) after
 contexts of several lengths.
 
-``python -m rnncourse.arena`` (``make arena``) runs it all, a few minutes on two CPU cores,
+``python -m rnncourse.arena`` (``make arena``) runs it all, about a quarter of an hour on two CPU cores,
 and writes ``rnncourse/arena.json``, stamped with ``source_hash()``: a hash of the source
 files that produced it and of the budget. ``load()`` refuses a file whose stamp does not
 match the code, so the chapter never shows numbers of a model that has since changed.
@@ -28,9 +28,11 @@ import dataclasses
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -98,7 +100,7 @@ class Budget:
     task cycles through ``pairs`` from step to step."""
 
     lr: float = 3e-3
-    recall_steps: int = 800
+    recall_steps: int = 4000
     recall_batch: int = 32
     pairs: tuple[int, ...] = (2, 4, 8, 16, 32)
     copy_steps: int = 300
@@ -201,6 +203,7 @@ def inference_cost(model, vocab_size: int, contexts: tuple[int, ...], generated:
     state), then time ``generated`` tokens fed one at a time with the state.
     Returns {C: {"seconds_per_token": the median, "state_bytes": after the context}}."""
     model.eval()
+    model(torch.zeros(1, 1, dtype=torch.long))  # warm-up: the first calls of a model are slow
     g = torch.Generator().manual_seed(seed)
     out = {}
     for context in contexts:
@@ -252,31 +255,54 @@ def source_hash(budget: Budget = Budget()) -> str:
     return h.hexdigest()
 
 
-def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int = 0, log=print) -> dict[str, Any]:
-    """Every model on every task and in generation; returns the results as a JSON-ready dict."""
-    corpus_vocab = len(char_corpus().vocab)
-    recall_vocab = associative_recall(1, budget.pairs[0]).vocab_size
-    copy_vocab = selective_copy(1, length=budget.copy_length).vocab_size
+def measure(name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None) -> dict[str, Any]:
+    """One model's row: its parameter counts, its three tasks, its generation cost and its configuration.
+    ``threads`` sets torch's threads for the run (None: leave them)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    vocabs = {"recall": associative_recall(1, budget.pairs[0]).vocab_size,
+              "copy": selective_copy(1, length=budget.copy_length).vocab_size, "text": len(char_corpus().vocab)}
+    start = time.perf_counter()
+    row: dict[str, Any] = {"params": {task: n_params(build(configs(v)[name])) for task, v in vocabs.items()}}
+    row["recall"] = recall_task(configs(vocabs["recall"])[name], budget, seed)
+    row["copy"] = copy_task(configs(vocabs["copy"])[name], budget, seed)
+    text = text_task(configs(vocabs["text"])[name], budget, seed)
+    row["inference"] = inference_cost(text.pop("model"), vocabs["text"], budget.contexts, budget.generated, seed)
+    row["text"] = text
+    row["config"] = dataclasses.asdict(configs(vocabs["text"])[name])
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int = 0, jobs: int = 1,
+        log=print) -> dict[str, Any]:
+    """Every model on every task and in generation; returns the results as a JSON-ready dict.
+    With ``jobs`` > 1, that many models are measured at once, each in its own process on one thread
+    (so that every model's times are taken under the same conditions)."""
+    threads = 1 if jobs > 1 else torch.get_num_threads()
     results: dict[str, Any] = {
         "source_hash": source_hash(budget), "budget": dataclasses.asdict(budget), "seed": seed,
-        "machine": {"processor": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "load_average": list(os.getloadavg())},
+        "machine": {"processor": platform.processor() or platform.machine(), "threads": threads, "jobs": jobs,
+                    "torch": torch.__version__, "load_average_before": list(os.getloadavg())},
         "models": {},
     }
-    for name in models:
-        row: dict[str, Any] = {"params": {}}
-        start = time.perf_counter()
-        for task, vocab in (("recall", recall_vocab), ("copy", copy_vocab), ("text", corpus_vocab)):
-            row["params"][task] = n_params(build(configs(vocab)[name]))
-        row["recall"] = recall_task(configs(recall_vocab)[name], budget, seed)
-        row["copy"] = copy_task(configs(copy_vocab)[name], budget, seed)
-        text = text_task(configs(corpus_vocab)[name], budget, seed)
-        row["inference"] = inference_cost(text.pop("model"), corpus_vocab, budget.contexts, budget.generated, seed)
-        row["text"] = text
-        row["config"] = dataclasses.asdict(configs(corpus_vocab)[name])
+
+    def report(name, row):
         results["models"][name] = row
-        log(f"{name:12s} {time.perf_counter() - start:6.1f} s  recall {row['recall']['accuracy']}  "
-            f"copy {row['copy']['accuracy']:.3f}  text {text['bpc']:.3f} bpc  {text['tokens_per_s']:.0f} tok/s")
+        log(f"{name:12s} {row['seconds']:6.1f} s  recall {row['recall']['accuracy']}  copy {row['copy']['accuracy']:.3f}"
+            f"  text {row['text']['bpc']:.3f} bpc  {row['text']['tokens_per_s']:.0f} tok/s")
+
+    if jobs == 1:
+        for name in models:
+            report(name, measure(name, budget, seed))
+    else:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            slowest_first = sorted(models, key=lambda name: name != "mamba")  # its scan dominates the wall time
+            futures = {pool.submit(measure, name, budget, seed, threads): name for name in slowest_first}
+            for future in as_completed(futures):
+                report(futures[future], future.result())
+    results["models"] = {name: results["models"][name] for name in models}  # in the order asked for
+    results["machine"]["load_average_after"] = list(os.getloadavg())
     return results
 
 
@@ -304,9 +330,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Train and measure chapter 9's models; write the cached results.")
     parser.add_argument("--out", type=Path, default=None, help="where to write the JSON (default: rnncourse/arena.json)")
     parser.add_argument("--quick", action="store_true", help="a tiny budget, to check that everything runs")
+    parser.add_argument("--jobs", type=int, default=2, help="models measured at once, one thread each (default 2)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     torch.set_num_threads(min(2, torch.get_num_threads()))
-    results = run(QUICK if args.quick else Budget())
+    results = run(QUICK if args.quick else Budget(), jobs=args.jobs)
     out = args.out or cache_path()
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(f"wrote {out}")

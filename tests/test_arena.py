@@ -40,6 +40,13 @@ def test_tiny_run_and_inference_costs():
     json.dumps(results)  # JSON-ready
 
 
+def test_models_measured_in_parallel_processes_come_back_in_order():
+    results = arena.run(arena.QUICK, models=("rwkv", "lstm"), jobs=2, log=lambda *a: None)
+    assert list(results["models"]) == ["rwkv", "lstm"]
+    assert results["machine"]["jobs"] == 2 and results["machine"]["threads"] == 1
+    assert all(set(row["recall"]["accuracy"]) == set(arena.QUICK.pairs) for row in results["models"].values())
+
+
 def test_hash_follows_the_code_not_the_prose():
     same = arena._code('def f(x):\n    """Doc."""\n    return x + 1  # one\n')
     assert same == arena._code("def f(x):\n    return x + 1\n")

@@ -39,16 +39,22 @@ def _count(state) -> int:
 
 def state_numbers_reference(config) -> int:
     """The numbers in one sequence's state, per configuration type:
-    LSTM (h, c): 2 L D_h; RetNet: L H d_h^2 = L d^2 / H; RWKV-4: 5 L d; Mamba: L E (d_conv - 1 + N)."""
+    LSTM (h, c): 2 L D_h; RetNet: L (H d_h^2 + (K - 1) d) = L (d^2 / H + (K - 1) d), K the short convolution's
+    kernel; RWKV-4: 5 L d; Mamba: L E (d_conv - 1 + N)."""
     L, d = config.n_layers, config.d_model
     if isinstance(config, LSTMConfig):
         return 2 * L * config.hidden_size
     if isinstance(config, RetNetConfig):
-        return L * config.n_heads * (d // config.n_heads) ** 2
+        return L * (config.n_heads * (d // config.n_heads) ** 2 + _window(config))
     if isinstance(config, RWKVConfig):
         return 5 * L * d
     E = config.expand * d
     return L * E * (config.d_conv - 1 + config.d_state)
+
+
+def _window(config: RetNetConfig) -> int:
+    """The numbers of the short convolution's window in one RetNet layer: its last K - 1 inputs."""
+    return max(config.short_conv - 1, 0) * config.d_model
 
 
 def _per_layer(config) -> int:
@@ -58,8 +64,14 @@ def _per_layer(config) -> int:
 STATE_MISTAKES = [
     Mistake(lambda c: c.n_layers * c.hidden_size if isinstance(c, LSTMConfig) else state_numbers_reference(c),
             "the LSTM carries two vectors per layer, the hidden state h and the cell c, so 2 L D_h numbers"),
+    Mistake(lambda c: (c.n_layers * (c.d_model ** 2 + _window(c)) if isinstance(c, RetNetConfig)
+                       else state_numbers_reference(c)),
+            "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix"),
     Mistake(lambda c: c.n_layers * c.d_model ** 2 if isinstance(c, RetNetConfig) else state_numbers_reference(c),
             "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix"),
+    Mistake(lambda c: (c.n_layers * c.n_heads * (c.d_model // c.n_heads) ** 2 if isinstance(c, RetNetConfig)
+                       else state_numbers_reference(c)),
+            "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K - 1) d numbers"),
     Mistake(lambda c: 3 * c.n_layers * c.d_model if isinstance(c, RWKVConfig) else state_numbers_reference(c),
             "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last input of time mixing and of "
             "channel mixing, 5 d in all"),
@@ -75,7 +87,8 @@ STATE_MISTAKES = [
 
 STATE_CONFIGS = [
     LSTMConfig(10, d_model=8, hidden_size=12, n_layers=3), LSTMConfig(10, d_model=8, hidden_size=5, n_layers=1),
-    RetNetConfig(10, d_model=16, n_layers=2, n_heads=2), RetNetConfig(10, d_model=24, n_layers=3, n_heads=3),
+    RetNetConfig(10, d_model=16, n_layers=2, n_heads=2), RetNetConfig(10, d_model=24, n_layers=3, n_heads=3, short_conv=3),
+    RetNetConfig(10, d_model=16, n_layers=1, n_heads=4, short_conv=0),
     RWKVConfig(10, d_model=8, n_layers=2), RWKVConfig(10, d_model=6, n_layers=3),
     MambaConfig(10, d_model=8, n_layers=2, d_state=4), MambaConfig(10, d_model=6, n_layers=3, d_state=3, expand=3,
                                                                   d_conv=2),

@@ -48,6 +48,10 @@ def _counting(lstm=None, retnet=None, rwkv=None, mamba=None):
 STATE_PLANTED = {
     "LSTM h only": (_counting(lstm=lambda c: c.n_layers * c.hidden_size), "the hidden state h and the cell c"),
     "RetNet d x d": (_counting(retnet=lambda c: c.n_layers * c.d_model ** 2), "one d_h x d_h matrix per head"),
+    "RetNet d x d, window": (_counting(retnet=lambda c: c.n_layers * (c.d_model ** 2 + (c.short_conv - 1) * c.d_model)),
+                             "one d_h x d_h matrix per head"),
+    "RetNet without conv": (_counting(retnet=lambda c: c.n_layers * c.d_model ** 2 // c.n_heads),
+                            "short convolution"),
     "RWKV without shifts": (_counting(rwkv=lambda c: 3 * c.n_layers * c.d_model), "5 d in all"),
     "RWKV shifts only": (_counting(rwkv=lambda c: 2 * c.n_layers * c.d_model), "WKV state counts too"),
     "Mamba without conv": (_counting(mamba=lambda c: c.n_layers * c.expand * c.d_model * c.d_state),

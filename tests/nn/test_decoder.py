@@ -91,7 +91,7 @@ def test_state_sizes():
         _, long = model(_ids(1, 50))
         sizes[name] = (sum(t.numel() for t in _tensors(short)), sum(t.numel() for t in _tensors(long)))
     assert sizes["transformer"] == (2 * 2 * 5 * 16, 2 * 2 * 50 * 16)  # layers * (k, v) * T * d
-    assert sizes["retnet"][0] == sizes["retnet"][1] == 2 * 2 * 8 * 8  # layers * heads * d_h * d_h
+    assert sizes["retnet"][0] == sizes["retnet"][1] == 2 * (2 * 8 * 8 + 3 * 16)  # layers * (heads * d_h * d_h + conv window)
     assert sizes["mamba"][0] == sizes["mamba"][1] == 2 * (3 * 32 + 32 * 4)  # layers * (conv window + E * N)
     assert sizes["hybrid"][1] - sizes["hybrid"][0] == 2 * 45 * 16  # only its attention block grows
 
