@@ -72,6 +72,9 @@ STATE_MISTAKES = [
     Mistake(lambda c: (c.n_layers * c.n_heads * (c.d_model // c.n_heads) ** 2 if isinstance(c, RetNetConfig)
                        else state_numbers_reference(c)),
             "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K - 1) d numbers"),
+    Mistake(lambda c: (c.n_layers * (c.d_model ** 2 // c.n_heads + (c.short_conv - 1) * c.d_model)
+                       if isinstance(c, RetNetConfig) else state_numbers_reference(c)),
+            "with short_conv=0 a RetNet layer has no convolution and keeps no window of past inputs"),
     Mistake(lambda c: 3 * c.n_layers * c.d_model if isinstance(c, RWKVConfig) else state_numbers_reference(c),
             "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last input of time mixing and of "
             "channel mixing, 5 d in all"),

@@ -50,6 +50,9 @@ STATE_PLANTED = {
     "RetNet d x d": (_counting(retnet=lambda c: c.n_layers * c.d_model ** 2), "one d_h x d_h matrix per head"),
     "RetNet d x d, window": (_counting(retnet=lambda c: c.n_layers * (c.d_model ** 2 + (c.short_conv - 1) * c.d_model)),
                              "one d_h x d_h matrix per head"),
+    "RetNet window at K=0": (_counting(retnet=lambda c: c.n_layers * (c.d_model ** 2 // c.n_heads
+                                                                     + (c.short_conv - 1) * c.d_model)),
+                             "no convolution"),
     "RetNet without conv": (_counting(retnet=lambda c: c.n_layers * c.d_model ** 2 // c.n_heads),
                             "short convolution"),
     "RWKV without shifts": (_counting(rwkv=lambda c: 3 * c.n_layers * c.d_model), "5 d in all"),
