@@ -17,6 +17,7 @@ from rnncourse.nn.rnn import RNN, RNNCell, elman_cell
 from rnncourse.nn.rwkv import RWKV, RWKVConfig
 from rnncourse.nn.s4d import S4D
 from rnncourse.nn.selective_ssm import SelectiveSSM
+from rnncourse.nn.short_conv import ShortConvMixer, ShortConvolution, ShortConvState
 from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, teacher_forcing_loss
 from rnncourse.nn.tagger import Tagger
 from rnncourse.nn.transformer import CausalSelfAttention, KVCache, Transformer, TransformerConfig
@@ -27,4 +28,5 @@ __all__ = ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "Jordan", "Ch
            "S4D", "SelectiveSSM", "MambaBlock", "MambaTagger", "HGRU", "HGRN", "HGRU2", "HGRN2",
            "MultiScaleRetention", "RWKV", "RWKVConfig", "MambaState",
            "Decoder", "DecoderState", "CausalSelfAttention", "KVCache", "Transformer", "TransformerConfig",
-           "RetNet", "RetNetConfig", "Mamba", "MambaConfig", "LSTMLM", "LSTMConfig"]
+           "RetNet", "RetNetConfig", "Mamba", "MambaConfig", "LSTMLM", "LSTMConfig",
+           "ShortConvolution", "ShortConvMixer", "ShortConvState"]
