@@ -1,7 +1,11 @@
 """A RetNet language model (Sun et al. 2023): the decoder stack with multi-scale retention as
 its token mixer, and, optionally, causal self-attention in some blocks: a hybrid.
 
-    x = x + MSR(LN(x)),   x = x + MLP(LN(x))          in every block (RetNet, section 2.3)
+    x = x + MSR(Conv(LN(x))),   x = x + MLP(LN(x))    in every block (RetNet, section 2.3)
+
+with one addition to the paper: ``Conv``, a short causal convolution (``rnncourse.nn.short_conv``,
+4 taps; ``short_conv=0`` removes it), which lets retention bind a key to the value beside it
+and so learn associative recall (Zoology, Arora et al. 2023).
 
 Retention is linear attention with a decay per head (``rnncourse.nn.retnet``), so in
 generation each block carries a d_h x d_h matrix per head, whatever the length. Listing
@@ -35,6 +39,7 @@ class RetNetConfig:
 
 
 def _retention(config: RetNetConfig) -> nn.Module:
+    """Multi-scale retention, behind a short convolution unless ``config.short_conv`` is 0."""
     retention = MultiScaleRetention(config.d_model, config.n_heads, impl=config.impl)
     return ShortConvMixer(retention, config.d_model, config.short_conv) if config.short_conv else retention
 
