@@ -274,34 +274,52 @@ def measure(name: str, budget: Budget = Budget(), seed: int = 0, threads: int | 
     return row
 
 
+# Recall only, for models changed in one respect: what RetNet's short convolution (rnncourse.nn.short_conv) buys.
+ABLATIONS = {"retnet_no_conv": ("retnet", {"short_conv": 0}), "hybrid_no_conv": ("hybrid", {"short_conv": 0})}
+
+
+def measure_ablation(name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None) -> dict[str, Any]:
+    """The recall task for ``ABLATIONS[name]``: a model of ``MODELS`` with some configuration fields changed."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    base, changes = ABLATIONS[name]
+    config = dataclasses.replace(configs(associative_recall(1, budget.pairs[0]).vocab_size)[base], **changes)
+    start = time.perf_counter()
+    row = {"base": base, "changes": changes, "params": n_params(build(config)), "recall": recall_task(config, budget, seed)}
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
 def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int = 0, jobs: int = 1,
-        log=print) -> dict[str, Any]:
-    """Every model on every task and in generation; returns the results as a JSON-ready dict.
-    With ``jobs`` > 1, that many models are measured at once, each in its own process on one thread
-    (so that every model's times are taken under the same conditions)."""
+        ablations: tuple[str, ...] = tuple(ABLATIONS), log=print) -> dict[str, Any]:
+    """Every model on every task and in generation, and the ``ablations`` on recall; returns the results
+    as a JSON-ready dict. With ``jobs`` > 1, that many runs go at once, each in its own process on one
+    thread (so that every model's times are taken under the same conditions)."""
     threads = 1 if jobs > 1 else torch.get_num_threads()
     results: dict[str, Any] = {
         "source_hash": source_hash(budget), "budget": dataclasses.asdict(budget), "seed": seed,
         "machine": {"processor": platform.processor() or platform.machine(), "threads": threads, "jobs": jobs,
                     "torch": torch.__version__, "load_average_before": list(os.getloadavg())},
-        "models": {},
+        "models": {}, "ablations": {},
     }
+    work = [("models", name, measure) for name in sorted(models, key=lambda name: name != "mamba")]  # slowest first
+    work += [("ablations", name, measure_ablation) for name in ablations]
 
-    def report(name, row):
-        results["models"][name] = row
-        log(f"{name:12s} {row['seconds']:6.1f} s  recall {row['recall']['accuracy']}  copy {row['copy']['accuracy']:.3f}"
-            f"  text {row['text']['bpc']:.3f} bpc  {row['text']['tokens_per_s']:.0f} tok/s")
+    def report(kind, name, row):
+        results[kind][name] = row
+        tasks = f"  copy {row['copy']['accuracy']:.3f}  text {row['text']['bpc']:.3f} bpc" if kind == "models" else ""
+        log(f"{name:15s} {row['seconds']:6.1f} s  recall {row['recall']['accuracy']}{tasks}")
 
     if jobs == 1:
-        for name in models:
-            report(name, measure(name, budget, seed))
+        for kind, name, fn in work:
+            report(kind, name, fn(name, budget, seed))
     else:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            slowest_first = sorted(models, key=lambda name: name != "mamba")  # its scan dominates the wall time
-            futures = {pool.submit(measure, name, budget, seed, threads): name for name in slowest_first}
+            futures = {pool.submit(fn, name, budget, seed, threads): (kind, name) for kind, name, fn in work}
             for future in as_completed(futures):
-                report(futures[future], future.result())
+                report(*futures[future], future.result())
     results["models"] = {name: results["models"][name] for name in models}  # in the order asked for
+    results["ablations"] = {name: results["ablations"][name] for name in ablations}
     results["machine"]["load_average_after"] = list(os.getloadavg())
     return results
 

@@ -38,11 +38,16 @@ def test_tiny_run_and_inference_costs():
     assert cache[long]["state_bytes"] == cache[short]["state_bytes"] * long // short  # the KV cache grows
     assert state[long]["state_bytes"] == state[short]["state_bytes"]  # the recurrent state does not
     json.dumps(results)  # JSON-ready
+    for name, (base, changes) in arena.ABLATIONS.items():
+        row = results["ablations"][name]
+        assert (row["base"], row["changes"]) == (base, changes) and set(row["recall"]["accuracy"]) == set(arena.QUICK.pairs)
+    assert results["ablations"]["retnet_no_conv"]["params"] < arena.n_params(
+        arena.build(arena.configs(associative_recall(1, 2).vocab_size)["retnet"]))  # the convolution's weights are gone
 
 
 def test_models_measured_in_parallel_processes_come_back_in_order():
-    results = arena.run(arena.QUICK, models=("rwkv", "lstm"), jobs=2, log=lambda *a: None)
-    assert list(results["models"]) == ["rwkv", "lstm"]
+    results = arena.run(arena.QUICK, models=("rwkv", "lstm"), jobs=2, ablations=("retnet_no_conv",), log=lambda *a: None)
+    assert list(results["models"]) == ["rwkv", "lstm"] and list(results["ablations"]) == ["retnet_no_conv"]
     assert results["machine"]["jobs"] == 2 and results["machine"]["threads"] == 1
     assert all(set(row["recall"]["accuracy"]) == set(arena.QUICK.pairs) for row in results["models"].values())
 
@@ -57,7 +62,7 @@ def test_hash_follows_the_code_not_the_prose():
 def test_cached_results_match_the_code(tmp_path):
     """`make arena` wrote rnncourse/arena.json from today's code and budget; a stale file is refused."""
     results = arena.load()
-    assert set(results["models"]) == set(arena.MODELS)
+    assert set(results["models"]) == set(arena.MODELS) and set(results["ablations"]) == set(arena.ABLATIONS)
     stale = dict(results, source_hash="0" * 64)
     (tmp_path / "stale.json").write_text(json.dumps(stale))
     with pytest.raises(ValueError, match="run `make arena`"):
