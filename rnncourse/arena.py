@@ -13,7 +13,8 @@ same batches, on three tasks:
 
 and measured in generation (``inference_cost``): the time per generated token and the
 bytes of the state (a recurrent state, or a transformer's key-value cache) after
-contexts of several lengths.
+contexts of several lengths. ``ABLATIONS`` trains changed models on recall alone: RetNet
+and the hybrid without their short convolution.
 
 ``python -m rnncourse.arena`` (``make arena``) runs it all, about a quarter of an hour on two CPU cores,
 and writes ``rnncourse/arena.json``, stamped with ``source_hash()``: a hash of the source
