@@ -85,13 +85,16 @@ def n_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def state_bytes(state: Any) -> int:
-    """The bytes of every tensor in a (nested) state: tuples, lists, named tuples."""
+def state_tensors(state: Any) -> list[torch.Tensor]:
+    """Every tensor in a (nested) state: tuples, lists, named tuples; ints such as a position are left out."""
     if isinstance(state, torch.Tensor):
-        return state.numel() * state.element_size()
-    if isinstance(state, (tuple, list)):
-        return sum(state_bytes(s) for s in state)
-    return 0  # an int such as a position
+        return [state]
+    return [t for s in state for t in state_tensors(s)] if isinstance(state, (tuple, list)) else []
+
+
+def state_bytes(state: Any) -> int:
+    """The bytes of every tensor in a (nested) state."""
+    return sum(t.numel() * t.element_size() for t in state_tensors(state))
 
 
 @dataclass(frozen=True)
@@ -297,6 +300,7 @@ def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int =
     as a JSON-ready dict. With ``jobs`` > 1, that many runs go at once, each in its own process on one
     thread (so that every model's times are taken under the same conditions)."""
     threads = 1 if jobs > 1 else torch.get_num_threads()
+    start = time.perf_counter()
     results: dict[str, Any] = {
         "source_hash": source_hash(budget), "budget": dataclasses.asdict(budget), "seed": seed,
         "machine": {"processor": platform.processor() or platform.machine(), "threads": threads, "jobs": jobs,
@@ -322,6 +326,7 @@ def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int =
     results["models"] = {name: results["models"][name] for name in models}  # in the order asked for
     results["ablations"] = {name: results["ablations"][name] for name in ablations}
     results["machine"]["load_average_after"] = list(os.getloadavg())
+    results["seconds"] = time.perf_counter() - start  # the wall time of the whole run
     return results
 
 

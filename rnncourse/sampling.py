@@ -29,6 +29,19 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, generator: torch
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def token_by_token(model, idx: torch.Tensor) -> torch.Tensor:
+    """The logits of ``model`` fed idx (B, T) one token at a time, the state carried: (B, T, V).
+
+    For a model with a recurrent form, this must equal the parallel pass ``model(idx)[0]``:
+    generation computes what training computed.
+    """
+    state, steps = None, []
+    for t in range(idx.shape[1]):
+        logits, state = model(idx[:, t:t + 1], state)
+        steps.append(logits)
+    return torch.cat(steps, dim=1)
+
+
 @torch.no_grad()
 def generate(model, prompt: torch.Tensor, n: int, temperature: float = 1.0,
              generator: torch.Generator | None = None) -> torch.Tensor:

@@ -48,6 +48,7 @@ def test_tiny_run_and_inference_costs():
 def test_models_measured_in_parallel_processes_come_back_in_order():
     results = arena.run(arena.QUICK, models=("rwkv", "lstm"), jobs=2, ablations=("retnet_no_conv",), log=lambda *a: None)
     assert list(results["models"]) == ["rwkv", "lstm"] and list(results["ablations"]) == ["retnet_no_conv"]
+    assert results["seconds"] > 0
     assert results["machine"]["jobs"] == 2 and results["machine"]["threads"] == 1
     assert all(set(row["recall"]["accuracy"]) == set(arena.QUICK.pairs) for row in results["models"].values())
 

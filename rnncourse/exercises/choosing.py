@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+from rnncourse.arena import state_bytes, state_tensors
 from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
 from rnncourse.nn.lstm_lm import LSTMConfig, LSTMLM
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
@@ -28,13 +29,7 @@ def measured_state_numbers(config) -> int:
     """Build the model, read one token of one sequence, and count the numbers in the state it returns."""
     torch.manual_seed(0)
     _, state = _MODELS[type(config)](config)(torch.zeros(1, 1, dtype=torch.long))
-    return _count(state)
-
-
-def _count(state) -> int:
-    if isinstance(state, torch.Tensor):
-        return state.numel()
-    return sum(_count(s) for s in state) if isinstance(state, (tuple, list)) else 0
+    return sum(t.numel() for t in state_tensors(state))
 
 
 def state_numbers_reference(config) -> int:
@@ -98,29 +93,36 @@ STATE_CONFIGS = [
 ]
 
 
-def check_state_numbers(fn: Callable) -> None:
-    """Check ``state_numbers(config) -> int`` against the states the models return."""
-    exercise = "state_numbers"
+def _check_count(exercise: str, fn: Callable, cases: list[tuple], measured: Callable, mistakes: list[Mistake],
+                 describe: Callable, wrong: Callable) -> None:
+    """Check a function that counts (an int) on each case's arguments against ``measured(*args)``;
+    ``describe(*args)`` names a case, ``wrong(*args, expected, got)`` says what differs."""
     if not callable(fn):
         fail(exercise, f"expected a function, got {type(fn).__name__}")
-    for config in STATE_CONFIGS:
-        expected = measured_state_numbers(config)
+    for args in cases:
+        expected = measured(*args)
         try:
-            got = fn(config)
+            got = fn(*args)
         except NotImplementedError:
             fail(exercise, "this exercise is not solved yet: replace `raise NotImplementedError()` with your code")
         except Exception as err:
-            fail(exercise, f"your function raised {type(err).__name__} ({err}) for {config}")
+            fail(exercise, f"your function raised {type(err).__name__} ({err}) for {describe(*args)}")
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if not isinstance(got, int) or isinstance(got, bool):
-            fail(exercise, f"expected an int, got {type(got).__name__} for {config}")
+            fail(exercise, f"expected an int, got {type(got).__name__} for {describe(*args)}")
         if got != expected:
-            for mistake in STATE_MISTAKES:
-                if mistake.fn(config) == got != expected:
+            for mistake in mistakes:
+                if mistake.fn(*args) == got:
                     fail(exercise, mistake.message)
-            fail(exercise, f"for {config} the model carries {expected} numbers, you counted {got}")
-    print(f"\u2705 {exercise}: correct on all {len(STATE_CONFIGS)} configurations.")
+            fail(exercise, wrong(*args, expected, got))
+
+
+def check_state_numbers(fn: Callable) -> None:
+    """Check ``state_numbers(config) -> int`` against the states the models return."""
+    _check_count("state_numbers", fn, [(c,) for c in STATE_CONFIGS], measured_state_numbers, STATE_MISTAKES, str,
+                 lambda c, expected, got: f"for {c} the model carries {expected} numbers, you counted {got}")
+    print(f"\u2705 state_numbers: correct on all {len(STATE_CONFIGS)} configurations.")
 
 
 # --- Exercise 2: the bytes of a transformer's key-value cache -----------------------------------
@@ -129,7 +131,7 @@ def measured_cache_bytes(config: TransformerConfig, T: int) -> int:
     """Build the transformer in float32, read T tokens of one sequence, and count the bytes of its caches."""
     torch.manual_seed(0)
     _, state = Transformer(config)(torch.zeros(1, T, dtype=torch.long))
-    return sum(t.numel() * t.element_size() for cache in state.layers for t in cache)
+    return state_bytes(state)
 
 
 def cache_bytes_reference(config: TransformerConfig, T: int) -> int:
@@ -162,27 +164,9 @@ CACHE_CASES = [(TransformerConfig(10, d_model=16, n_layers=3, n_heads=2), 7),
 
 def check_cache_bytes(fn: Callable) -> None:
     """Check ``cache_bytes(config, T) -> int`` against the caches a transformer really returns."""
-    exercise = "cache_bytes"
-    if not callable(fn):
-        fail(exercise, f"expected a function, got {type(fn).__name__}")
-    for config, T in CACHE_CASES:
-        expected = measured_cache_bytes(config, T)
-        try:
-            got = fn(config, T)
-        except NotImplementedError:
-            fail(exercise, "this exercise is not solved yet: replace `raise NotImplementedError()` with your code")
-        except Exception as err:
-            fail(exercise, f"your function raised {type(err).__name__} ({err}) for {config} and T={T}")
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if not isinstance(got, int) or isinstance(got, bool):
-            fail(exercise, f"expected an int, got {type(got).__name__} for {config} and T={T}")
-        if got != expected:
-            for mistake in CACHE_MISTAKES:
-                if mistake.fn(config, T) == got != expected:
-                    fail(exercise, mistake.message)
-            fail(exercise, f"after T={T} tokens the caches of {config} hold {expected} bytes, you counted {got}")
-    print(f"\u2705 {exercise}: correct on all {len(CACHE_CASES)} cases.")
+    _check_count("cache_bytes", fn, CACHE_CASES, measured_cache_bytes, CACHE_MISTAKES, lambda c, T: f"{c} and T={T}",
+                 lambda c, T, expected, got: f"after T={T} tokens the caches of {c} hold {expected} bytes, you counted {got}")
+    print(f"\u2705 cache_bytes: correct on all {len(CACHE_CASES)} cases.")
 
 
 # --- Exercise 3: a hybrid, one attention layer added to a recurrent stack ----------------------

@@ -4,10 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rnncourse.arena import state_tensors
 from rnncourse.nn.decoder import DecoderState
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
 from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
 from rnncourse.nn.transformer import KVCache, Transformer, TransformerConfig
+from rnncourse.sampling import token_by_token
 from rnncourse.train import seed_everything
 
 V = 13
@@ -44,11 +46,7 @@ def test_token_by_token_with_the_state_equals_the_parallel_forward(name):
     model = _model(name)
     idx = _ids(3, 21)
     logits, _ = model(idx)
-    state, steps = None, []
-    for t in range(idx.shape[1]):
-        out, state = model(idx[:, t:t + 1], state)
-        steps.append(out)
-    assert (torch.cat(steps, dim=1) - logits).abs().max() < 1e-10
+    assert (token_by_token(model, idx) - logits).abs().max() < 1e-10
     first, state = model(idx[:, :8])  # in two pieces: a prompt, then the rest in one call
     second, _ = model(idx[:, 8:], state)
     assert (torch.cat([first, second], dim=1) - logits).abs().max() < 1e-10
@@ -89,17 +87,12 @@ def test_state_sizes():
         model = _model(name)
         _, short = model(_ids(1, 5))
         _, long = model(_ids(1, 50))
-        sizes[name] = (sum(t.numel() for t in _tensors(short)), sum(t.numel() for t in _tensors(long)))
+        sizes[name] = (sum(t.numel() for t in state_tensors(short)), sum(t.numel() for t in state_tensors(long)))
     assert sizes["transformer"] == (2 * 2 * 5 * 16, 2 * 2 * 50 * 16)  # layers * (k, v) * T * d
     assert sizes["retnet"][0] == sizes["retnet"][1] == 2 * (2 * 8 * 8 + 3 * 16)  # layers * (heads * d_h * d_h + conv window)
     assert sizes["mamba"][0] == sizes["mamba"][1] == 2 * (3 * 32 + 32 * 4)  # layers * (conv window + E * N)
     assert sizes["hybrid"][1] - sizes["hybrid"][0] == 2 * 45 * 16  # only its attention block grows
 
-
-def _tensors(state):
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [t for s in state for t in _tensors(s)] if isinstance(state, (tuple, list)) else []
 
 
 def test_bad_input():
