@@ -38,8 +38,8 @@ def contexts(results: dict[str, Any]) -> list[int]:
 
 def table(results: dict[str, Any]) -> str:
     """The chapter's table as Markdown: parameters, quality per task, training throughput, the time
-    of one generated token after the two longest contexts (the shorter ones, measured first, carry
-    the first calls' warm-up), and the memory kept after the shortest and the longest."""
+    of one generated token after the two longest contexts, and the memory kept after the shortest
+    and the longest."""
     budget, cs = results["budget"], contexts(results)
     pairs = sorted(budget["pairs"])
     short, middle, long = cs[0], cs[-2], cs[-1]
