@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from rnncourse.bptt import (LOSSES, ElmanParams, Gradients, autograd_gradients, bptt, elman_forward,
-                            numerical_gradient, relative_error, step_backward)
+from rnncourse.bptt import LOSSES, ElmanParams, Gradients, autograd_gradients, bptt, elman_forward, numerical_gradient, relative_error, step_backward
 
 SHAPES = [(1, 1, 1, 1, 1), (2, 5, 3, 4, 2), (3, 17, 2, 8, 5), (4, 63, 6, 3, 7)]  # (B, T, D_in, D_h, D_out)
 

@@ -5,11 +5,10 @@ checkers live in a module named after the chapter.
 """
 from rnncourse.exercises.bptt import check_grad_h0, check_step_backward, check_train_truncated
 from rnncourse.exercises.checker import ExerciseError
-from rnncourse.exercises.choosing import check_add_attention, check_cache_bytes, check_state_numbers
+from rnncourse.exercises.choosing_architecture import check_add_attention, check_cache_bytes, check_state_numbers
 from rnncourse.exercises.flash_attention import check_attention_tile, check_longest_naive, check_online_softmax_update
-from rnncourse.exercises.linear_attention import (check_linear_attention_chunk, check_linear_attention_recurrent,
-                                                  check_wkv_step)
-from rnncourse.exercises.linear_rnn import check_combine, check_ssm_kernel, check_zoh
+from rnncourse.exercises.linear_attention import check_linear_attention_chunk, check_linear_attention_recurrent, check_wkv_step
+from rnncourse.exercises.linear_rnns import check_combine, check_ssm_kernel, check_zoh
 from rnncourse.exercises.lstm_gru import check_bidirectional, check_gru_cell, check_lstm_cell, check_sample
 from rnncourse.exercises.rnn_basics import check_rnn_step, check_temperature_probs, check_unroll
 from rnncourse.exercises.seq2seq_attention import check_additive_score, check_beam_step, check_masked_softmax

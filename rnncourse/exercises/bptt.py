@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from rnncourse.bptt import step_backward
 from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
 from rnncourse.nn import Forecaster, elman_cell
-from rnncourse.tbptt import TruncatedBPTT, stream_windows
-from rnncourse.train import train
+from rnncourse.training import TruncatedBPTT, stream_windows
+from rnncourse.training import train
 
 
 def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:

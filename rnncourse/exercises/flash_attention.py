@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
-from rnncourse.ops.attention import memory_naive
+from rnncourse.ops.softmax_attention import memory_naive
 
 
 def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:

@@ -17,7 +17,7 @@ from rnncourse.exercises.checker import Case, Mistake, Output, _fresh, check, fa
 from rnncourse.nn.char_lm import CharLM
 from rnncourse.nn.gru import GRU, gru_cell
 from rnncourse.nn.lstm import LSTM, lstm_cell
-from rnncourse.sampling import temperature_probs
+from rnncourse.nn.sampling import temperature_probs
 
 
 def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:

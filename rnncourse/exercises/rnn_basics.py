@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from rnncourse.exercises.checker import Case, Mistake, Output, check
-from rnncourse.sampling import temperature_probs
+from rnncourse.nn.sampling import temperature_probs
 
 
 def _rnn_args(B: int, T: int | None, D_in: int, D_h: int, seed: int) -> tuple:

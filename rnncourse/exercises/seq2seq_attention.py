@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from rnncourse.exercises.checker import Case, Mistake, Output, check
-from rnncourse.nn.attention import masked_softmax
+from rnncourse.nn.cross_attention import masked_softmax
 from rnncourse.nn.seq2seq import beam_step
 
 NEG_INF = float("-inf")

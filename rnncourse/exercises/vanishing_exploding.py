@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from rnncourse.clipping import clip_by_norm
+from rnncourse.training import clip_by_norm
 from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
-from rnncourse.gradients import jacobian_product, probe
-from rnncourse.init import spectral_radius
+from rnncourse.probes import jacobian_product, probe
+from rnncourse.nn.init import spectral_radius
 
 
 def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:

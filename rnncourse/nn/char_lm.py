@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from rnncourse.nn.rnn import RNN
-from rnncourse.sampling import generate
+from rnncourse.nn.sampling import generate
 
 
 class CharLM(nn.Module):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rnncourse.nn.decoder import Decoder
+from rnncourse.nn.mixer_lm import MixerLM
 from rnncourse.nn.mamba import MambaBlock, MambaState
 
 
@@ -34,7 +34,7 @@ class MambaMixer(MambaBlock):
         return self.forward_with_state(x, state)
 
 
-class Mamba(Decoder):
+class Mamba(MixerLM):
     """idx (B, T) -> (logits (B, T, vocab), state holding each block's ``MambaState``)."""
 
     def __init__(self, config: MambaConfig):

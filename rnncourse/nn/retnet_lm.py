@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
-from rnncourse.nn.decoder import Decoder
+from rnncourse.nn.mixer_lm import MixerLM
 from rnncourse.nn.retnet import MultiScaleRetention
 from rnncourse.nn.short_conv import ShortConvMixer
 from rnncourse.nn.transformer import CausalSelfAttention
@@ -44,7 +44,7 @@ def _retention(config: RetNetConfig) -> nn.Module:
     return ShortConvMixer(retention, config.d_model, config.short_conv) if config.short_conv else retention
 
 
-class RetNet(Decoder):
+class RetNet(MixerLM):
     """idx (B, T) -> (logits (B, T, vocab), state): per block a retention state (B, H, d_h, d_h),
     or a ``KVCache`` for the blocks in ``attention_layers``."""
 

@@ -28,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rnncourse.ops.wkv4 import WKV4State, wkv4
-from rnncourse.sampling import generate
+from rnncourse.nn.sampling import generate
 
 
 @dataclass
@@ -106,7 +106,7 @@ class ChannelMix(nn.Module):
         return torch.sigmoid(r) * self.value(F.relu(k) ** 2), x[:, -1]  # eq. 18
 
 
-class Block(nn.Module):
+class RWKVBlock(nn.Module):
     def __init__(self, config: RWKVConfig, layer: int):
         super().__init__()
         d = config.d_model
@@ -135,7 +135,7 @@ class RWKV(nn.Module):
         self.config, self.impl = config, impl
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.ln0 = nn.LayerNorm(config.d_model)  # RWKV-4 normalises the embeddings once
-        self.blocks = nn.ModuleList(Block(config, layer) for layer in range(config.n_layers))
+        self.blocks = nn.ModuleList(RWKVBlock(config, layer) for layer in range(config.n_layers))
         self.ln_out = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         nn.init.uniform_(self.embed.weight, -1e-4, 1e-4)  # small embeddings, as the RWKV-4 code starts

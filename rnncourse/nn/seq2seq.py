@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnncourse.nn.attention import Attention
+from rnncourse.nn.cross_attention import CrossAttention
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Decoder(nn.Module):
         super().__init__()
         D_k, D_s = 2 * cfg.hidden_size, 2 * cfg.hidden_size
         self.embed = nn.Embedding(cfg.tgt_vocab, cfg.embed_size, padding_idx=cfg.pad)
-        self.attention = Attention(D_s, D_k, cfg.attn_size, cfg.attention) if cfg.attention else None
+        self.attention = CrossAttention(D_s, D_k, cfg.attn_size, cfg.attention) if cfg.attention else None
         self.init = nn.Linear(D_k, D_s)
         self.cell = nn.GRUCell(cfg.embed_size + D_k, D_s)
         self.out = nn.Linear(D_s + D_k + cfg.embed_size, cfg.tgt_vocab)

@@ -1,5 +1,5 @@
 """A small decoder-only transformer (Vaswani et al. 2017; GPT's layout, Radford et al. 2019),
-its attention computed by ``rnncourse.ops.attention``.
+its attention computed by ``rnncourse.ops.softmax_attention``.
 
 Causal self-attention, for x of shape (B, T, d) and H heads of size d_h = d / H:
 
@@ -22,9 +22,9 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from rnncourse.nn.decoder import Decoder
+from rnncourse.nn.mixer_lm import MixerLM
 from rnncourse.nn.retnet import rotate
-from rnncourse.ops.attention import attention
+from rnncourse.ops.softmax_attention import softmax_attention
 
 
 class KVCache(NamedTuple):
@@ -36,7 +36,7 @@ class KVCache(NamedTuple):
 
 class CausalSelfAttention(nn.Module):
     """x (B, T, d), the cache of the tokens before it (or None) and x's first position ->
-    (y (B, T, d), the cache extended by x). ``impl`` goes to ``rnncourse.ops.attention``."""
+    (y (B, T, d), the cache extended by x). ``impl`` goes to ``rnncourse.ops.softmax_attention``."""
 
     def __init__(self, d_model: int, n_heads: int = 4, impl: str = "auto"):
         super().__init__()
@@ -59,7 +59,7 @@ class CausalSelfAttention(nn.Module):
         if cache is not None:
             k, v = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)  # (B, H, offset + 1, d_h)
         # softmax(Q K^T / sqrt(d_h) + M) V; one new token after a cache may see every key
-        o = attention(q, k, v, causal=cache is None, impl=self.impl)
+        o = softmax_attention(q, k, v, causal=cache is None, impl=self.impl)
         return self.o_proj(o.transpose(1, 2).reshape(B, T, self.d_model)), KVCache(k, v)
 
 
@@ -70,10 +70,10 @@ class TransformerConfig:
     n_layers: int = 2
     n_heads: int = 4
     mlp_mult: int = 4  # the MLP's hidden width is mlp_mult * d_model
-    impl: str = "auto"  # for rnncourse.ops.attention
+    impl: str = "auto"  # for rnncourse.ops.softmax_attention
 
 
-class Transformer(Decoder):
+class Transformer(MixerLM):
     """A decoder-only transformer: idx (B, T) -> (logits (B, T, vocab), state holding each layer's ``KVCache``)."""
 
     def __init__(self, config: TransformerConfig):

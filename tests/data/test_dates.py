@@ -5,9 +5,7 @@ import random
 import pytest
 import torch
 
-from rnncourse.data.dates import (LANGUAGES, MONTHS, MONTHS_SHORT, STYLES, WEEKDAYS, DateBatches, Tokenizer,
-                                  all_dates, date_splits, date_tokenizers, number_de, number_en, number_es,
-                                  number_fr, ordinal_de, ordinal_en, pad_sequences, write_date, year_in_words)
+from rnncourse.data.dates import LANGUAGES, MONTHS, MONTHS_SHORT, STYLES, WEEKDAYS, DateBatches, Tokenizer, all_dates, date_splits, date_tokenizers, number_de, number_en, number_es, number_fr, ordinal_de, ordinal_en, pad_sequences, write_date, year_in_words
 
 
 def test_same_seed_same_examples_other_seed_other_examples(no_network):

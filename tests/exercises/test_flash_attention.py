@@ -5,7 +5,7 @@ import torch
 
 from rnncourse.exercises import check_attention_tile, check_longest_naive, check_online_softmax_update
 from rnncourse.exercises.flash_attention import longest_naive_reference, online_softmax_reference, tile_reference
-from rnncourse.ops.attention import attention_naive, memory_naive
+from rnncourse.ops.softmax_attention import attention_naive, memory_naive
 
 from ._helpers import _message, _not_solved
 

@@ -2,10 +2,8 @@
 import pytest
 import torch
 
-from rnncourse.exercises import (check_bidirectional, check_gru_cell, check_lstm_cell,
-                                 check_sample)
-from rnncourse.exercises.lstm_gru import (bidirectional_reference, gru_cell_reference, lstm_cell_reference,
-                                          sample_reference, tiny_char_lm)
+from rnncourse.exercises import check_bidirectional, check_gru_cell, check_lstm_cell, check_sample
+from rnncourse.exercises.lstm_gru import bidirectional_reference, gru_cell_reference, lstm_cell_reference, sample_reference, tiny_char_lm
 from rnncourse.nn import GRU, LSTM
 
 from ._helpers import _message, _not_solved

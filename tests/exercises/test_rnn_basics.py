@@ -4,7 +4,7 @@ import torch
 
 from rnncourse.exercises import ExerciseError, check_rnn_step, check_temperature_probs, check_unroll
 from rnncourse.exercises.rnn_basics import rnn_step_reference, unroll_reference
-from rnncourse.sampling import temperature_probs
+from rnncourse.nn.sampling import temperature_probs
 
 from ._helpers import _message, _not_solved
 

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from rnncourse.clipping import clip_by_norm
+from rnncourse.training import clip_by_norm
 from rnncourse.exercises import check_clip_by_norm, check_init_recurrent, check_jacobian_product
 from rnncourse.exercises.vanishing_exploding import jacobian_product_reference
-from rnncourse.init import gaussian_, identity_, orthogonal_
+from rnncourse.nn.init import gaussian_, identity_, orthogonal_
 
 from ._helpers import _message, _not_solved
 

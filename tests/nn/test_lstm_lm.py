@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from rnncourse.nn.lstm_lm import LSTMConfig, LSTMLM
-from rnncourse.train import seed_everything
+from rnncourse.training import seed_everything
 
 
 def test_forward_backward_and_step_by_step():

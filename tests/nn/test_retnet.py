@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rnncourse.nn.retnet import MultiScaleRetention, retnet_log_decays, rotate
-from rnncourse.train import seed_everything
+from rnncourse.training import seed_everything
 
 
 def _layer(impl="parallel", **options):

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from rnncourse.nn.rwkv import RWKV, RWKVConfig, state_numbers
-from rnncourse.sampling import token_by_token
-from rnncourse.train import seed_everything
+from rnncourse.nn.sampling import token_by_token
+from rnncourse.training import seed_everything
 
 
 def _model(**options):

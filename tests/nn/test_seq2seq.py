@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from rnncourse import seed_everything, train
-from rnncourse.nn.seq2seq import (Seq2Seq, Seq2SeqConfig, beam_step, reverse_within_length,
-                                  teacher_forcing_loss)
+from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, reverse_within_length, teacher_forcing_loss
 
 
 def _model(attention="additive", V_src=11, V_tgt=9):

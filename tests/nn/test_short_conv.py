@@ -4,7 +4,7 @@ import torch
 
 from rnncourse.nn.retnet import MultiScaleRetention
 from rnncourse.nn.short_conv import ShortConvMixer, ShortConvolution
-from rnncourse.train import seed_everything
+from rnncourse.training import seed_everything
 
 
 def _conv(d=5, K=4):

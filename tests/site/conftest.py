@@ -21,7 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 import cdn  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
+sys.path.insert(0, str(Path(__file__).parents[1] / "book"))
 from _toc import toc_pages  # noqa: E402,F401  (the browser tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,7 @@ from __future__ import annotations
 import torch
 
 from rnncourse.ops import backend
-from rnncourse.ops.linear_attention.reference import (compute_dtype, linear_attention_chunk,
-                                                      linear_attention_parallel, linear_attention_recurrent)
+from rnncourse.ops.linear_attention.reference import compute_dtype, linear_attention_chunk, linear_attention_parallel, linear_attention_recurrent
 
 __all__ = ["linear_attention", "linear_attention_chunk", "linear_attention_parallel", "linear_attention_recurrent",
            "linear_attention_triton"]
