@@ -11,11 +11,12 @@ CDN := $(VENV)/cdn
 # pip's local indexes print a line per package they do not hold; keep the log readable.
 PIP_QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: help install book test site-test bench arena serve lab student grade publish clean
+.PHONY: help install lint book test site-test bench arena serve lab student grade publish clean
 
 help:
 	@echo "make book     execute every notebook and build the site into _build/html"
 	@echo "make test     pytest, every notebook under nbval, and the book build (warnings are errors)"
+	@echo "make lint     ruff: the package, tests, scripts and notebooks formatted and lint-free (part of make test)"
 	@echo "make site-test  load every page of the built site in headless Chromium (part of make test)"
 	@echo "make bench    time every op's implementations on this machine into benchmarks/results/"
 	@echo "make arena    train and measure chapter 9's models into rnncourse/arena.json (about 20 minutes on a 2-core CPU)"
@@ -40,11 +41,16 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "The site is in $(CURDIR)/_build/html (open index.html, or run 'make serve')."
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=300 notebooks
 	$(MAKE) book
 	$(MAKE) site-test
+
+# One line length (pyproject.toml): what the site's code column shows at 1280 px.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Skipped, with a message, where no Chromium is installed (CI installs Debian's).
 site-test: $(STAMP) $(CDN)/.fetched

@@ -1,4 +1,5 @@
 """What the harness needs to know about an op: how to call it, on what, and what it must move and compute."""
+
 from __future__ import annotations
 
 import importlib
@@ -40,13 +41,16 @@ class Op:
     flops: Callable[[dict, str], float]
     bound: str
     reference: Callable
-    skip: Callable[[str, dict, str], bool] = field(default=lambda impl, size, device: False)
+    skip: Callable[[str, dict, str], bool] = field(
+        default=lambda impl, size, device: False
+    )
     keywords: tuple[str, ...] = ()
 
 
 def all_ops() -> dict[str, Op]:
     """Every op with a module in ``benchmarks/ops/``, by name."""
     import benchmarks.ops as package
+
     ops = {}
     for info in pkgutil.iter_modules(package.__path__):
         op = importlib.import_module(f"benchmarks.ops.{info.name}").OP

@@ -6,6 +6,7 @@ waiting; on the CPU with ``time.perf_counter``. Either way: a few warm-up calls
 first (Triton compiles on the first), then the median of repeated runs; the
 device's peaks take the fastest run instead.
 """
+
 from __future__ import annotations
 
 import platform
@@ -16,32 +17,47 @@ from typing import Callable
 import torch
 
 
-def median_seconds(fn: Callable[[], object], device: str, warmup: int = 2, reps: int = 10, budget_s: float = 5.0) -> tuple[float, int]:
+def median_seconds(
+    fn: Callable[[], object],
+    device: str,
+    warmup: int = 2,
+    reps: int = 10,
+    budget_s: float = 5.0,
+) -> tuple[float, int]:
     """Median wall time of ``fn()`` in seconds and the number of runs timed (at least 3, fewer than
     ``reps`` when they would take longer than ``budget_s``)."""
     times = _times(fn, device, warmup, reps, budget_s)
     return statistics.median(times), len(times)
 
 
-def fastest_seconds(fn: Callable[[], object], device: str, warmup: int = 2, reps: int = 10) -> float:
+def fastest_seconds(
+    fn: Callable[[], object], device: str, warmup: int = 2, reps: int = 10
+) -> float:
     """The shortest of ``reps`` runs of ``fn()``: a peak is what the device reaches at best, and on a
     shared machine the fastest run is the one least slowed by the others' work."""
     return min(_times(fn, device, warmup, reps, budget_s=float("inf")))
 
 
-def _times(fn: Callable[[], object], device: str, warmup: int, reps: int, budget_s: float) -> list[float]:
+def _times(
+    fn: Callable[[], object], device: str, warmup: int, reps: int, budget_s: float
+) -> list[float]:
     for _ in range(warmup):
         fn()
     times = []
     spent = time.perf_counter()
-    while len(times) < reps and (len(times) < 3 or time.perf_counter() - spent < budget_s):
+    while len(times) < reps and (
+        len(times) < 3 or time.perf_counter() - spent < budget_s
+    ):
         times.append(_time_once(fn, device))
     return times
 
 
 def _time_once(fn: Callable[[], object], device: str) -> float:
     if device == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start, end = (
+            torch.cuda.Event(enable_timing=True),
+            torch.cuda.Event(enable_timing=True),
+        )
         start.record()
         fn()
         end.record()
@@ -54,7 +70,9 @@ def _time_once(fn: Callable[[], object], device: str) -> float:
 
 def copy_bandwidth(device: str) -> float:
     """Measured bytes per second of a device-to-device copy of a large tensor (read + write)."""
-    n = 2**28 if device == "cuda" else 2**25  # 1 GiB on a GPU, 128 MiB on the CPU, of float32
+    n = (
+        2**28 if device == "cuda" else 2**25
+    )  # 1 GiB on a GPU, 128 MiB on the CPU, of float32
     x = torch.rand(n, device=device)
     y = torch.empty_like(x)
     return 2 * x.nbytes / fastest_seconds(lambda: y.copy_(x), device)
@@ -63,7 +81,10 @@ def copy_bandwidth(device: str) -> float:
 def matmul_rate(device: str, dtype: torch.dtype) -> float:
     """Measured floating-point operations per second of a large square matrix product."""
     n = 8192 if device == "cuda" else 1024
-    x, y = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    x, y = (
+        torch.randn(n, n, device=device, dtype=dtype),
+        torch.randn(n, n, device=device, dtype=dtype),
+    )
     return 2 * n**3 / fastest_seconds(lambda: x @ y, device)
 
 
@@ -74,7 +95,11 @@ def device_name(device: str) -> str:
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as info:
-            model = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            model = next(
+                line.split(":", 1)[1].strip()
+                for line in info
+                if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     threads = torch.get_num_threads()

@@ -12,6 +12,7 @@ The layout (README's table says more):
   loops, backpropagation by hand, probes of gradients and gates, measurements of
   time and memory, translation metrics, and ``show()``.
 """
+
 from rnncourse.show import show
 from rnncourse.training import seed_everything, train
 

@@ -7,6 +7,7 @@ or a cross-entropy per step. ``elman_forward`` keeps every state h_0..h_T;
 rule one step at a time (Werbos 1990; the style of Karpathy's min-char-rnn).
 No autograd is involved: chapter 2 checks the result against it.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -26,13 +27,26 @@ class ElmanParams(NamedTuple):
     b_y: torch.Tensor  # (D_out,)
 
     @classmethod
-    def init(cls, D_in: int, D_h: int, D_out: int, generator: torch.Generator | None = None,
-             dtype: torch.dtype = torch.float64) -> "ElmanParams":
+    def init(
+        cls,
+        D_in: int,
+        D_h: int,
+        D_out: int,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float64,
+    ) -> "ElmanParams":
         """Random weights of scale 1/sqrt(fan-in), small random biases."""
+
         def randn(*shape, scale):
             return torch.randn(*shape, generator=generator, dtype=dtype) * scale
-        return cls(randn(D_h, D_in, scale=D_in ** -0.5), randn(D_h, D_h, scale=D_h ** -0.5), randn(D_h, scale=0.1),
-                   randn(D_out, D_h, scale=D_h ** -0.5), randn(D_out, scale=0.1))
+
+        return cls(
+            randn(D_h, D_in, scale=D_in**-0.5),
+            randn(D_h, D_h, scale=D_h**-0.5),
+            randn(D_h, scale=0.1),
+            randn(D_out, D_h, scale=D_h**-0.5),
+            randn(D_out, scale=0.1),
+        )
 
 
 class Gradients(NamedTuple):
@@ -50,9 +64,13 @@ def check_inputs(x: torch.Tensor, params: ElmanParams, h0: torch.Tensor | None) 
     """Raise a ValueError naming the expected shape when x or h0 does not fit the weights."""
     D_h, D_in = params.W_xh.shape
     if x.dim() != 3 or x.shape[2] != D_in or x.shape[1] == 0:
-        raise ValueError(f"x must have shape (B, T, D_in) with D_in={D_in} and T >= 1, got {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have shape (B, T, D_in) with D_in={D_in} and T >= 1, got {tuple(x.shape)}"
+        )
     if h0 is not None and tuple(h0.shape) != (x.shape[0], D_h):
-        raise ValueError(f"h0 must have shape (B, D_h) = ({x.shape[0]}, {D_h}), got {tuple(h0.shape)}")
+        raise ValueError(
+            f"h0 must have shape (B, D_h) = ({x.shape[0]}, {D_h}), got {tuple(h0.shape)}"
+        )
 
 
 def elman_forward(x: torch.Tensor, params: ElmanParams, h0: torch.Tensor | None = None):
@@ -85,15 +103,19 @@ def loss_and_dy(y: torch.Tensor, target: torch.Tensor, loss: str = "squared_erro
     B, T, D_out = y.shape
     if loss == "squared_error":
         if target.shape != y.shape:
-            raise ValueError(f"a squared-error target must have the shape of y, (B, T, D_out) = {(B, T, D_out)}, "
-                             f"got {tuple(target.shape)}")
+            raise ValueError(
+                f"a squared-error target must have the shape of y, (B, T, D_out) = {(B, T, D_out)}, "
+                f"got {tuple(target.shape)}"
+            )
         diff = y - target
         # dL/dy_t = (y_t - target_t) / B
-        return 0.5 * (diff ** 2).sum() / B, diff / B
+        return 0.5 * (diff**2).sum() / B, diff / B
     if loss == "cross_entropy":
         if target.shape != (B, T) or target.dtype != torch.long:
-            raise ValueError(f"a cross-entropy target must be int64 class ids of shape (B, T) = {(B, T)}, "
-                             f"got {target.dtype} of shape {tuple(target.shape)}")
+            raise ValueError(
+                f"a cross-entropy target must be int64 class ids of shape (B, T) = {(B, T)}, "
+                f"got {target.dtype} of shape {tuple(target.shape)}"
+            )
         log_p = torch.log_softmax(y, dim=-1)  # (B, T, D_out)
         one_hot = torch.nn.functional.one_hot(target, D_out).to(y.dtype)
         # dL/dy_t = (softmax(y_t) - onehot(target_t)) / B
@@ -101,7 +123,13 @@ def loss_and_dy(y: torch.Tensor, target: torch.Tensor, loss: str = "squared_erro
     raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
 
 
-def step_backward(dh: torch.Tensor, h: torch.Tensor, h_prev: torch.Tensor, x: torch.Tensor, W_hh: torch.Tensor):
+def step_backward(
+    dh: torch.Tensor,
+    h: torch.Tensor,
+    h_prev: torch.Tensor,
+    x: torch.Tensor,
+    W_hh: torch.Tensor,
+):
     """Backpropagate through one step h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h).
 
     dh: (B, D_h), the full dL/dh_t; h = h_t, h_prev = h_{t-1}: (B, D_h); x = x_t: (B, D_in).
@@ -109,7 +137,7 @@ def step_backward(dh: torch.Tensor, h: torch.Tensor, h_prev: torch.Tensor, x: to
     through this step: (dh_prev (B, D_h), dW_xh (D_h, D_in), dW_hh (D_h, D_h), db_h (D_h,)).
     """
     # tanh'(a_t) = 1 - tanh(a_t)^2 = 1 - h_t^2, so dL/da_t = dL/dh_t * (1 - h_t^2)
-    da = dh * (1 - h ** 2)
+    da = dh * (1 - h**2)
     # a_t = W_xh x_t + W_hh h_{t-1} + b_h is linear in each of them:
     dW_xh = da.T @ x  # dL/dW_xh += dL/da_t x_t^T (summed over the batch)
     dW_hh = da.T @ h_prev  # dL/dW_hh += dL/da_t h_{t-1}^T
@@ -118,7 +146,9 @@ def step_backward(dh: torch.Tensor, h: torch.Tensor, h_prev: torch.Tensor, x: to
     return dh_prev, dW_xh, dW_hh, db_h
 
 
-def elman_backward(x: torch.Tensor, hs: torch.Tensor, dy: torch.Tensor, params: ElmanParams) -> Gradients:
+def elman_backward(
+    x: torch.Tensor, hs: torch.Tensor, dy: torch.Tensor, params: ElmanParams
+) -> Gradients:
     """Backpropagation through time over the stored states.
 
     x: (B, T, D_in), hs: (B, T+1, D_h) from ``elman_forward``, dy: dL/dy (B, T, D_out).
@@ -130,12 +160,18 @@ def elman_backward(x: torch.Tensor, hs: torch.Tensor, dy: torch.Tensor, params: 
     dW_hy = torch.einsum("bto,bth->oh", dy, hs[:, 1:])  # dL/dW_hy = sum_t dL/dy_t h_t^T
     db_y = dy.sum((0, 1))  # dL/db_y = sum_t dL/dy_t
     dh_direct = dy @ W_hy  # (B, T, D_h): dL/dh_t through y_t alone, W_hy^T dL/dy_t
-    dW_xh, dW_hh, db_h = torch.zeros_like(W_xh), torch.zeros_like(W_hh), torch.zeros_like(b_h)
+    dW_xh, dW_hh, db_h = (
+        torch.zeros_like(W_xh),
+        torch.zeros_like(W_hh),
+        torch.zeros_like(b_h),
+    )
     dh_next = torch.zeros_like(hs[:, 0])  # dL/dh_T through h_{T+1}: there is no h_{T+1}
     for t in range(T, 0, -1):
         # h_t reaches the loss through y_t and through h_{t+1}: add both paths
         dh = dh_direct[:, t - 1] + dh_next
-        dh_next, dW_xh_t, dW_hh_t, db_h_t = step_backward(dh, hs[:, t], hs[:, t - 1], x[:, t - 1], W_hh)
+        dh_next, dW_xh_t, dW_hh_t, db_h_t = step_backward(
+            dh, hs[:, t], hs[:, t - 1], x[:, t - 1], W_hh
+        )
         # the same weights act at every step, so their gradients add up over time
         dW_xh += dW_xh_t
         dW_hh += dW_hh_t
@@ -143,8 +179,13 @@ def elman_backward(x: torch.Tensor, hs: torch.Tensor, dy: torch.Tensor, params: 
     return Gradients(dW_xh, dW_hh, db_h, dW_hy, db_y, dh_next)  # dh_next is now dL/dh_0
 
 
-def bptt(x: torch.Tensor, target: torch.Tensor, params: ElmanParams, h0: torch.Tensor | None = None,
-         loss: str = "squared_error"):
+def bptt(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    params: ElmanParams,
+    h0: torch.Tensor | None = None,
+    loss: str = "squared_error",
+):
     """The loss and its gradients by hand: forward, loss, then backward through time.
 
     x: (B, T, D_in); target as in :func:`loss_and_dy`; h0: (B, D_h) or None.
@@ -155,8 +196,13 @@ def bptt(x: torch.Tensor, target: torch.Tensor, params: ElmanParams, h0: torch.T
     return L, elman_backward(x, hs, dy, params)
 
 
-def autograd_gradients(x: torch.Tensor, target: torch.Tensor, params: ElmanParams, h0: torch.Tensor | None = None,
-                       loss: str = "squared_error"):
+def autograd_gradients(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    params: ElmanParams,
+    h0: torch.Tensor | None = None,
+    loss: str = "squared_error",
+):
     """The trusted answer: the same loss computed by ``torch.nn.RNN`` and ``torch.nn.Linear``,
     differentiated by autograd. Same arguments and return value as :func:`bptt`."""
     check_inputs(x, params, h0)
@@ -171,18 +217,31 @@ def autograd_gradients(x: torch.Tensor, target: torch.Tensor, params: ElmanParam
         rnn.bias_hh_l0.zero_()  # torch keeps two biases; their sum is b_h
         readout.weight.copy_(params.W_hy)
         readout.bias.copy_(params.b_y)
-    h0 = (x.new_zeros(B, D_h) if h0 is None else h0.detach().clone()).requires_grad_(True)
+    h0 = (x.new_zeros(B, D_h) if h0 is None else h0.detach().clone()).requires_grad_(
+        True
+    )
     out, _ = rnn(x, h0[None])  # (B, T, D_h)
     y = readout(out)  # (B, T, D_out)
     if loss == "squared_error":
         L = 0.5 * torch.nn.functional.mse_loss(y, target, reduction="sum") / B
     elif loss == "cross_entropy":
-        L = torch.nn.functional.cross_entropy(y.flatten(0, 1), target.flatten(), reduction="sum") / B
+        L = (
+            torch.nn.functional.cross_entropy(
+                y.flatten(0, 1), target.flatten(), reduction="sum"
+            )
+            / B
+        )
     else:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     L.backward()
-    return L.detach(), Gradients(rnn.weight_ih_l0.grad, rnn.weight_hh_l0.grad, rnn.bias_ih_l0.grad,
-                                 readout.weight.grad, readout.bias.grad, h0.grad)
+    return L.detach(), Gradients(
+        rnn.weight_ih_l0.grad,
+        rnn.weight_hh_l0.grad,
+        rnn.bias_ih_l0.grad,
+        readout.weight.grad,
+        readout.bias.grad,
+        h0.grad,
+    )
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:

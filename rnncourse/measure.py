@@ -31,6 +31,7 @@
 - ``n_params``, ``state_tensors`` and ``state_bytes``: what a model holds, in
   parameters and in the state it carries between tokens.
 """
+
 from __future__ import annotations
 
 import math
@@ -62,7 +63,9 @@ class _Tracker(TorchDispatchMode):
         super().__init__()
         self.owners: dict[int, int] = {}  # storage address -> tensors alive that use it
         self.bytes: dict[int, int] = {}
-        self.refs: dict[int, weakref.ref] = {}  # kept, by id, so that their callbacks run
+        self.refs: dict[
+            int, weakref.ref
+        ] = {}  # kept, by id, so that their callbacks run
         self.live = self.peak = self.largest = self.calls = 0
         self.largest_shape: tuple[int, ...] = ()
 
@@ -78,7 +81,9 @@ class _Tracker(TorchDispatchMode):
         storage = t.untyped_storage()
         address, size = storage.data_ptr(), storage.nbytes()
         if address not in self.owners:
-            if aliases or size == 0:  # a view of, or a write into, memory from before the call
+            if (
+                aliases or size == 0
+            ):  # a view of, or a write into, memory from before the call
                 return
             self.owners[address], self.bytes[address] = 0, size  # a new allocation
             self.live += size
@@ -103,7 +108,9 @@ def peak_memory(fn: Callable[[], Any]) -> tuple[Any, MemoryUse]:
     tracker = _Tracker()
     with tracker:
         result = fn()
-    return result, MemoryUse(tracker.peak, tracker.largest, tracker.largest_shape, tracker.calls)
+    return result, MemoryUse(
+        tracker.peak, tracker.largest, tracker.largest_shape, tracker.calls
+    )
 
 
 def saved_bytes(loss_fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -124,8 +131,12 @@ def saved_bytes(loss_fn: Callable[[], torch.Tensor]) -> tuple[torch.Tensor, int]
     return loss, sum(storages.values())
 
 
-def step_cost(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor], batch: Any,
-              repeats: int = 3) -> tuple[float, int]:
+def step_cost(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+    batch: Any,
+    repeats: int = 3,
+) -> tuple[float, int]:
     """(seconds, bytes) of one forward and backward pass of ``loss_fn(model, batch)``.
 
     The time is the fastest of ``repeats`` runs (the least disturbed by other
@@ -147,14 +158,16 @@ def _attention(impl: str, block_size: int = 256) -> Callable:
         q, k, v = (torch.randn(1, 1, T, d, generator=g) for _ in range(3))
         if impl == "tiled":
             from rnncourse.ops.softmax_attention import attention_tiled
+
             return lambda: attention_tiled(q, k, v, causal=True, block_size=block_size)
         return lambda: softmax_attention(q, k, v, causal=True, impl=impl)
+
     return make
 
 
 def _linear_attention(T: int, d: int, g: torch.Generator) -> Callable:
     q, k, v = (torch.randn(1, 1, T, d, generator=g) / math.sqrt(d) for _ in range(3))
-    log_decay = torch.tensor([math.log(1 - 2 ** -5)])
+    log_decay = torch.tensor([math.log(1 - 2**-5)])
     return lambda: linear_attention(q, k, v, log_decay, impl="chunk", chunk_size=64)
 
 
@@ -179,7 +192,9 @@ MIXERS: dict[str, Callable[[int, int, torch.Generator], Callable]] = {
 }
 
 
-def forward_cost(mixer: str, T: int, d: int = 64, seed: int = 0) -> tuple[float, MemoryUse]:
+def forward_cost(
+    mixer: str, T: int, d: int = 64, seed: int = 0
+) -> tuple[float, MemoryUse]:
     """(seconds, memory) of one forward pass of ``mixer`` (a key of ``MIXERS``) over T tokens of width d.
 
     The memory is the peak beyond the inputs, counted by ``rnncourse.memory.peak_memory``. Counting costs a
@@ -210,10 +225,13 @@ def state_tensors(state: Any) -> list[torch.Tensor]:
     """Every tensor in a (nested) state: tuples, lists, named tuples; ints such as a position are left out."""
     if isinstance(state, torch.Tensor):
         return [state]
-    return [t for s in state for t in state_tensors(s)] if isinstance(state, (tuple, list)) else []
+    return (
+        [t for s in state for t in state_tensors(s)]
+        if isinstance(state, (tuple, list))
+        else []
+    )
 
 
 def state_bytes(state: Any) -> int:
     """The bytes of every tensor in a (nested) state."""
     return sum(t.numel() * t.element_size() for t in state_tensors(state))
-

@@ -4,6 +4,7 @@ Exact match counts a translation as right only if every character is right;
 the character error rate (the edit distance to the reference, divided by the
 reference's length) gives partial credit, and says how wrong a wrong answer is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -13,8 +14,10 @@ import torch
 
 def _check_pairs(predictions: Sequence[str], references: Sequence[str]) -> None:
     if len(predictions) != len(references) or not references:
-        raise ValueError(f"expected as many predictions as references (at least one), "
-                         f"got {len(predictions)} and {len(references)}")
+        raise ValueError(
+            f"expected as many predictions as references (at least one), "
+            f"got {len(predictions)} and {len(references)}"
+        )
 
 
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
@@ -35,23 +38,33 @@ def edit_distance(a: str, b: str) -> int:
     return d[-1]
 
 
-def character_error_rate(predictions: Sequence[str], references: Sequence[str]) -> float:
+def character_error_rate(
+    predictions: Sequence[str], references: Sequence[str]
+) -> float:
     """Total edit distance over total reference length (0 is perfect; it can exceed 1)."""
     _check_pairs(predictions, references)
-    return sum(edit_distance(p, r) for p, r in zip(predictions, references)) / sum(map(len, references))
+    return sum(edit_distance(p, r) for p, r in zip(predictions, references)) / sum(
+        map(len, references)
+    )
 
 
-def accuracy_by_length(lengths: torch.Tensor, correct: torch.Tensor, edges: Sequence[int]):
+def accuracy_by_length(
+    lengths: torch.Tensor, correct: torch.Tensor, edges: Sequence[int]
+):
     """Bin examples by source length and return (counts (n_bins,), accuracy (n_bins,)).
 
     lengths: (N,) int; correct: (N,) bool; bin k holds edges[k] <= length < edges[k + 1].
     """
     if lengths.shape != correct.shape or lengths.dim() != 1:
-        raise ValueError(f"lengths and correct must both have shape (N,), got {tuple(lengths.shape)} "
-                         f"and {tuple(correct.shape)}")
+        raise ValueError(
+            f"lengths and correct must both have shape (N,), got {tuple(lengths.shape)} "
+            f"and {tuple(correct.shape)}"
+        )
     counts, accuracy = [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
         inside = (lengths >= lo) & (lengths < hi)
         counts.append(int(inside.sum()))
-        accuracy.append(correct[inside].float().mean().item() if inside.any() else float("nan"))
+        accuracy.append(
+            correct[inside].float().mean().item() if inside.any() else float("nan")
+        )
     return torch.tensor(counts), torch.tensor(accuracy)

@@ -3,6 +3,7 @@
 Chapters show the code they teach with ``show(obj)`` instead of keeping a copy
 of it in a cell, so the text always shows the code that actually runs.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -25,7 +26,9 @@ class Source:
     def _repr_html_(self) -> str:
         # Inline styles (noclasses) render the same in JupyterLab, Colab and the
         # static site, none of which need to load a Pygments stylesheet.
-        body = highlight(self.code, PythonLexer(), HtmlFormatter(noclasses=True, style="default"))
+        body = highlight(
+            self.code, PythonLexer(), HtmlFormatter(noclasses=True, style="default")
+        )
         return (
             f'<div style="font-size: 0.8em; color: #666; margin-bottom: 2px">{self.where}</div>'
             f'<div style="max-height: 40em; overflow: auto; font-size: 0.9em">{body}</div>'
@@ -41,12 +44,16 @@ def show(obj) -> Source:
     In a notebook, end a cell with ``show(RNN)`` to print the highlighted code
     of ``RNN`` together with the file and line numbers it comes from.
     """
-    obj = inspect.unwrap(obj)  # a decorated function (@torch.no_grad()): show the function, not the decorator
+    obj = inspect.unwrap(
+        obj
+    )  # a decorated function (@torch.no_grad()): show the function, not the decorator
     try:
         lines, first = inspect.getsourcelines(obj)
         path = Path(inspect.getsourcefile(obj)).resolve()
     except (TypeError, OSError) as err:
-        raise TypeError(f"show() needs a module, class, function or method defined in Python source, got {obj!r}") from err
+        raise TypeError(
+            f"show() needs a module, class, function or method defined in Python source, got {obj!r}"
+        ) from err
     try:
         path = path.relative_to(_PACKAGE_ROOT)
     except ValueError:

@@ -24,6 +24,7 @@ value clamps every entry separately, which also changes the direction.
 which compute the same thing (the tests check it); ``clip_by_norm`` and
 ``clip_by_value`` are the readable versions.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,16 +62,33 @@ class History:
 
     def __repr__(self) -> str:
         last = f", last eval {self.evals[-1][1]:.4f}" if self.evals else ""
-        return (f"History({self.steps} steps in {self.seconds:.1f} s, stopped by {self.stopped_by}, "
-                f"loss {self.losses[0]:.4f} -> {self.losses[-1]:.4f}{last})") if self.losses else "History(no steps)"
+        return (
+            (
+                f"History({self.steps} steps in {self.seconds:.1f} s, stopped by {self.stopped_by}, "
+                f"loss {self.losses[0]:.4f} -> {self.losses[-1]:.4f}{last})"
+            )
+            if self.losses
+            else "History(no steps)"
+        )
 
 
-def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
-          batches: Iterable | Callable[[], Any], steps: int, *, lr: float = 1e-3,
-          optimizer: torch.optim.Optimizer | None = None, clip_grad_norm: float | None = None,
-          clip_grad_value: float | None = None, time_budget: float | None = None, seed: int | None = None,
-          evaluate: Callable[[torch.nn.Module], float] | None = None, eval_every: int = 100,
-          progress: bool = True, desc: str = "training") -> History:
+def train(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor],
+    batches: Iterable | Callable[[], Any],
+    steps: int,
+    *,
+    lr: float = 1e-3,
+    optimizer: torch.optim.Optimizer | None = None,
+    clip_grad_norm: float | None = None,
+    clip_grad_value: float | None = None,
+    time_budget: float | None = None,
+    seed: int | None = None,
+    evaluate: Callable[[torch.nn.Module], float] | None = None,
+    eval_every: int = 100,
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
     """Train ``model`` for ``steps`` optimiser steps and return its :class:`History`.
 
     ``batches`` is an iterable of batches or a function returning the next one;
@@ -116,13 +134,17 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torc
             history.stopped_by = "time budget"
             break
     bar.close()
-    if evaluate is not None and (not history.evals or history.evals[-1][0] != history.steps):
+    if evaluate is not None and (
+        not history.evals or history.evals[-1][0] != history.steps
+    ):
         history.evals.append((history.steps, _evaluate(model, evaluate)))
     history.seconds = time.perf_counter() - start
     return history
 
 
-def _evaluate(model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], float]) -> float:
+def _evaluate(
+    model: torch.nn.Module, evaluate: Callable[[torch.nn.Module], float]
+) -> float:
     model.eval()
     with torch.no_grad():
         value = float(evaluate(model))
@@ -139,7 +161,9 @@ def detach_state(state):
     return type(state)(detach_state(s) for s in state)
 
 
-def stream_windows(x: torch.Tensor, y: torch.Tensor, k1: int, k2: int | None = None) -> Iterator[tuple]:
+def stream_windows(
+    x: torch.Tensor, y: torch.Tensor, k1: int, k2: int | None = None
+) -> Iterator[tuple]:
     """Windows of k2 steps starting every k1 steps, for :class:`TruncatedBPTT`.
 
     x, y: (B, N, ...) holding B streams of N steps each (row b of every window
@@ -150,11 +174,15 @@ def stream_windows(x: torch.Tensor, y: torch.Tensor, k1: int, k2: int | None = N
     k2 = k1 if k2 is None else k2
     _check_k(k1, k2)
     if x.shape[:2] != y.shape[:2]:
-        raise ValueError(f"x and y must share their first two axes (B, N), got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(
+            f"x and y must share their first two axes (B, N), got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     if x.shape[1] < k2:
-        raise ValueError(f"the streams must hold at least k2={k2} steps, got x of shape {tuple(x.shape)} (B, N, ...)")
+        raise ValueError(
+            f"the streams must hold at least k2={k2} steps, got x of shape {tuple(x.shape)} (B, N, ...)"
+        )
     for start in range(0, x.shape[1] - k2 + 1, k1):
-        yield x[:, start:start + k2], y[:, start:start + k2]
+        yield x[:, start : start + k2], y[:, start : start + k2]
 
 
 class TruncatedBPTT:
@@ -168,8 +196,12 @@ class TruncatedBPTT:
     window starts, is kept and detached; ``reset()`` forgets it.
     """
 
-    def __init__(self, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], k1: int,
-                 k2: int | None = None):
+    def __init__(
+        self,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        k1: int,
+        k2: int | None = None,
+    ):
         self.loss_fn, self.k1, self.k2 = loss_fn, k1, (k1 if k2 is None else k2)
         _check_k(self.k1, self.k2)
         self.state = None
@@ -177,28 +209,40 @@ class TruncatedBPTT:
     def reset(self) -> None:
         self.state = None
 
-    def __call__(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def __call__(
+        self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
         x, y = batch  # (B, k2, ...) each
         k1, k2 = self.k1, self.k2
         if x.shape[1] != k2:
-            raise ValueError(f"each batch must be a window of k2={k2} steps, shape (B, {k2}, ...), got {tuple(x.shape)}")
-        outputs, state = model(x[:, :k1], self.state)  # the next window starts after these k1 steps
-        if k2 > k1:  # the overlap: recomputed here so that the gradient reaches k2 steps back
+            raise ValueError(
+                f"each batch must be a window of k2={k2} steps, shape (B, {k2}, ...), got {tuple(x.shape)}"
+            )
+        outputs, state = model(
+            x[:, :k1], self.state
+        )  # the next window starts after these k1 steps
+        if (
+            k2 > k1
+        ):  # the overlap: recomputed here so that the gradient reaches k2 steps back
             rest, _ = model(x[:, k1:], state)
             outputs = torch.cat([outputs, rest], dim=1)  # (B, k2, ...)
-        self.state = detach_state(state)  # the forward pass goes on; the backward pass stops here
-        return self.loss_fn(outputs[:, k2 - k1:], y[:, k2 - k1:])
+        self.state = detach_state(
+            state
+        )  # the forward pass goes on; the backward pass stops here
+        return self.loss_fn(outputs[:, k2 - k1 :], y[:, k2 - k1 :])
 
 
 def _check_k(k1: int, k2: int) -> None:
     if not 1 <= k1 <= k2:
-        raise ValueError(f"truncated BPTT needs 1 <= k1 <= k2 (update every k1 steps, backpropagate k2 steps), "
-                         f"got k1={k1}, k2={k2}")
+        raise ValueError(
+            f"truncated BPTT needs 1 <= k1 <= k2 (update every k1 steps, backpropagate k2 steps), "
+            f"got k1={k1}, k2={k2}"
+        )
 
 
 def global_norm(grads: Iterable[torch.Tensor]) -> torch.Tensor:
     """||g|| with g all the gradients concatenated into one vector."""
-    return torch.sqrt(sum((g ** 2).sum() for g in grads))
+    return torch.sqrt(sum((g**2).sum() for g in grads))
 
 
 def clip_by_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:

@@ -13,6 +13,7 @@ trusted. Usage:
 
     python scripts/grade.py SUBMISSIONS [--course DIR] [--out grades.csv]
 """
+
 import argparse
 import csv
 import os
@@ -26,9 +27,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def nbgrader(course: Path, *args: str) -> None:
     # nbgrader runs alembic for its gradebook: put this environment's scripts first on the PATH.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    subprocess.run([sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}",
-                    "--ExecutePreprocessor.timeout=300", "--log-level=WARN"], check=True, env=env)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            *args,
+            f"--CourseDirectory.root={course}",
+            "--ExecutePreprocessor.timeout=300",
+            "--log-level=WARN",
+        ],
+        check=True,
+        env=env,
+    )
 
 
 def grade(submissions: Path, course: Path) -> list[dict]:
@@ -37,14 +52,20 @@ def grade(submissions: Path, course: Path) -> list[dict]:
         shutil.rmtree(course)
     chapters = sorted({nb.stem for nb in submissions.glob("*/*.ipynb")})
     if not chapters:
-        raise SystemExit(f"no submissions found: expected {submissions}/<student>/<chapter>.ipynb")
+        raise SystemExit(
+            f"no submissions found: expected {submissions}/<student>/<chapter>.ipynb"
+        )
     for chapter in chapters:
         source = ROOT / "notebooks" / f"{chapter}.ipynb"
         if not source.exists():
-            raise SystemExit(f"{chapter}.ipynb is not a chapter of this course (no {source})")
+            raise SystemExit(
+                f"{chapter}.ipynb is not a chapter of this course (no {source})"
+            )
         (course / "source" / chapter).mkdir(parents=True)
         shutil.copy(source, course / "source" / chapter)
-        nbgrader(course, "generate_assignment", chapter, "--force")  # records the tests and points
+        nbgrader(
+            course, "generate_assignment", chapter, "--force"
+        )  # records the tests and points
     for notebook in sorted(submissions.glob("*/*.ipynb")):
         target = course / "submitted" / notebook.parent.name / notebook.stem
         target.mkdir(parents=True, exist_ok=True)
@@ -61,29 +82,45 @@ def scores(course: Path) -> list[dict]:
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for assignment in gradebook.assignments:
             for submission in gradebook.assignment_submissions(assignment.name):
-                notebook = gradebook.find_submission_notebook(assignment.name, assignment.name, submission.student_id)
-                row = {"student": submission.student_id, "chapter": assignment.name,
-                       "score": notebook.score, "max_score": notebook.max_score}
+                notebook = gradebook.find_submission_notebook(
+                    assignment.name, assignment.name, submission.student_id
+                )
+                row = {
+                    "student": submission.student_id,
+                    "chapter": assignment.name,
+                    "score": notebook.score,
+                    "max_score": notebook.max_score,
+                }
                 row.update({grade.name: grade.score for grade in notebook.grades})
                 rows.append(row)
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("submissions", type=Path)
-    parser.add_argument("--course", type=Path, default=ROOT / "_build" / "grading",
-                        help="nbgrader's course folder, rebuilt on each run (default: _build/grading)")
+    parser.add_argument(
+        "--course",
+        type=Path,
+        default=ROOT / "_build" / "grading",
+        help="nbgrader's course folder, rebuilt on each run (default: _build/grading)",
+    )
     parser.add_argument("--out", type=Path, default=Path("grades.csv"))
     args = parser.parse_args()
     rows = grade(args.submissions.resolve(), args.course.resolve())
-    fields = ["student", "chapter", "score", "max_score"] + sorted({k for r in rows for k in r} - {"student", "chapter", "score", "max_score"})
+    fields = ["student", "chapter", "score", "max_score"] + sorted(
+        {k for r in rows for k in r} - {"student", "chapter", "score", "max_score"}
+    )
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     for row in rows:
-        print(f"{row['student']:>12s}  {row['chapter']}: {row['score']:g} / {row['max_score']:g}")
+        print(
+            f"{row['student']:>12s}  {row['chapter']}: {row['score']:g} / {row['max_score']:g}"
+        )
     print(f"scores written to {args.out}")
 
 

@@ -7,6 +7,7 @@ cells, which become ``raise NotImplementedError()``.
 
 Usage: python scripts/student_version.py notebooks student/notebooks
 """
+
 import sys
 from pathlib import Path
 

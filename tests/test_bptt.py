@@ -1,10 +1,26 @@
 """The hand-written BPTT against autograd: float64, several shapes, both losses, with and without h_0."""
+
 import pytest
 import torch
 
-from rnncourse.bptt import LOSSES, ElmanParams, Gradients, autograd_gradients, bptt, elman_forward, numerical_gradient, relative_error, step_backward
+from rnncourse.bptt import (
+    LOSSES,
+    ElmanParams,
+    Gradients,
+    autograd_gradients,
+    bptt,
+    elman_forward,
+    numerical_gradient,
+    relative_error,
+    step_backward,
+)
 
-SHAPES = [(1, 1, 1, 1, 1), (2, 5, 3, 4, 2), (3, 17, 2, 8, 5), (4, 63, 6, 3, 7)]  # (B, T, D_in, D_h, D_out)
+SHAPES = [
+    (1, 1, 1, 1, 1),
+    (2, 5, 3, 4, 2),
+    (3, 17, 2, 8, 5),
+    (4, 63, 6, 3, 7),
+]  # (B, T, D_in, D_h, D_out)
 
 
 def _problem(B, T, D_in, D_h, D_out, loss, seed):
@@ -38,9 +54,13 @@ def test_matches_finite_differences():
     _, grads = bptt(x, target, params, h0, "cross_entropy")
     for name in ("W_hh", "W_xh", "b_y"):
         tensor = getattr(params, name)
-        numeric = numerical_gradient(lambda: bptt(x, target, params, h0, "cross_entropy")[0].item(), tensor)
+        numeric = numerical_gradient(
+            lambda: bptt(x, target, params, h0, "cross_entropy")[0].item(), tensor
+        )
         assert relative_error(numeric, getattr(grads, name)) < 1e-7, name
-    numeric = numerical_gradient(lambda: bptt(x, target, params, h0, "cross_entropy")[0].item(), h0)
+    numeric = numerical_gradient(
+        lambda: bptt(x, target, params, h0, "cross_entropy")[0].item(), h0
+    )
     assert relative_error(numeric, grads.h0) < 1e-7
 
 
@@ -58,7 +78,10 @@ def test_forward_stores_every_state_and_matches_torch():
 
 def test_step_backward_is_the_chain_rule_of_one_step():
     g = torch.Generator().manual_seed(0)
-    x, h_prev = torch.randn(3, 2, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
+    x, h_prev = (
+        torch.randn(3, 2, generator=g, dtype=torch.float64),
+        torch.randn(3, 4, generator=g, dtype=torch.float64),
+    )
     W_xh = torch.randn(4, 2, generator=g, dtype=torch.float64).requires_grad_()
     W_hh = torch.randn(4, 4, generator=g, dtype=torch.float64).requires_grad_()
     b_h = torch.randn(4, generator=g, dtype=torch.float64).requires_grad_()
@@ -66,8 +89,15 @@ def test_step_backward_is_the_chain_rule_of_one_step():
     h = torch.tanh(x @ W_xh.T + h_prev @ W_hh.T + b_h)
     dh = torch.randn(3, 4, generator=g, dtype=torch.float64)
     (h * dh).sum().backward()
-    dh_prev, dW_xh, dW_hh, db_h = step_backward(dh, h.detach(), h_prev.detach(), x, W_hh.detach())
-    for ours, theirs in [(dh_prev, h_prev.grad), (dW_xh, W_xh.grad), (dW_hh, W_hh.grad), (db_h, b_h.grad)]:
+    dh_prev, dW_xh, dW_hh, db_h = step_backward(
+        dh, h.detach(), h_prev.detach(), x, W_hh.detach()
+    )
+    for ours, theirs in [
+        (dh_prev, h_prev.grad),
+        (dW_xh, W_xh.grad),
+        (dW_hh, W_hh.grad),
+        (db_h, b_h.grad),
+    ]:
         assert relative_error(ours, theirs) < 1e-12
 
 

@@ -1,12 +1,12 @@
 """rnncourse.measure: the peak memory of a call, the cost of a training step and of every mixer, and state sizes."""
+
+import pytest
 import torch
 import torch.nn.functional as F
-import pytest
 
-from rnncourse.measure import saved_bytes, step_cost
+from rnncourse.measure import MIXERS, forward_cost, saved_bytes, step_cost
 from rnncourse.nn import CharLM
 from rnncourse.ops.softmax_attention import memory_naive
-from rnncourse.measure import MIXERS, forward_cost
 
 
 def test_saved_bytes_counts_one_stored_tensor_once():
@@ -22,23 +22,36 @@ def test_memory_of_a_step_grows_linearly_with_T():
         logits, _ = model(x)
         return F.cross_entropy(logits.flatten(0, 1), x.flatten())
 
-    sizes = {T: step_cost(model, loss_fn, torch.randint(0, 10, (2, T)), repeats=1)[1] for T in (10, 20, 40)}
+    sizes = {
+        T: step_cost(model, loss_fn, torch.randint(0, 10, (2, T)), repeats=1)[1]
+        for T in (10, 20, 40)
+    }
     per_step = (sizes[40] - sizes[20]) / 20
     assert per_step > 0
-    assert abs((sizes[20] - sizes[10]) / 10 - per_step) < 1e-9 * per_step + 1  # exactly linear
+    assert (
+        abs((sizes[20] - sizes[10]) / 10 - per_step) < 1e-9 * per_step + 1
+    )  # exactly linear
     assert all(p.grad is None for p in model.parameters())
 
 
 @pytest.mark.parametrize("mixer", MIXERS)
 def test_memory_grows_as_the_chapter_says(mixer):
-    (t1, small), (t2, large) = forward_cost(mixer, 512, d=16), forward_cost(mixer, 2048, d=16)
+    (t1, small), (t2, large) = (
+        forward_cost(mixer, 512, d=16),
+        forward_cost(mixer, 2048, d=16),
+    )
     assert t1 > 0 and t2 > 0
     if mixer == "attention (naive)":
         assert small.peak == memory_naive(1, 1, 512, 512, 16, causal=True)
         assert large.peak == memory_naive(1, 1, 2048, 2048, 16, causal=True)
     else:
-        assert large.peak <= 6 * small.peak, (small, large)  # 4 times the tokens: about 4 times the memory, not 16
-        assert large.largest < 2048 * 2048 * 4 / 4  # never a T x T matrix (tiles: 2048 x 256)
+        assert large.peak <= 6 * small.peak, (
+            small,
+            large,
+        )  # 4 times the tokens: about 4 times the memory, not 16
+        assert (
+            large.largest < 2048 * 2048 * 4 / 4
+        )  # never a T x T matrix (tiles: 2048 x 256)
 
 
 def test_unknown_mixer():

@@ -1,12 +1,19 @@
 """rnncourse.probes: Jacobian products and gradient norms against autograd, and the LSTM's recorded gates."""
+
 import pytest
 import torch
 
-from rnncourse.probes import gradient_norms, jacobian_product, lstm_gradient_norms, probe, unroll_lstm_states, unroll_states
+from rnncourse.nn import LSTM, RNN
 from rnncourse.nn.init import orthogonal_
-from rnncourse.nn import RNN
-from rnncourse.probes import lstm_gate_trace
-from rnncourse.nn import LSTM
+from rnncourse.probes import (
+    gradient_norms,
+    jacobian_product,
+    lstm_gate_trace,
+    lstm_gradient_norms,
+    probe,
+    unroll_lstm_states,
+    unroll_states,
+)
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -21,8 +28,12 @@ def test_jacobian_product_equals_autograds_jacobian(nonlinearity):
 
     expected = torch.autograd.functional.jacobian(h_T, h0)[:, 0]  # (D_h, D_h)
     hs = torch.cat(unroll_states(rnn, x, h0)).detach()  # (T+1, D_h)
-    torch.testing.assert_close(jacobian_product(hs, rnn.weight_hh_l0.detach(), nonlinearity), expected,
-                               rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        jacobian_product(hs, rnn.weight_hh_l0.detach(), nonlinearity),
+        expected,
+        rtol=1e-12,
+        atol=1e-14,
+    )
 
 
 def test_gradient_norms_are_the_formula_applied_to_u():
@@ -32,16 +43,22 @@ def test_gradient_norms_are_the_formula_applied_to_u():
     norms = gradient_norms(rnn, x, seed=3)
     assert norms.shape == (7,) and norms[0].item() == pytest.approx(1.0)
     hs = torch.cat(unroll_states(rnn, x)).detach()
-    u = torch.randn(1, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    u = torch.randn(
+        1, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64
+    )
     u = u / u.norm()
     for d in range(7):  # distance d: from h_{T-d} to h_T
-        J = jacobian_product(hs[6 - d:], rnn.weight_hh_l0.detach())
+        J = jacobian_product(hs[6 - d :], rnn.weight_hh_l0.detach())
         assert norms[d].item() == pytest.approx((u @ J).norm().item(), rel=1e-12)
 
 
 def test_doubling_and_halving_at_zero_input():
-    for rho, expected in [(2.0, 2.0 ** 10), (0.5, 2.0 ** -10)]:
-        W = orthogonal_(torch.empty(16, 16, dtype=torch.float64), gain=rho, generator=torch.Generator().manual_seed(0))
+    for rho, expected in [(2.0, 2.0**10), (0.5, 2.0**-10)]:
+        W = orthogonal_(
+            torch.empty(16, 16, dtype=torch.float64),
+            gain=rho,
+            generator=torch.Generator().manual_seed(0),
+        )
         norms = probe(W, T=10, input_scale=0.0)
         assert norms[10].item() == pytest.approx(expected, rel=1e-10)
 
@@ -77,7 +94,9 @@ def test_lstm_gradient_norms_match_autograd_through_torchs_lstm():
     h0 = torch.zeros(1, 2, 5, dtype=torch.float64, requires_grad=True)
     c0 = torch.zeros(1, 2, 5, dtype=torch.float64, requires_grad=True)
     out, _ = lstm(x, (h0, c0))
-    u = torch.randn(2, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    u = torch.randn(
+        2, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )
     u = u / u.norm(dim=1, keepdim=True)
     dh0, dc0 = torch.autograd.grad((u * out[:, -1]).sum(), (h0, c0))
     assert by_h[6].item() == pytest.approx(dh0[0].norm(dim=1).mean().item(), rel=1e-10)
@@ -98,14 +117,18 @@ def test_trace_reproduces_the_layers_outputs(cls, layer):
     lstm = cls(3, 5, num_layers=2, batch_first=True)
     x = torch.randn(7, 3)
     trace = lstm_gate_trace(lstm, x, layer=layer)
-    assert set(trace) == set("ifgoch") and all(v.shape == (7, 5) for v in trace.values())
+    assert set(trace) == set("ifgoch") and all(
+        v.shape == (7, 5) for v in trace.values()
+    )
     if layer == 1:
         out, (h_n, c_n) = lstm(x[None])
         torch.testing.assert_close(trace["h"], out[0], rtol=0, atol=1e-6)
         torch.testing.assert_close(trace["c"][-1], c_n[1, 0], rtol=0, atol=1e-6)
     else:
         one = cls(3, 5, batch_first=True)  # the first layer alone
-        one.load_state_dict({k: v for k, v in lstm.state_dict().items() if k.endswith("_l0")})
+        one.load_state_dict(
+            {k: v for k, v in lstm.state_dict().items() if k.endswith("_l0")}
+        )
         torch.testing.assert_close(trace["h"], one(x[None])[0][0], rtol=0, atol=1e-6)
     for name in "ifo":
         assert trace[name].min() >= 0 and trace[name].max() <= 1

@@ -1,4 +1,5 @@
 """rnncourse.training: the loop, truncated BPTT and clipping, each against torch or autograd."""
+
 import copy
 
 import pytest
@@ -6,10 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from rnncourse import seed_everything, train
-from rnncourse import train
 from rnncourse.nn import CharLM, Forecaster
-from rnncourse.training import TruncatedBPTT, detach_state, stream_windows
-from rnncourse.training import clip_by_norm, clip_by_value, global_norm
+from rnncourse.training import (
+    TruncatedBPTT,
+    clip_by_norm,
+    clip_by_value,
+    detach_state,
+    global_norm,
+    stream_windows,
+)
 
 
 def _regression(seed=0):
@@ -27,7 +33,9 @@ def _loss(model, batch):
 def test_learns_a_linear_map():
     x, y = _regression()
     model = torch.nn.Linear(3, 1)
-    history = train(model, _loss, lambda: (x, y), steps=300, lr=0.05, seed=0, progress=False)
+    history = train(
+        model, _loss, lambda: (x, y), steps=300, lr=0.05, seed=0, progress=False
+    )
     assert history.steps == 300 and history.stopped_by == "steps"
     assert history.losses[-1] < 1e-3 < history.losses[0]
 
@@ -38,7 +46,9 @@ def test_seeded_runs_are_identical():
     for _ in range(2):
         seed_everything(1)
         model = torch.nn.Linear(3, 1)
-        runs.append(train(model, _loss, lambda: (x, y), steps=20, seed=1, progress=False).losses)
+        runs.append(
+            train(model, _loss, lambda: (x, y), steps=20, seed=1, progress=False).losses
+        )
     assert runs[0] == runs[1]
 
 
@@ -47,8 +57,15 @@ def test_clipping_bounds_the_update():
     model = torch.nn.Linear(3, 1)
     before = model.weight.detach().clone()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    history = train(model, _loss, lambda: (x * 100, y * 100), steps=1, optimizer=opt, clip_grad_norm=0.5,
-                    progress=False)
+    history = train(
+        model,
+        _loss,
+        lambda: (x * 100, y * 100),
+        steps=1,
+        optimizer=opt,
+        clip_grad_norm=0.5,
+        progress=False,
+    )
     assert history.grad_norms[0] > 0.5  # the norm is recorded before clipping
     assert (model.weight.detach() - before).norm() <= 0.5 + 1e-6
 
@@ -56,11 +73,20 @@ def test_clipping_bounds_the_update():
 def test_time_budget_and_iterable_batches_and_evaluation():
     x, y = _regression()
     model = torch.nn.Linear(3, 1)
-    history = train(model, _loss, iter([(x, y)] * 5), steps=100, progress=False,
-                    evaluate=lambda m: _loss(m, (x, y)), eval_every=2)
+    history = train(
+        model,
+        _loss,
+        iter([(x, y)] * 5),
+        steps=100,
+        progress=False,
+        evaluate=lambda m: _loss(m, (x, y)),
+        eval_every=2,
+    )
     assert history.steps == 5 and history.stopped_by == "end of data"
     assert [s for s, _ in history.evals] == [2, 4, 5]
-    history = train(model, _loss, lambda: (x, y), steps=10**6, time_budget=0.2, progress=False)
+    history = train(
+        model, _loss, lambda: (x, y), steps=10**6, time_budget=0.2, progress=False
+    )
     assert history.stopped_by == "time budget" and history.seconds < 2
 
 
@@ -71,7 +97,9 @@ def test_bad_steps():
 
 def _streams(B=3, N=24, D=2, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(B, N, D, generator=g, dtype=torch.float64), torch.randn(B, N, D, generator=g, dtype=torch.float64)
+    return torch.randn(B, N, D, generator=g, dtype=torch.float64), torch.randn(
+        B, N, D, generator=g, dtype=torch.float64
+    )
 
 
 def _model(seed=0):
@@ -96,12 +124,20 @@ def test_windows_carry_the_state_forward_but_not_the_gradient():
     x, y = _streams()
     model, k = _model(), 6
     tbptt = TruncatedBPTT(F.mse_loss, k)
-    history = train(model, tbptt, stream_windows(x, y, k), steps=100, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-                    progress=False)
+    history = train(
+        model,
+        tbptt,
+        stream_windows(x, y, k),
+        steps=100,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+        progress=False,
+    )
     assert history.steps == 4 and history.stopped_by == "end of data"
     # with lr = 0 the weights never change, so the windows' losses are the full sequence's, window by window
     out, _ = model(x)
-    expected = [F.mse_loss(out[:, s:s + k], y[:, s:s + k]).item() for s in range(0, 24, k)]
+    expected = [
+        F.mse_loss(out[:, s : s + k], y[:, s : s + k]).item() for s in range(0, 24, k)
+    ]
     assert history.losses == pytest.approx(expected, rel=1e-12)
     assert tbptt.state is not None and not tbptt.state.requires_grad
 
@@ -118,8 +154,8 @@ def test_gradient_stops_at_the_window_start():
     reference = copy.deepcopy(model)
     reference.zero_grad()
     _, state = reference(x[:, :k])
-    out, _ = reference(x[:, k:2 * k], state.detach())
-    F.mse_loss(out, y[:, k:2 * k]).backward()
+    out, _ = reference(x[:, k : 2 * k], state.detach())
+    F.mse_loss(out, y[:, k : 2 * k]).backward()
     for p, q in zip(model.parameters(), reference.parameters()):
         torch.testing.assert_close(p.grad, q.grad, rtol=1e-12, atol=1e-14)
 
@@ -134,7 +170,9 @@ def test_k2_longer_than_k1_backpropagates_k2_steps():
     tbptt = TruncatedBPTT(F.mse_loss, k1, k2)
     tbptt(model, windows[0])
     model.zero_grad()
-    loss = tbptt(model, windows[1])  # steps 4..11; loss on steps 8..11; state from step 4 (detached)
+    loss = tbptt(
+        model, windows[1]
+    )  # steps 4..11; loss on steps 8..11; state from step 4 (detached)
     loss.backward()
     reference = copy.deepcopy(model)
     reference.zero_grad()
@@ -149,10 +187,15 @@ def test_k2_longer_than_k1_backpropagates_k2_steps():
 
 def test_works_with_the_char_model_and_its_data():
     from rnncourse.data import truncated_windows
+
     ids = torch.arange(400) % 7
     model = CharLM(7, hidden_size=8, embed_size=4)
-    tbptt = TruncatedBPTT(lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten()), 10)
-    history = train(model, tbptt, truncated_windows(ids, 4, 10), steps=5, progress=False)
+    tbptt = TruncatedBPTT(
+        lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten()), 10
+    )
+    history = train(
+        model, tbptt, truncated_windows(ids, 4, 10), steps=5, progress=False
+    )
     assert history.steps == 5 and tbptt.state.shape == (1, 4, 8)
     tbptt.reset()
     assert tbptt.state is None
@@ -179,7 +222,10 @@ def test_bad_arguments():
 
 def _grads(scale, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, generator=g, dtype=torch.float64) * scale for shape in [(3, 4), (5,), (2, 2)]]
+    return [
+        torch.randn(shape, generator=g, dtype=torch.float64) * scale
+        for shape in [(3, 4), (5,), (2, 2)]
+    ]
 
 
 def _torch_clipped(grads, **kwargs):
@@ -193,12 +239,16 @@ def _torch_clipped(grads, **kwargs):
     return [p.grad for p in params]
 
 
-@pytest.mark.parametrize("scale,max_norm", [(10.0, 1.0), (0.01, 1.0), (1.0, 0.5), (100.0, 3.0)])
+@pytest.mark.parametrize(
+    "scale,max_norm", [(10.0, 1.0), (0.01, 1.0), (1.0, 0.5), (100.0, 3.0)]
+)
 def test_clip_by_norm_matches_torch(scale, max_norm):
     grads = _grads(scale)
     ours = clip_by_norm(grads, max_norm)
     for a, b in zip(ours, _torch_clipped(grads, max_norm=max_norm)):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-12)  # torch adds 1e-6 to the norm
+        torch.testing.assert_close(
+            a, b, rtol=1e-5, atol=1e-12
+        )  # torch adds 1e-6 to the norm
     assert global_norm(ours) <= max_norm + 1e-12
     if global_norm(grads) <= max_norm:
         assert all(torch.equal(a, b) for a, b in zip(ours, grads))
@@ -206,8 +256,8 @@ def test_clip_by_norm_matches_torch(scale, max_norm):
 
 def test_clip_by_norm_keeps_the_direction_and_clip_by_value_does_not():
     grads = [torch.tensor([10.0, 0.1], dtype=torch.float64)]
-    by_norm, = clip_by_norm(grads, 1.0)
-    by_value, = clip_by_value(grads, 1.0)
+    (by_norm,) = clip_by_norm(grads, 1.0)
+    (by_value,) = clip_by_value(grads, 1.0)
     torch.testing.assert_close(by_norm / by_norm.norm(), grads[0] / grads[0].norm())
     assert torch.equal(by_value, torch.tensor([1.0, 0.1], dtype=torch.float64))
 
@@ -215,7 +265,9 @@ def test_clip_by_norm_keeps_the_direction_and_clip_by_value_does_not():
 @pytest.mark.parametrize("clip_value", [0.1, 1.0])
 def test_clip_by_value_matches_torch(clip_value):
     grads = _grads(2.0, seed=1)
-    for a, b in zip(clip_by_value(grads, clip_value), _torch_clipped(grads, clip_value=clip_value)):
+    for a, b in zip(
+        clip_by_value(grads, clip_value), _torch_clipped(grads, clip_value=clip_value)
+    ):
         assert torch.equal(a, b)
 
 
@@ -231,8 +283,15 @@ def test_train_clips_by_value():
     y = x.sum(1) * 100
     model = torch.nn.Linear(3, 1)
     before = [p.detach().clone() for p in model.parameters()]
-    history = train(model, lambda m, b: torch.nn.functional.mse_loss(m(b[0]).squeeze(-1), b[1]), lambda: (x, y),
-                    steps=1, optimizer=torch.optim.SGD(model.parameters(), lr=1.0), clip_grad_value=0.01, progress=False)
+    history = train(
+        model,
+        lambda m, b: torch.nn.functional.mse_loss(m(b[0]).squeeze(-1), b[1]),
+        lambda: (x, y),
+        steps=1,
+        optimizer=torch.optim.SGD(model.parameters(), lr=1.0),
+        clip_grad_value=0.01,
+        progress=False,
+    )
     assert history.grad_norms[0] > 1  # recorded before clipping
     for p, b in zip(model.parameters(), before):
         assert (p.detach() - b).abs().max() <= 0.01 + 1e-7

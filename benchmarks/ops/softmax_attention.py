@@ -8,6 +8,7 @@ products (S recomputed, dV, dP, dQ, dK) 2.5 times the forward's. The sizes on
 a GPU keep B T = 16384 tokens and H D = 2048, as that paper's benchmarks do, so
 that q, k and v hold as many numbers at every length (and the work grows with T).
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,7 @@ import os
 import torch
 
 from benchmarks.registry import Op
-from rnncourse.ops.softmax_attention import softmax_attention, flops, memory_naive
+from rnncourse.ops.softmax_attention import flops, memory_naive, softmax_attention
 
 GPU_TOKENS, GPU_WIDTH = 16384, 2048  # B * T and H * D of every GPU size
 
@@ -23,27 +24,47 @@ GPU_TOKENS, GPU_WIDTH = 16384, 2048  # B * T and H * D of every GPU size
 def _inputs(size: dict, dtype: torch.dtype, device: str) -> tuple:
     B, H, T, D = size["B"], size["H"], size["T"], size["D"]
     gen = torch.Generator(device=device).manual_seed(0)
-    q, k, v = (torch.randn(B, H, T, D, generator=gen, device=device, dtype=dtype) for _ in range(3))
+    q, k, v = (
+        torch.randn(B, H, T, D, generator=gen, device=device, dtype=dtype)
+        for _ in range(3)
+    )
     return q.requires_grad_(), k.requires_grad_(), v.requires_grad_()
 
 
 def _bytes(size: dict, dtype: torch.dtype, pass_: str) -> float:
     # forward: read q, k, v, write o; backward: read q, k, v, o, dL/do, write dq, dk, dv
     tensors = 4 if pass_ == "forward" else 8
-    return tensors * size["B"] * size["H"] * size["T"] * size["D"] * torch.finfo(dtype).bits / 8
+    return (
+        tensors
+        * size["B"]
+        * size["H"]
+        * size["T"]
+        * size["D"]
+        * torch.finfo(dtype).bits
+        / 8
+    )
 
 
 def _flops(size: dict, pass_: str) -> float:
     # S = Q K^T and O = P V, 4 B H T^2 D, halved when causal (Dao 2023, 4.1); the backward 2.5 times that
-    forward = flops(size["B"], size["H"], size["T"], size["T"], size["D"], size["causal"])
+    forward = flops(
+        size["B"], size["H"], size["T"], size["T"], size["D"], size["causal"]
+    )
     return forward if pass_ == "forward" else 2.5 * forward
 
 
 def naive_bytes(size: dict, bytes_per_number: int = 4) -> int:
     """Memory the naive form holds at its peak: its forward's (the scores and their softmax, (B, H, T, T)
     each) and as much again for their gradients in the backward."""
-    return 2 * memory_naive(size["B"], size["H"], size["T"], size["T"], size["D"], size.get("causal", False),
-                            bytes_per_number)
+    return 2 * memory_naive(
+        size["B"],
+        size["H"],
+        size["T"],
+        size["T"],
+        size["D"],
+        size.get("causal", False),
+        bytes_per_number,
+    )
 
 
 def available_bytes(device: str) -> int:
@@ -61,7 +82,9 @@ def _skip(impl: str, size: dict, device: str) -> bool:
     return impl == "naive" and naive_bytes(size) > available_bytes(device) / 2
 
 
-def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+def _reference(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
+) -> torch.Tensor:
     """The float64 output of one batch element: the naive form where it fits, else the tiled one
     (which tests/ops/test_attention.py checks against the naive form)."""
     size = dict(B=q.shape[0], H=q.shape[1], T=q.shape[2], D=q.shape[3])
@@ -69,12 +92,17 @@ def _reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) 
     return softmax_attention(q, k, v, causal=causal, impl="naive" if fits else "tiled")
 
 
-def _sdpa_flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+def _sdpa_flash(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
+) -> torch.Tensor:
     """torch's scaled_dot_product_attention held to its FlashAttention backend (an error, not a fallback,
     where that backend cannot run); its backward is the same backend's."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-        return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, is_causal=causal
+        )
 
 
 def _impl(name: str):
@@ -82,16 +110,27 @@ def _impl(name: str):
 
 
 def _gpu_sizes() -> list[dict]:
-    return [dict(B=GPU_TOKENS // T, H=GPU_WIDTH // D, T=T, D=D, causal=causal)
-            for D in (64, 128) for causal in (False, True) for T in (1024, 2048, 4096, 8192, 16384)]
+    return [
+        dict(B=GPU_TOKENS // T, H=GPU_WIDTH // D, T=T, D=D, causal=causal)
+        for D in (64, 128)
+        for causal in (False, True)
+        for T in (1024, 2048, 4096, 8192, 16384)
+    ]
 
 
 OP = Op(
     name="softmax_attention",
-    impls={**{name: _impl(name) for name in ("naive", "tiled", "sdpa", "triton")}, "sdpa_flash": _sdpa_flash},
+    impls={
+        **{name: _impl(name) for name in ("naive", "tiled", "sdpa", "triton")},
+        "sdpa_flash": _sdpa_flash,
+    },
     kernels={"triton", "sdpa_flash"},
     sizes={
-        "cpu": [dict(B=1, H=4, T=T, D=64, causal=causal) for T in (1024, 4096) for causal in (False, True)],
+        "cpu": [
+            dict(B=1, H=4, T=T, D=64, causal=causal)
+            for T in (1024, 4096)
+            for causal in (False, True)
+        ],
         "cuda": _gpu_sizes(),
     },
     dtypes={"cpu": [torch.float32], "cuda": [torch.bfloat16]},

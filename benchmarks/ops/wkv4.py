@@ -1,4 +1,5 @@
 """wkv4: RWKV-4's WKV over (B, T, C) tensors, a recurrence along time, bound by memory bandwidth."""
+
 from __future__ import annotations
 
 import torch
@@ -10,7 +11,7 @@ from rnncourse.ops.wkv4 import wkv4
 def _decay_and_bonus(C: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Fixed w in (0.1, 5) and u in (-1, 1), one per channel (the inputs timed are k and v)."""
     c = torch.linspace(0, 1, C, device=device, dtype=dtype)
-    return 0.1 * 50 ** c, torch.cos(7 * c)
+    return 0.1 * 50**c, torch.cos(7 * c)
 
 
 def _inputs(size: dict, dtype: torch.dtype, device: str) -> tuple:
@@ -33,7 +34,9 @@ def _flops(size: dict, pass_: str) -> float:
 
 
 def _impl(name: str):
-    return lambda k, v: wkv4(*_decay_and_bonus(k.shape[-1], k.device, k.dtype), k, v, impl=name)
+    return lambda k, v: wkv4(
+        *_decay_and_bonus(k.shape[-1], k.device, k.dtype), k, v, impl=name
+    )
 
 
 OP = Op(
@@ -49,7 +52,9 @@ OP = Op(
     bytes=_bytes,
     flops=_flops,
     bound="memory",
-    reference=lambda k, v: wkv4(*_decay_and_bonus(k.shape[-1], k.device, k.dtype), k, v, impl="loop"),
+    reference=lambda k, v: wkv4(
+        *_decay_and_bonus(k.shape[-1], k.device, k.dtype), k, v, impl="loop"
+    ),
     # the (T x T) forms build a (T, T, C) weight per sequence: short sequences only
     skip=lambda impl, size, device: impl in ("naive", "parallel") and size["T"] > 256,
 )

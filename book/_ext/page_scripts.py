@@ -9,6 +9,7 @@
    - gives the site's MathJax 3 the one call of MathJax 2 that ipywidgets' HTML
      and Label widgets make, ``MathJax.Hub.Queue(["Typeset", MathJax.Hub, element])``.
 """
+
 import json
 
 WIDGETS = """var require = {{paths: {paths}}};
@@ -26,15 +27,30 @@ def _fix_scripts(app, pagename, templatename, context, doctree):
         if key not in seen:
             seen.add(key)
             scripts.append(script)
-    requirejs = next((i for i, s in enumerate(scripts) if (s.filename or "").endswith("/require.js")), None)
+    requirejs = next(
+        (
+            i
+            for i, s in enumerate(scripts)
+            if (s.filename or "").endswith("/require.js")
+        ),
+        None,
+    )
     if requirejs is not None:
-        manager = next(url for url in app.config.nb_ipywidgets_js if "/@jupyter-widgets/html-manager@" in url)
+        manager = next(
+            url
+            for url in app.config.nb_ipywidgets_js
+            if "/@jupyter-widgets/html-manager@" in url
+        )
         paths = {"@jupyter-widgets/html-manager": manager.split("/dist/")[0]}
-        inline = type(scripts[requirejs])(None, body=WIDGETS.format(paths=json.dumps(paths)))
+        inline = type(scripts[requirejs])(
+            None, body=WIDGETS.format(paths=json.dumps(paths))
+        )
         scripts.insert(requirejs, inline)
     context["script_files"] = scripts
 
 
 def setup(app):
-    app.connect("html-page-context", _fix_scripts, priority=900)  # after myst-nb adds the widget scripts
+    app.connect(
+        "html-page-context", _fix_scripts, priority=900
+    )  # after myst-nb adds the widget scripts
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -24,6 +24,7 @@ forget one. ``load()`` refuses a file whose stamp does not match the code, so th
 shows numbers of a model that has since changed. :mod:`rnncourse.arena.analysis` reads the
 results; :mod:`rnncourse.figures.arena` draws them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -72,7 +73,9 @@ def configs(vocab_size: int, d_model: int = 64) -> dict[str, Any]:
         "retnet": RetNetConfig(vocab_size, d_model, n_layers=2, n_heads=4),
         "rwkv": RWKVConfig(vocab_size, d_model, n_layers=2),
         "mamba": MambaConfig(vocab_size, d_model - 4, n_layers=4, d_state=4),
-        "hybrid": RetNetConfig(vocab_size, d_model, n_layers=2, n_heads=4, attention_layers=(1,)),
+        "hybrid": RetNetConfig(
+            vocab_size, d_model, n_layers=2, n_heads=4, attention_layers=(1,)
+        ),
     }
 
 
@@ -97,8 +100,20 @@ class Budget:
     generated: int = 16  # tokens timed after each context
 
 
-QUICK = Budget(recall_steps=3, copy_steps=3, text_steps=3, pairs=(2, 4), recall_batch=4, copy_batch=4,
-               copy_length=16, text_batch=4, text_length=16, eval_sequences=8, contexts=(4, 16), generated=2)
+QUICK = Budget(
+    recall_steps=3,
+    copy_steps=3,
+    text_steps=3,
+    pairs=(2, 4),
+    recall_batch=4,
+    copy_batch=4,
+    copy_length=16,
+    text_batch=4,
+    text_length=16,
+    eval_sequences=8,
+    contexts=(4, 16),
+    generated=2,
+)
 
 
 def _masked_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -108,7 +123,9 @@ def _masked_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def _fit(model, next_batch, steps: int, lr: float) -> tuple[float, int]:
     """Train for ``steps`` on ``next_batch(step) -> (x, y)``; returns (seconds, tokens seen)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, lr, total_steps=steps, pct_start=0.1
+    )
     model.train()
     seconds, tokens = 0.0, 0
     for step in range(steps):
@@ -139,13 +156,19 @@ def recall_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
     model = build(model_config)
 
     def batch(step):
-        task = associative_recall(budget.recall_batch, budget.pairs[step % len(budget.pairs)], seed=seed * 100003 + step)
+        task = associative_recall(
+            budget.recall_batch,
+            budget.pairs[step % len(budget.pairs)],
+            seed=seed * 100003 + step,
+        )
         return task.x, task.y
 
     seconds, _ = _fit(model, batch, budget.recall_steps, budget.lr)
     accuracy = {}
     for n_pairs in budget.pairs:
-        test = associative_recall(budget.eval_sequences, n_pairs, seed=10**9 + n_pairs)  # never trained on
+        test = associative_recall(
+            budget.eval_sequences, n_pairs, seed=10**9 + n_pairs
+        )  # never trained on
         accuracy[n_pairs] = _accuracy(model, test.x, test.y)
     return {"accuracy": accuracy, "seconds": seconds}
 
@@ -156,12 +179,21 @@ def copy_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
     model = build(model_config)
 
     def batch(step):
-        task = selective_copy(budget.copy_batch, length=budget.copy_length, seed=seed * 100003 + step)
-        return task.x, torch.where(task.y == IGNORE, IGNORE, task.y + 1)  # class c is data token c + 1
+        task = selective_copy(
+            budget.copy_batch, length=budget.copy_length, seed=seed * 100003 + step
+        )
+        return task.x, torch.where(
+            task.y == IGNORE, IGNORE, task.y + 1
+        )  # class c is data token c + 1
 
     seconds, _ = _fit(model, batch, budget.copy_steps, budget.lr)
     test = selective_copy(budget.eval_sequences, length=budget.copy_length, seed=10**9)
-    return {"accuracy": _accuracy(model, test.x, torch.where(test.y == IGNORE, IGNORE, test.y + 1)), "seconds": seconds}
+    return {
+        "accuracy": _accuracy(
+            model, test.x, torch.where(test.y == IGNORE, IGNORE, test.y + 1)
+        ),
+        "seconds": seconds,
+    }
 
 
 def text_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
@@ -170,23 +202,42 @@ def text_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
     model = build(model_config)
     corpus = char_corpus()
     g = torch.Generator().manual_seed(seed)
-    seconds, tokens = _fit(model, lambda step: random_windows(corpus.train, budget.text_batch, budget.text_length, g),
-                           budget.text_steps, budget.lr)
+    seconds, tokens = _fit(
+        model,
+        lambda step: random_windows(
+            corpus.train, budget.text_batch, budget.text_length, g
+        ),
+        budget.text_steps,
+        budget.lr,
+    )
     val_g = torch.Generator().manual_seed(10**9)
     x, y = random_windows(corpus.val, budget.eval_sequences, budget.text_length, val_g)
     with torch.no_grad():
         nats = _masked_loss(model(x)[0], y).item()
-    return {"bpc": nats / math.log(2), "tokens_per_s": tokens / seconds, "seconds": seconds, "model": model}
+    return {
+        "bpc": nats / math.log(2),
+        "tokens_per_s": tokens / seconds,
+        "seconds": seconds,
+        "model": model,
+    }
 
 
 @torch.no_grad()
-def inference_cost(model, vocab_size: int, contexts: tuple[int, ...], generated: int = 16,
-                   seed: int = 0, piece_length: int = 512) -> dict[int, dict[str, float]]:
+def inference_cost(
+    model,
+    vocab_size: int,
+    contexts: tuple[int, ...],
+    generated: int = 16,
+    seed: int = 0,
+    piece_length: int = 512,
+) -> dict[int, dict[str, float]]:
     """For each context length C: read C tokens (in pieces of at most ``piece_length`` tokens, with the
     state), then time ``generated`` tokens fed one at a time with the state.
     Returns {C: {"seconds_per_token": the median, "state_bytes": after the context}}."""
     model.eval()
-    model(torch.zeros(1, 1, dtype=torch.long))  # warm-up: the first calls of a model are slow
+    model(
+        torch.zeros(1, 1, dtype=torch.long)
+    )  # warm-up: the first calls of a model are slow
     g = torch.Generator().manual_seed(seed)
     out = {}
     for context in contexts:
@@ -201,7 +252,10 @@ def inference_cost(model, vocab_size: int, contexts: tuple[int, ...], generated:
             start = time.perf_counter()
             logits, state = model(token, state)
             times.append(time.perf_counter() - start)
-        out[context] = {"seconds_per_token": sorted(times)[len(times) // 2], "state_bytes": nbytes}
+        out[context] = {
+            "seconds_per_token": sorted(times)[len(times) // 2],
+            "state_bytes": nbytes,
+        }
     return out
 
 
@@ -209,7 +263,9 @@ def _module_file(root: Path, module: str) -> Path | None:
     """The file of ``rnncourse.<...>`` under ``root`` (the package's folder): a package's
     ``__init__.py`` or a module; None for a name that is not a module (a function imported from one)."""
     parts = module.split(".")[1:]
-    candidates = [root.joinpath(*parts, "__init__.py")] + ([root.joinpath(*parts).with_suffix(".py")] if parts else [])
+    candidates = [root.joinpath(*parts, "__init__.py")] + (
+        [root.joinpath(*parts).with_suffix(".py")] if parts else []
+    )
     return next((path for path in candidates if path.is_file()), None)
 
 
@@ -221,7 +277,9 @@ def _imported(source: str) -> set[str]:
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            names |= {node.module} | {
+                f"{node.module}.{alias.name}" for alias in node.names
+            }
     return {n for n in names if n == "rnncourse" or n.startswith("rnncourse.")}
 
 
@@ -239,7 +297,9 @@ def run_path(root: Path | None = None) -> dict[str, Path]:
         if module in found or path is None:
             continue
         found[module] = path
-        parents = [".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)]
+        parents = [
+            ".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)
+        ]
         todo += parents + sorted(_imported(path.read_text()))
     return dict(sorted(found.items()))
 
@@ -249,8 +309,13 @@ def _code(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
@@ -265,19 +330,30 @@ def source_hash(budget: Budget = Budget(), root: Path | None = None) -> str:
     return h.hexdigest()
 
 
-def measure(name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None) -> dict[str, Any]:
+def measure(
+    name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None
+) -> dict[str, Any]:
     """One model's row: its parameter counts, its three tasks, its generation cost and its configuration.
     ``threads`` sets torch's threads for the run (None: leave them)."""
     if threads is not None:
         torch.set_num_threads(threads)
-    vocabs = {"recall": associative_recall(1, budget.pairs[0]).vocab_size,
-              "copy": selective_copy(1, length=budget.copy_length).vocab_size, "text": len(char_corpus().vocab)}
+    vocabs = {
+        "recall": associative_recall(1, budget.pairs[0]).vocab_size,
+        "copy": selective_copy(1, length=budget.copy_length).vocab_size,
+        "text": len(char_corpus().vocab),
+    }
     start = time.perf_counter()
-    row: dict[str, Any] = {"params": {task: n_params(build(configs(v)[name])) for task, v in vocabs.items()}}
+    row: dict[str, Any] = {
+        "params": {
+            task: n_params(build(configs(v)[name])) for task, v in vocabs.items()
+        }
+    }
     row["recall"] = recall_task(configs(vocabs["recall"])[name], budget, seed)
     row["copy"] = copy_task(configs(vocabs["copy"])[name], budget, seed)
     text = text_task(configs(vocabs["text"])[name], budget, seed)
-    row["inference"] = inference_cost(text.pop("model"), vocabs["text"], budget.contexts, budget.generated, seed)
+    row["inference"] = inference_cost(
+        text.pop("model"), vocabs["text"], budget.contexts, budget.generated, seed
+    )
     row["text"] = text
     row["config"] = dataclasses.asdict(configs(vocabs["text"])[name])
     row["seconds"] = time.perf_counter() - start
@@ -285,51 +361,93 @@ def measure(name: str, budget: Budget = Budget(), seed: int = 0, threads: int | 
 
 
 # Recall only, for models changed in one respect: what RetNet's short convolution (rnncourse.nn.short_conv) buys.
-ABLATIONS = {"retnet_no_conv": ("retnet", {"short_conv": 0}), "hybrid_no_conv": ("hybrid", {"short_conv": 0})}
+ABLATIONS = {
+    "retnet_no_conv": ("retnet", {"short_conv": 0}),
+    "hybrid_no_conv": ("hybrid", {"short_conv": 0}),
+}
 
 
-def measure_ablation(name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None) -> dict[str, Any]:
+def measure_ablation(
+    name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None
+) -> dict[str, Any]:
     """The recall task for ``ABLATIONS[name]``: a model of ``MODELS`` with some configuration fields changed."""
     if threads is not None:
         torch.set_num_threads(threads)
     base, changes = ABLATIONS[name]
-    config = dataclasses.replace(configs(associative_recall(1, budget.pairs[0]).vocab_size)[base], **changes)
+    config = dataclasses.replace(
+        configs(associative_recall(1, budget.pairs[0]).vocab_size)[base], **changes
+    )
     start = time.perf_counter()
-    row = {"base": base, "changes": changes, "params": n_params(build(config)), "recall": recall_task(config, budget, seed)}
+    row = {
+        "base": base,
+        "changes": changes,
+        "params": n_params(build(config)),
+        "recall": recall_task(config, budget, seed),
+    }
     row["seconds"] = time.perf_counter() - start
     return row
 
 
-def run(budget: Budget = Budget(), models: tuple[str, ...] = MODELS, seed: int = 0, jobs: int = 1,
-        ablations: tuple[str, ...] = tuple(ABLATIONS), log=print) -> dict[str, Any]:
+def run(
+    budget: Budget = Budget(),
+    models: tuple[str, ...] = MODELS,
+    seed: int = 0,
+    jobs: int = 1,
+    ablations: tuple[str, ...] = tuple(ABLATIONS),
+    log=print,
+) -> dict[str, Any]:
     """Every model on every task and in generation, and the ``ablations`` on recall; returns the results
     as a JSON-ready dict. With ``jobs`` > 1, that many runs go at once, each in its own process on one
     thread (so that every model's times are taken under the same conditions)."""
     threads = 1 if jobs > 1 else torch.get_num_threads()
     start = time.perf_counter()
     results: dict[str, Any] = {
-        "source_hash": source_hash(budget), "budget": dataclasses.asdict(budget), "seed": seed,
-        "machine": {"processor": platform.processor() or platform.machine(), "threads": threads, "jobs": jobs,
-                    "torch": torch.__version__, "load_average_before": list(os.getloadavg())},
-        "models": {}, "ablations": {},
+        "source_hash": source_hash(budget),
+        "budget": dataclasses.asdict(budget),
+        "seed": seed,
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "threads": threads,
+            "jobs": jobs,
+            "torch": torch.__version__,
+            "load_average_before": list(os.getloadavg()),
+        },
+        "models": {},
+        "ablations": {},
     }
-    work = [("models", name, measure) for name in sorted(models, key=lambda name: name != "mamba")]  # slowest first
+    work = [
+        ("models", name, measure)
+        for name in sorted(models, key=lambda name: name != "mamba")
+    ]  # slowest first
     work += [("ablations", name, measure_ablation) for name in ablations]
 
     def report(kind, name, row):
         results[kind][name] = row
-        tasks = f"  copy {row['copy']['accuracy']:.3f}  text {row['text']['bpc']:.3f} bpc" if kind == "models" else ""
-        log(f"{name:15s} {row['seconds']:6.1f} s  recall {row['recall']['accuracy']}{tasks}")
+        tasks = (
+            f"  copy {row['copy']['accuracy']:.3f}  text {row['text']['bpc']:.3f} bpc"
+            if kind == "models"
+            else ""
+        )
+        log(
+            f"{name:15s} {row['seconds']:6.1f} s  recall {row['recall']['accuracy']}{tasks}"
+        )
 
     if jobs == 1:
         for kind, name, fn in work:
             report(kind, name, fn(name, budget, seed))
     else:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(fn, name, budget, seed, threads): (kind, name) for kind, name, fn in work}
+        with ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            futures = {
+                pool.submit(fn, name, budget, seed, threads): (kind, name)
+                for kind, name, fn in work
+            }
             for future in as_completed(futures):
                 report(*futures[future], future.result())
-    results["models"] = {name: results["models"][name] for name in models}  # in the order asked for
+    results["models"] = {
+        name: results["models"][name] for name in models
+    }  # in the order asked for
     results["ablations"] = {name: results["ablations"][name] for name in ablations}
     results["machine"]["load_average_after"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - start  # the wall time of the whole run
@@ -348,9 +466,13 @@ def load(path: str | Path | None = None, budget: Budget = Budget()) -> dict[str,
     """
     path = Path(path) if path is not None else cache_path()
     if not path.is_file():
-        raise ValueError(f"no arena results at {path}: run `make arena` (python -m rnncourse.arena) to produce them")
+        raise ValueError(
+            f"no arena results at {path}: run `make arena` (python -m rnncourse.arena) to produce them"
+        )
     results = json.loads(path.read_text())
     if results.get("source_hash") != source_hash(budget):
-        raise ValueError(f"{path} was produced by other code or another budget than today's: "
-                         "run `make arena` (python -m rnncourse.arena) again")
+        raise ValueError(
+            f"{path} was produced by other code or another budget than today's: "
+            "run `make arena` (python -m rnncourse.arena) again"
+        )
     return results

@@ -11,6 +11,7 @@ their sum at the last step. Here the two marks sit one in each half of the seque
 
 Both are deterministic under ``seed``; chapters 3 and 4 use them at the same lags.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,7 +42,9 @@ class CopyMemory:
         return self.n_symbols + 2
 
 
-def copy_memory(n: int, lag: int, memory_length: int = 3, n_symbols: int = 8, seed: int = 0) -> CopyMemory:
+def copy_memory(
+    n: int, lag: int, memory_length: int = 3, n_symbols: int = 8, seed: int = 0
+) -> CopyMemory:
     """``n`` sequences in which symbol i, read at step i, must be written at step i + lag.
 
     Steps 0..memory_length-1 hold random symbols, then blanks, the "go" marker at
@@ -49,12 +52,18 @@ def copy_memory(n: int, lag: int, memory_length: int = 3, n_symbols: int = 8, se
     Needs lag > memory_length so that the marker comes after the symbols.
     """
     if n < 1 or memory_length < 1 or n_symbols < 2:
-        raise ValueError(f"need n >= 1, memory_length >= 1 and n_symbols >= 2, got {n}, {memory_length}, {n_symbols}")
+        raise ValueError(
+            f"need n >= 1, memory_length >= 1 and n_symbols >= 2, got {n}, {memory_length}, {n_symbols}"
+        )
     if lag <= memory_length:
-        raise ValueError(f"lag must exceed memory_length={memory_length} so the marker follows the symbols, got lag={lag}")
+        raise ValueError(
+            f"lag must exceed memory_length={memory_length} so the marker follows the symbols, got lag={lag}"
+        )
     g = torch.Generator().manual_seed(seed)
     T = lag + memory_length
-    symbols = torch.randint(0, n_symbols, (n, memory_length), generator=g)  # classes 0..n_symbols-1
+    symbols = torch.randint(
+        0, n_symbols, (n, memory_length), generator=g
+    )  # classes 0..n_symbols-1
     x = torch.zeros(n, T, dtype=torch.long)
     x[:, :memory_length] = symbols + 1  # tokens 1..n_symbols
     x[:, lag - 1] = n_symbols + 1  # "go"
@@ -87,4 +96,6 @@ def adding_problem(n: int, length: int, seed: int = 0) -> AddingProblem:
     marks[rows, first] = 1.0
     marks[rows, second] = 1.0
     y = values[rows, first] + values[rows, second]
-    return AddingProblem(torch.stack([values, marks], dim=-1), y, torch.stack([first, second], dim=1))
+    return AddingProblem(
+        torch.stack([values, marks], dim=-1), y, torch.stack([first, second], dim=1)
+    )

@@ -7,6 +7,7 @@ whatever its depth. A bidirectional layer has both neighbours, but in two
 separate halves of its output; chapter 4 shows why one such layer with a linear
 readout still cannot add them, and two can.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ class NeighbourSum:
 def neighbour_sum(n: int, length: int = 16, K: int = 4, seed: int = 0) -> NeighbourSum:
     """``n`` random sequences of ``length`` symbols with their targets (x_{t-1} + x_{t+1}) mod K."""
     if n < 1 or length < 3 or K < 2:
-        raise ValueError(f"need n >= 1, length >= 3 and K >= 2, got n={n}, length={length}, K={K}")
+        raise ValueError(
+            f"need n >= 1, length >= 3 and K >= 2, got n={n}, length={length}, K={K}"
+        )
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, K, (n, length), generator=g)
     y = torch.full((n, length), IGNORE, dtype=torch.long)

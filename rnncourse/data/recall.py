@@ -16,6 +16,7 @@ outgrows it (Zoology, section 3). Changing N moves along that line.
 Tokens: keys are ``0 .. n_keys - 1``, values ``n_keys .. n_keys + n_values - 1``.
 Deterministic under ``seed``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,22 +47,32 @@ class AssociativeRecall:
         return self.n_keys + self.n_values
 
 
-def associative_recall(n: int, n_pairs: int, n_keys: int = 64, n_values: int = 64, seed: int = 0) -> AssociativeRecall:
+def associative_recall(
+    n: int, n_pairs: int, n_keys: int = 64, n_values: int = 64, seed: int = 0
+) -> AssociativeRecall:
     """``n`` MQAR sequences of ``n_pairs`` pairs each (distinct keys per sequence), every key queried once."""
     if n < 1 or n_pairs < 1:
         raise ValueError(f"need n >= 1 and n_pairs >= 1, got n={n}, n_pairs={n_pairs}")
     if n_pairs > n_keys:
-        raise ValueError(f"n_pairs={n_pairs} distinct keys need n_keys >= n_pairs, got n_keys={n_keys}")
+        raise ValueError(
+            f"n_pairs={n_pairs} distinct keys need n_keys >= n_pairs, got n_keys={n_keys}"
+        )
     if n_values < 2:
         raise ValueError(f"need n_values >= 2 values to choose from, got {n_values}")
     g = torch.Generator().manual_seed(seed)
-    keys = torch.rand(n, n_keys, generator=g).argsort(dim=1)[:, :n_pairs]  # (B, N) distinct keys
-    values = n_keys + torch.randint(0, n_values, (n, n_pairs), generator=g)  # (B, N) value tokens
-    order = torch.rand(n, n_pairs, generator=g).argsort(dim=1)  # the order of the queries
+    keys = torch.rand(n, n_keys, generator=g).argsort(dim=1)[
+        :, :n_pairs
+    ]  # (B, N) distinct keys
+    values = n_keys + torch.randint(
+        0, n_values, (n, n_pairs), generator=g
+    )  # (B, N) value tokens
+    order = torch.rand(n, n_pairs, generator=g).argsort(
+        dim=1
+    )  # the order of the queries
     queries = keys.gather(1, order)
     answers = values.gather(1, order)
     pairs = torch.stack([keys, values], dim=2).flatten(1)  # k_1 v_1 k_2 v_2 ...
     x = torch.cat([pairs, queries], dim=1)  # (B, 3N)
     y = torch.full_like(x, IGNORE)
-    y[:, 2 * n_pairs:] = answers  # the answer is due at the query's own step
+    y[:, 2 * n_pairs :] = answers  # the answer is due at the query's own step
     return AssociativeRecall(x, y, n_pairs, n_keys, n_values)

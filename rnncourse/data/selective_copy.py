@@ -10,6 +10,7 @@ just count steps. This is the task Mamba's paper uses to motivate selection.
 
 Deterministic under ``seed``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,16 +49,29 @@ class SelectiveCopy:
         return self.n_symbols + 1
 
 
-def selective_copy(n: int, length: int = 64, n_tokens: int = 4, n_symbols: int = 8, seed: int = 0) -> SelectiveCopy:
+def selective_copy(
+    n: int, length: int = 64, n_tokens: int = 4, n_symbols: int = 8, seed: int = 0
+) -> SelectiveCopy:
     """``n`` sequences: ``n_tokens`` data tokens at random distinct steps among ``length``
     blanks-and-data steps, then ``n_tokens`` recall markers at which they are due, in order."""
     if n < 1 or n_tokens < 1 or n_symbols < 2:
-        raise ValueError(f"need n >= 1, n_tokens >= 1 and n_symbols >= 2, got {n}, {n_tokens}, {n_symbols}")
+        raise ValueError(
+            f"need n >= 1, n_tokens >= 1 and n_symbols >= 2, got {n}, {n_tokens}, {n_symbols}"
+        )
     if length < n_tokens:
-        raise ValueError(f"length must be at least n_tokens={n_tokens} to hold the data tokens, got length={length}")
+        raise ValueError(
+            f"length must be at least n_tokens={n_tokens} to hold the data tokens, got length={length}"
+        )
     g = torch.Generator().manual_seed(seed)
-    positions = torch.rand(n, length, generator=g).argsort(dim=1)[:, :n_tokens].sort(dim=1).values
-    symbols = torch.randint(0, n_symbols, (n, n_tokens), generator=g)  # classes 0..n_symbols-1
+    positions = (
+        torch.rand(n, length, generator=g)
+        .argsort(dim=1)[:, :n_tokens]
+        .sort(dim=1)
+        .values
+    )
+    symbols = torch.randint(
+        0, n_symbols, (n, n_tokens), generator=g
+    )  # classes 0..n_symbols-1
     x = torch.full((n, length + n_tokens), BLANK, dtype=torch.long)
     x.scatter_(1, positions, symbols + 1)  # data tokens 1..n_symbols
     x[:, length:] = n_symbols + 1  # the recall markers

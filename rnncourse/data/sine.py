@@ -5,6 +5,7 @@ frequency f (cycles per step), phase phi and amplitude A, plus Gaussian noise.
 A model that predicts the next value must work out f and phi from what it has
 seen so far, which is what its hidden state is for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,19 +24,28 @@ class SineWaves:
     amplitude: torch.Tensor  # (N,)
 
 
-def sine_waves(n: int, length: int, freq_range: tuple[float, float] = (0.02, 0.08),
-               amplitude_range: tuple[float, float] = (0.5, 1.0), noise: float = 0.05,
-               seed: int = 0) -> SineWaves:
+def sine_waves(
+    n: int,
+    length: int,
+    freq_range: tuple[float, float] = (0.02, 0.08),
+    amplitude_range: tuple[float, float] = (0.5, 1.0),
+    noise: float = 0.05,
+    seed: int = 0,
+) -> SineWaves:
     """Generate ``n`` series of ``length`` steps, deterministically from ``seed``."""
     if n < 1 or length < 1:
         raise ValueError(f"n and length must be positive, got n={n}, length={length}")
     if not 0 < freq_range[0] <= freq_range[1] <= 0.5:
-        raise ValueError(f"freq_range must lie in (0, 0.5] cycles per step (the Nyquist limit), got {freq_range}")
+        raise ValueError(
+            f"freq_range must lie in (0, 0.5] cycles per step (the Nyquist limit), got {freq_range}"
+        )
     g = torch.Generator().manual_seed(seed)
     freq = torch.empty(n).uniform_(*freq_range, generator=g)
     phase = torch.empty(n).uniform_(0, 2 * torch.pi, generator=g)
     amplitude = torch.empty(n).uniform_(*amplitude_range, generator=g)
     t = torch.arange(length, dtype=torch.float32)
-    clean = amplitude[:, None] * torch.sin(2 * torch.pi * freq[:, None] * t + phase[:, None])  # (N, T)
+    clean = amplitude[:, None] * torch.sin(
+        2 * torch.pi * freq[:, None] * t + phase[:, None]
+    )  # (N, T)
     noisy = clean + noise * torch.randn(n, length, generator=g)
     return SineWaves(noisy[..., None], clean[..., None], freq, phase, amplitude)

@@ -9,6 +9,7 @@ always available without a network. The package ships a copy made from Python
 Licence: Python's documentation is (c) the Python Software Foundation and
 distributed under the PSF License Agreement (https://docs.python.org/3/license.html).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -32,7 +33,9 @@ class CharVocab:
 
     def __init__(self, text: str):
         if not text:
-            raise ValueError("CharVocab needs a non-empty text to take its characters from")
+            raise ValueError(
+                "CharVocab needs a non-empty text to take its characters from"
+            )
         self.chars = sorted(set(text))
         self.index = {c: i for i, c in enumerate(self.chars)}
 
@@ -64,7 +67,9 @@ class CharCorpus:
 def char_corpus(val_fraction: float = 0.1) -> CharCorpus:
     """The Python documentation corpus, encoded and split (contiguously, so no text leaks)."""
     if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+        raise ValueError(
+            f"val_fraction must lie strictly between 0 and 1, got {val_fraction}"
+        )
     text = load_text()
     vocab = CharVocab(text)
     ids = vocab.encode(text)
@@ -72,11 +77,14 @@ def char_corpus(val_fraction: float = 0.1) -> CharCorpus:
     return CharCorpus(text, vocab, ids[:n_train], ids[n_train:])
 
 
-def random_windows(ids: torch.Tensor, batch_size: int, seq_len: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def random_windows(
+    ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of windows at random offsets: inputs x and next-character targets y, each (B, T)."""
     if ids.dim() != 1 or len(ids) <= seq_len:
-        raise ValueError(f"ids must be a 1-D tensor longer than seq_len={seq_len}, got shape {tuple(ids.shape)}")
+        raise ValueError(
+            f"ids must be a 1-D tensor longer than seq_len={seq_len}, got shape {tuple(ids.shape)}"
+        )
     starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
     offsets = torch.arange(seq_len)
     x = ids[starts[:, None] + offsets]  # (B, T)
@@ -84,7 +92,9 @@ def random_windows(ids: torch.Tensor, batch_size: int, seq_len: int,
     return x, y
 
 
-def truncated_windows(ids: torch.Tensor, batch_size: int, seq_len: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def truncated_windows(
+    ids: torch.Tensor, batch_size: int, seq_len: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Consecutive windows for truncated backpropagation through time.
 
     The text is cut into ``batch_size`` contiguous streams, one per batch row;
@@ -95,9 +105,11 @@ def truncated_windows(ids: torch.Tensor, batch_size: int, seq_len: int) -> Itera
     """
     stream_len = (len(ids) - 1) // batch_size
     if stream_len < seq_len:
-        raise ValueError(f"{len(ids)} ids are too few for {batch_size} streams of at least seq_len={seq_len}")
+        raise ValueError(
+            f"{len(ids)} ids are too few for {batch_size} streams of at least seq_len={seq_len}"
+        )
     streams = ids[: batch_size * stream_len + 1]
     x_all = streams[:-1].view(batch_size, stream_len)  # (B, L)
     y_all = streams[1:].view(batch_size, stream_len)  # (B, L), shifted by one character
     for start in range(0, stream_len - seq_len + 1, seq_len):
-        yield x_all[:, start:start + seq_len], y_all[:, start:start + seq_len]
+        yield x_all[:, start : start + seq_len], y_all[:, start : start + seq_len]

@@ -6,15 +6,16 @@ attention layer to a recurrent stack.
 after reading a token; ``check_add_attention`` compares logits with the reference hybrid and
 names the usual slips (no residual, no normalisation, the layer in the wrong place).
 """
+
 from __future__ import annotations
 
 from typing import Callable
 
 import torch
 
-from rnncourse.measure import state_bytes, state_tensors
 from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
-from rnncourse.nn.lstm_lm import LSTMConfig, LSTMLM
+from rnncourse.measure import state_bytes, state_tensors
+from rnncourse.nn.lstm_lm import LSTMLM, LSTMConfig
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
 from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
 from rnncourse.nn.rwkv import RWKV, RWKVConfig
@@ -22,7 +23,12 @@ from rnncourse.nn.transformer import CausalSelfAttention, Transformer, Transform
 
 # --- Exercise 1: how many numbers a recurrent model carries from token to token ---------------
 
-_MODELS = {LSTMConfig: LSTMLM, RetNetConfig: RetNet, RWKVConfig: RWKV, MambaConfig: Mamba}
+_MODELS = {
+    LSTMConfig: LSTMLM,
+    RetNetConfig: RetNet,
+    RWKVConfig: RWKV,
+    MambaConfig: Mamba,
+}
 
 
 def measured_state_numbers(config) -> int:
@@ -57,44 +63,107 @@ def _per_layer(config) -> int:
 
 
 STATE_MISTAKES = [
-    Mistake(lambda c: c.n_layers * c.hidden_size if isinstance(c, LSTMConfig) else state_numbers_reference(c),
-            "the LSTM carries two vectors per layer, the hidden state h and the cell c, so 2 L D_h numbers"),
-    Mistake(lambda c: (c.n_layers * (c.d_model ** 2 + _window(c)) if isinstance(c, RetNetConfig)
-                       else state_numbers_reference(c)),
-            "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix"),
-    Mistake(lambda c: c.n_layers * c.d_model ** 2 if isinstance(c, RetNetConfig) else state_numbers_reference(c),
-            "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix"),
-    Mistake(lambda c: (c.n_layers * c.n_heads * (c.d_model // c.n_heads) ** 2 if isinstance(c, RetNetConfig)
-                       else state_numbers_reference(c)),
-            "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K - 1) d numbers"),
-    Mistake(lambda c: (c.n_layers * (c.d_model ** 2 // c.n_heads + (c.short_conv - 1) * c.d_model)
-                       if isinstance(c, RetNetConfig) else state_numbers_reference(c)),
-            "with short_conv=0 a RetNet layer has no convolution and keeps no window of past inputs"),
-    Mistake(lambda c: 3 * c.n_layers * c.d_model if isinstance(c, RWKVConfig) else state_numbers_reference(c),
-            "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last input of time mixing and of "
-            "channel mixing, 5 d in all"),
-    Mistake(lambda c: 2 * c.n_layers * c.d_model if isinstance(c, RWKVConfig) else state_numbers_reference(c),
-            "RWKV's WKV state counts too: the numerator a, the denominator b and the running maximum p, d numbers each"),
-    Mistake(lambda c: (c.n_layers * c.expand * c.d_model * c.d_state if isinstance(c, MambaConfig)
-                       else state_numbers_reference(c)),
-            "a Mamba block also keeps the last d_conv - 1 inputs of its short convolution, E (d_conv - 1) numbers"),
-    Mistake(lambda c: (c.n_layers * c.d_model * c.d_state if isinstance(c, MambaConfig) else state_numbers_reference(c)),
-            "the SSM runs on the expanded width E = expand * d_model, with N numbers per channel"),
-    Mistake(_per_layer, "every layer carries its own state: multiply the count of one layer by n_layers"),
+    Mistake(
+        lambda c: (
+            c.n_layers * c.hidden_size
+            if isinstance(c, LSTMConfig)
+            else state_numbers_reference(c)
+        ),
+        "the LSTM carries two vectors per layer, the hidden state h and the cell c, so 2 L D_h numbers",
+    ),
+    Mistake(
+        lambda c: (
+            c.n_layers * (c.d_model**2 + _window(c))
+            if isinstance(c, RetNetConfig)
+            else state_numbers_reference(c)
+        ),
+        "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix",
+    ),
+    Mistake(
+        lambda c: (
+            c.n_layers * c.d_model**2
+            if isinstance(c, RetNetConfig)
+            else state_numbers_reference(c)
+        ),
+        "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix",
+    ),
+    Mistake(
+        lambda c: (
+            c.n_layers * c.n_heads * (c.d_model // c.n_heads) ** 2
+            if isinstance(c, RetNetConfig)
+            else state_numbers_reference(c)
+        ),
+        "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K - 1) d numbers",
+    ),
+    Mistake(
+        lambda c: (
+            c.n_layers * (c.d_model**2 // c.n_heads + (c.short_conv - 1) * c.d_model)
+            if isinstance(c, RetNetConfig)
+            else state_numbers_reference(c)
+        ),
+        "with short_conv=0 a RetNet layer has no convolution and keeps no window of past inputs",
+    ),
+    Mistake(
+        lambda c: (
+            3 * c.n_layers * c.d_model
+            if isinstance(c, RWKVConfig)
+            else state_numbers_reference(c)
+        ),
+        "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last input of time mixing and of "
+        "channel mixing, 5 d in all",
+    ),
+    Mistake(
+        lambda c: (
+            2 * c.n_layers * c.d_model
+            if isinstance(c, RWKVConfig)
+            else state_numbers_reference(c)
+        ),
+        "RWKV's WKV state counts too: the numerator a, the denominator b and the running maximum p, d numbers each",
+    ),
+    Mistake(
+        lambda c: (
+            c.n_layers * c.expand * c.d_model * c.d_state
+            if isinstance(c, MambaConfig)
+            else state_numbers_reference(c)
+        ),
+        "a Mamba block also keeps the last d_conv - 1 inputs of its short convolution, E (d_conv - 1) numbers",
+    ),
+    Mistake(
+        lambda c: (
+            c.n_layers * c.d_model * c.d_state
+            if isinstance(c, MambaConfig)
+            else state_numbers_reference(c)
+        ),
+        "the SSM runs on the expanded width E = expand * d_model, with N numbers per channel",
+    ),
+    Mistake(
+        _per_layer,
+        "every layer carries its own state: multiply the count of one layer by n_layers",
+    ),
 ]
 
 STATE_CONFIGS = [
-    LSTMConfig(10, d_model=8, hidden_size=12, n_layers=3), LSTMConfig(10, d_model=8, hidden_size=5, n_layers=1),
-    RetNetConfig(10, d_model=16, n_layers=2, n_heads=2), RetNetConfig(10, d_model=24, n_layers=3, n_heads=3, short_conv=3),
+    LSTMConfig(10, d_model=8, hidden_size=12, n_layers=3),
+    LSTMConfig(10, d_model=8, hidden_size=5, n_layers=1),
+    RetNetConfig(10, d_model=16, n_layers=2, n_heads=2),
+    RetNetConfig(10, d_model=24, n_layers=3, n_heads=3, short_conv=3),
     RetNetConfig(10, d_model=16, n_layers=1, n_heads=4, short_conv=0),
-    RWKVConfig(10, d_model=8, n_layers=2), RWKVConfig(10, d_model=6, n_layers=3),
-    MambaConfig(10, d_model=8, n_layers=2, d_state=4), MambaConfig(10, d_model=6, n_layers=3, d_state=3, expand=3,
-                                                                  d_conv=2),
+    RWKVConfig(10, d_model=8, n_layers=2),
+    RWKVConfig(10, d_model=6, n_layers=3),
+    MambaConfig(10, d_model=8, n_layers=2, d_state=4),
+    MambaConfig(10, d_model=6, n_layers=3, d_state=3, expand=3, d_conv=2),
 ]
 
 
-def _check_count(exercise: str, fn: Callable, cases: list[tuple], measured: Callable, mistakes: list[Mistake],
-                 describe: Callable, wrong: Callable) -> None:
+def _check_count(
+    exercise: str,
+    fn: Callable,
+    cases: list[tuple],
+    measured: Callable,
+    mistakes: list[Mistake],
+    describe: Callable,
+    wrong: Callable,
+) -> None:
     """Check a function that counts (an int) on each case's arguments against ``measured(*args)``;
     ``describe(*args)`` names a case, ``wrong(*args, expected, got)`` says what differs."""
     if not callable(fn):
@@ -104,13 +173,22 @@ def _check_count(exercise: str, fn: Callable, cases: list[tuple], measured: Call
         try:
             got = fn(*args)
         except NotImplementedError:
-            fail(exercise, "this exercise is not solved yet: replace `raise NotImplementedError()` with your code")
+            fail(
+                exercise,
+                "this exercise is not solved yet: replace `raise NotImplementedError()` with your code",
+            )
         except Exception as err:
-            fail(exercise, f"your function raised {type(err).__name__} ({err}) for {describe(*args)}")
+            fail(
+                exercise,
+                f"your function raised {type(err).__name__} ({err}) for {describe(*args)}",
+            )
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if not isinstance(got, int) or isinstance(got, bool):
-            fail(exercise, f"expected an int, got {type(got).__name__} for {describe(*args)}")
+            fail(
+                exercise,
+                f"expected an int, got {type(got).__name__} for {describe(*args)}",
+            )
         if got != expected:
             for mistake in mistakes:
                 if mistake.fn(*args) == got:
@@ -120,12 +198,22 @@ def _check_count(exercise: str, fn: Callable, cases: list[tuple], measured: Call
 
 def check_state_numbers(fn: Callable) -> None:
     """Check ``state_numbers(config) -> int`` against the states the models return."""
-    _check_count("state_numbers", fn, [(c,) for c in STATE_CONFIGS], measured_state_numbers, STATE_MISTAKES, str,
-                 lambda c, expected, got: f"for {c} the model carries {expected} numbers, you counted {got}")
+    _check_count(
+        "state_numbers",
+        fn,
+        [(c,) for c in STATE_CONFIGS],
+        measured_state_numbers,
+        STATE_MISTAKES,
+        str,
+        lambda c, expected, got: (
+            f"for {c} the model carries {expected} numbers, you counted {got}"
+        ),
+    )
     print(f"\u2705 state_numbers: correct on all {len(STATE_CONFIGS)} configurations.")
 
 
 # --- Exercise 2: the bytes of a transformer's key-value cache -----------------------------------
+
 
 def measured_cache_bytes(config: TransformerConfig, T: int) -> int:
     """Build the transformer in float32, read T tokens of one sequence, and count the bytes of its caches."""
@@ -140,16 +228,27 @@ def cache_bytes_reference(config: TransformerConfig, T: int) -> int:
 
 
 CACHE_MISTAKES = [
-    Mistake(lambda c, T: config_numbers(c, T), "the cache holds float32 numbers, 4 bytes each: count bytes, not numbers"),
-    Mistake(lambda c, T: cache_bytes_reference(c, T) // 2,
-            "the cache keeps both the keys and the values of every token, 2 d numbers per layer per token"),
-    Mistake(lambda c, T: cache_bytes_reference(c, T) // c.n_layers,
-            "every attention layer keeps its own cache: multiply by n_layers"),
-    Mistake(lambda c, T: cache_bytes_reference(c, T) * c.n_heads,
-            "the heads split d between them (d_h = d / H), so the heads together hold d numbers per token, "
-            "not H d"),
-    Mistake(lambda c, T: cache_bytes_reference(c, T + 1),
-            "after T tokens the cache holds T keys and T values per layer, not T + 1"),
+    Mistake(
+        lambda c, T: config_numbers(c, T),
+        "the cache holds float32 numbers, 4 bytes each: count bytes, not numbers",
+    ),
+    Mistake(
+        lambda c, T: cache_bytes_reference(c, T) // 2,
+        "the cache keeps both the keys and the values of every token, 2 d numbers per layer per token",
+    ),
+    Mistake(
+        lambda c, T: cache_bytes_reference(c, T) // c.n_layers,
+        "every attention layer keeps its own cache: multiply by n_layers",
+    ),
+    Mistake(
+        lambda c, T: cache_bytes_reference(c, T) * c.n_heads,
+        "the heads split d between them (d_h = d / H), so the heads together hold d numbers per token, "
+        "not H d",
+    ),
+    Mistake(
+        lambda c, T: cache_bytes_reference(c, T + 1),
+        "after T tokens the cache holds T keys and T values per layer, not T + 1",
+    ),
 ]
 
 
@@ -157,22 +256,39 @@ def config_numbers(config: TransformerConfig, T: int) -> int:
     return 2 * config.n_layers * T * config.d_model
 
 
-CACHE_CASES = [(TransformerConfig(10, d_model=16, n_layers=3, n_heads=2), 7),
-               (TransformerConfig(10, d_model=24, n_layers=3, n_heads=3), 20),
-               (TransformerConfig(10, d_model=8, n_layers=1, n_heads=2), 1)]
+CACHE_CASES = [
+    (TransformerConfig(10, d_model=16, n_layers=3, n_heads=2), 7),
+    (TransformerConfig(10, d_model=24, n_layers=3, n_heads=3), 20),
+    (TransformerConfig(10, d_model=8, n_layers=1, n_heads=2), 1),
+]
 
 
 def check_cache_bytes(fn: Callable) -> None:
     """Check ``cache_bytes(config, T) -> int`` against the caches a transformer really returns."""
-    _check_count("cache_bytes", fn, CACHE_CASES, measured_cache_bytes, CACHE_MISTAKES, lambda c, T: f"{c} and T={T}",
-                 lambda c, T, expected, got: f"after T={T} tokens the caches of {c} hold {expected} bytes, you counted {got}")
+    _check_count(
+        "cache_bytes",
+        fn,
+        CACHE_CASES,
+        measured_cache_bytes,
+        CACHE_MISTAKES,
+        lambda c, T: f"{c} and T={T}",
+        lambda c, T, expected, got: (
+            f"after T={T} tokens the caches of {c} hold {expected} bytes, you counted {got}"
+        ),
+    )
     print(f"\u2705 cache_bytes: correct on all {len(CACHE_CASES)} cases.")
 
 
 # --- Exercise 3: a hybrid, one attention layer added to a recurrent stack ----------------------
 
-def add_attention_reference(model, attention: CausalSelfAttention, norm: torch.nn.LayerNorm, idx: torch.Tensor,
-                            layer: int) -> torch.Tensor:
+
+def add_attention_reference(
+    model,
+    attention: CausalSelfAttention,
+    norm: torch.nn.LayerNorm,
+    idx: torch.Tensor,
+    layer: int,
+) -> torch.Tensor:
     """``model``'s logits (B, T, vocab) for idx (B, T) with a residual attention sub-layer,
     x = x + Attn(LN(x)), added right after block ``layer``."""
     x = model.embed(idx)
@@ -184,7 +300,17 @@ def add_attention_reference(model, attention: CausalSelfAttention, norm: torch.n
     return model.head(model.ln_out(x))
 
 
-def _hybrid(model, attention, norm, idx, layer, residual=True, normalise=True, after=True, final_norm=True):
+def _hybrid(
+    model,
+    attention,
+    norm,
+    idx,
+    layer,
+    residual=True,
+    normalise=True,
+    after=True,
+    final_norm=True,
+):
     x = model.embed(idx)
     for i, block in enumerate(model.blocks):
         if i == layer and not after:
@@ -196,21 +322,32 @@ def _hybrid(model, attention, norm, idx, layer, residual=True, normalise=True, a
 
 
 ATTENTION_MISTAKES = [
-    Mistake(lambda *a: _hybrid(*a, residual=False),
-            "the attention layer replaces x instead of adding to it: keep the residual, x = x + Attn(LN(x))"),
-    Mistake(lambda *a: _hybrid(*a, normalise=False),
-            "the attention layer reads x without normalising it first: x = x + Attn(LN(x)), LN being `norm`"),
-    Mistake(lambda *a: _hybrid(*a, after=False),
-            "the attention layer sits before block `layer`; it belongs right after it"),
-    Mistake(lambda *a: _hybrid(*a, final_norm=False),
-            "the model's final normalisation is missing: logits = head(ln_out(x))"),
+    Mistake(
+        lambda *a: _hybrid(*a, residual=False),
+        "the attention layer replaces x instead of adding to it: keep the residual, x = x + Attn(LN(x))",
+    ),
+    Mistake(
+        lambda *a: _hybrid(*a, normalise=False),
+        "the attention layer reads x without normalising it first: x = x + Attn(LN(x)), LN being `norm`",
+    ),
+    Mistake(
+        lambda *a: _hybrid(*a, after=False),
+        "the attention layer sits before block `layer`; it belongs right after it",
+    ),
+    Mistake(
+        lambda *a: _hybrid(*a, final_norm=False),
+        "the model's final normalisation is missing: logits = head(ln_out(x))",
+    ),
 ]
 
 
 def _hybrid_args(n_layers: int, layer: int, T: int, seed: int) -> tuple:
     torch.manual_seed(seed)
     model = Mamba(MambaConfig(12, d_model=8, n_layers=n_layers, d_state=4)).double()
-    attention, norm = CausalSelfAttention(8, n_heads=2).double(), torch.nn.LayerNorm(8).double()
+    attention, norm = (
+        CausalSelfAttention(8, n_heads=2).double(),
+        torch.nn.LayerNorm(8).double(),
+    )
     with torch.no_grad():
         norm.weight.uniform_(0.5, 1.5)
         norm.bias.normal_(0, 0.3)
@@ -221,8 +358,21 @@ def _hybrid_args(n_layers: int, layer: int, T: int, seed: int) -> tuple:
 def check_add_attention(fn: Callable) -> None:
     """Check ``add_attention(model, attention, norm, idx, layer) -> logits`` against the reference."""
     sizes = [(2, 0, 9), (3, 1, 5), (2, 1, 1)]
-    cases = [Case(_hybrid_args(n, layer, T, 40 + i), f"(for {n} Mamba blocks, attention after block {layer}, T={T})",
-                  grad=False)
-             for i, (n, layer, T) in enumerate(sizes)]
-    check("add_attention", fn, add_attention_reference, cases, [Output("logits", ("batch", "position", "token"))],
-          ATTENTION_MISTAKES, rtol=1e-7, atol=1e-9)
+    cases = [
+        Case(
+            _hybrid_args(n, layer, T, 40 + i),
+            f"(for {n} Mamba blocks, attention after block {layer}, T={T})",
+            grad=False,
+        )
+        for i, (n, layer, T) in enumerate(sizes)
+    ]
+    check(
+        "add_attention",
+        fn,
+        add_attention_reference,
+        cases,
+        [Output("logits", ("batch", "position", "token"))],
+        ATTENTION_MISTAKES,
+        rtol=1e-7,
+        atol=1e-9,
+    )

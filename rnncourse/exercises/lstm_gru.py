@@ -7,6 +7,7 @@ recurrent product), so a solution can be compared with ``torch.nn.LSTMCell`` and
 ``torch.nn.GRUCell``. Each ``check_<name>(student_fn)`` tests the student's
 function against the reference and names the usual mistakes.
 """
+
 from __future__ import annotations
 
 from itertools import permutations
@@ -26,14 +27,22 @@ def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
 
 def _weights(g: torch.Generator, D_in: int, D_h: int, G: int) -> tuple:
     """W_ih (G D_h, D_in), W_hh (G D_h, D_h), b_ih and b_hh (G D_h,), for a cell of G gates."""
-    return (_randn(g, G * D_h, D_in, scale=D_in ** -0.5), _randn(g, G * D_h, D_h, scale=D_h ** -0.5),
-            _randn(g, G * D_h, scale=0.5), _randn(g, G * D_h, scale=0.5))
+    return (
+        _randn(g, G * D_h, D_in, scale=D_in**-0.5),
+        _randn(g, G * D_h, D_h, scale=D_h**-0.5),
+        _randn(g, G * D_h, scale=0.5),
+        _randn(g, G * D_h, scale=0.5),
+    )
 
 
 def _cell_args(B: int, D_in: int, D_h: int, G: int, states: int, seed: int) -> tuple:
     """x_t (B, D_in), then ``states`` tensors (B, D_h), then the weights of a cell of G gates."""
     g = torch.Generator().manual_seed(seed)
-    return (_randn(g, B, D_in), *(_randn(g, B, D_h) for _ in range(states)), *_weights(g, D_in, D_h, G))
+    return (
+        _randn(g, B, D_in),
+        *(_randn(g, B, D_h) for _ in range(states)),
+        *_weights(g, D_in, D_h, G),
+    )
 
 
 def _sizes(B: int, D_in: int, D_h: int) -> str:
@@ -47,19 +56,30 @@ def _gates_read_in(order: str, torch_order: str, reference):
 
     def cell(*args):
         *inputs, W_ih, W_hh, b_ih, b_hh = args
-        mixed = [torch.cat([w.chunk(len(order))[k] for k in blocks]) for w in (W_ih, W_hh, b_ih, b_hh)]
+        mixed = [
+            torch.cat([w.chunk(len(order))[k] for k in blocks])
+            for w in (W_ih, W_hh, b_ih, b_hh)
+        ]
         return reference(*inputs, *mixed)
+
     return cell
 
 
 def _order_mistakes(torch_order: str, reference, names: str) -> list[Mistake]:
-    return [Mistake(_gates_read_in("".join(order), torch_order, reference),
-                    f"your gates are taken from the stacked weights in the order {', '.join(order)}: torch stacks "
-                    f"the rows of W_ih, W_hh, b_ih and b_hh as {', '.join(torch_order)} ({names})")
-            for order in permutations(torch_order) if "".join(order) != torch_order]
+    return [
+        Mistake(
+            _gates_read_in("".join(order), torch_order, reference),
+            f"your gates are taken from the stacked weights in the order {', '.join(order)}: torch stacks "
+            f"the rows of W_ih, W_hh, b_ih and b_hh as {', '.join(torch_order)} ({names})",
+        )
+        for order in permutations(torch_order)
+        if "".join(order) != torch_order
+    ]
 
 
-def _require_row_form(name: str, fn, cases: list[Case], shapes: str, products: str) -> None:
+def _require_row_form(
+    name: str, fn, cases: list[Case], shapes: str, products: str
+) -> None:
     """Run ``fn`` on every case: a matrix product that fails on its shapes nearly always means a weight
     used without its transpose, which deserves its own sentence. Every other error is left to ``check``."""
     for case in cases:
@@ -67,12 +87,16 @@ def _require_row_form(name: str, fn, cases: list[Case], shapes: str, products: s
             fn(*_fresh(case.args, grad=False))
         except Exception as err:  # the student's bug; only a shape error of a product is ours to explain
             if isinstance(err, RuntimeError) and "cannot be multiplied" in str(err):
-                fail(name, f"a matrix product failed on its shapes ({err}) {case.description}: the weights have "
-                           f"torch's shapes, {shapes}, so in row-vector form the products are {products}")
+                fail(
+                    name,
+                    f"a matrix product failed on its shapes ({err}) {case.description}: the weights have "
+                    f"torch's shapes, {shapes}, so in row-vector form the products are {products}",
+                )
             return
 
 
 # --- Exercise 1: the LSTM cell --------------------------------------------------
+
 
 def lstm_cell_reference(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
     """x_t: (B, D_in), h_prev, c_prev: (B, D_h), W_ih: (4 D_h, D_in), W_hh: (4 D_h, D_h),
@@ -82,39 +106,67 @@ def lstm_cell_reference(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
     return lstm_cell(x_t @ W_ih.T + b_ih, h_prev, c_prev, W_hh, b_hh)
 
 
-def _lstm_variant(gate=torch.sigmoid, candidate=torch.tanh, squash=torch.tanh, forget=True):
+def _lstm_variant(
+    gate=torch.sigmoid, candidate=torch.tanh, squash=torch.tanh, forget=True
+):
     """An LSTM step with other nonlinearities (``gate`` for i, f, o; ``candidate`` for g; ``squash`` for
     the cell's output), or with no forget gate at all (c_t = c_{t-1} + i_t * g_t)."""
+
     def cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
         a_i, a_f, a_g, a_o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=1)
         c_t = (gate(a_f) * c if forget else c) + gate(a_i) * candidate(a_g)
         return gate(a_o) * squash(c_t), c_t
+
     return cell
 
 
 LSTM_CELL_MISTAKES = [
-    Mistake(_lstm_variant(gate=torch.tanh, candidate=torch.sigmoid),
-            "your sigmoid and tanh are swapped: the gates i, f and o use torch.sigmoid (values in (0, 1)) and "
-            "the candidate g uses torch.tanh"),
-    Mistake(_lstm_variant(candidate=torch.sigmoid),
-            "your candidate g_t uses a sigmoid: it uses torch.tanh, so that it can add negative values to the cell"),
-    Mistake(_lstm_variant(gate=torch.tanh),
-            "your gates i, f and o use tanh: gates use torch.sigmoid, so that they lie between 0 and 1"),
-    Mistake(lambda x, h, c, *w: lstm_cell_reference(x, h, torch.zeros_like(c), *w),
-            "your c_t equals i_t * g_t, as if the forget gate were missing: the cell keeps f_t * c_{t-1} "
-            "of its old value, c_t = f_t * c_{t-1} + i_t * g_t"),
-    Mistake(_lstm_variant(forget=False),
-            "your c_t adds c_{t-1} without the forget gate: c_t = f_t * c_{t-1} + i_t * g_t"),
-    Mistake(_lstm_variant(squash=lambda c: c),
-            "your h_t equals o_t * c_t: squash the cell first, h_t = o_t * tanh(c_t)"),
-    Mistake(lambda x, h, c, *w: lstm_cell_reference(x, h, h, *w),
-            "your c_t uses h_prev where the old cell belongs: c_t = f_t * c_prev + i_t * g_t"),
-    Mistake(lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell_reference(x, h, c, W_ih, W_hh, b_ih, 0 * b_hh),
-            "your gates leave out b_hh: torch's LSTM has two biases and adds both, b_ih and b_hh"),
-    Mistake(lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell_reference(x, h, c, W_ih, W_hh, 0 * b_ih, b_hh),
-            "your gates leave out b_ih: torch's LSTM has two biases and adds both, b_ih and b_hh"),
-    Mistake(lambda *args: lstm_cell_reference(*args)[::-1],
-            "you returned (c_t, h_t): return them in the order (h_t, c_t), as torch.nn.LSTMCell does"),
+    Mistake(
+        _lstm_variant(gate=torch.tanh, candidate=torch.sigmoid),
+        "your sigmoid and tanh are swapped: the gates i, f and o use torch.sigmoid (values in (0, 1)) and "
+        "the candidate g uses torch.tanh",
+    ),
+    Mistake(
+        _lstm_variant(candidate=torch.sigmoid),
+        "your candidate g_t uses a sigmoid: it uses torch.tanh, so that it can add negative values to the cell",
+    ),
+    Mistake(
+        _lstm_variant(gate=torch.tanh),
+        "your gates i, f and o use tanh: gates use torch.sigmoid, so that they lie between 0 and 1",
+    ),
+    Mistake(
+        lambda x, h, c, *w: lstm_cell_reference(x, h, torch.zeros_like(c), *w),
+        "your c_t equals i_t * g_t, as if the forget gate were missing: the cell keeps f_t * c_{t-1} "
+        "of its old value, c_t = f_t * c_{t-1} + i_t * g_t",
+    ),
+    Mistake(
+        _lstm_variant(forget=False),
+        "your c_t adds c_{t-1} without the forget gate: c_t = f_t * c_{t-1} + i_t * g_t",
+    ),
+    Mistake(
+        _lstm_variant(squash=lambda c: c),
+        "your h_t equals o_t * c_t: squash the cell first, h_t = o_t * tanh(c_t)",
+    ),
+    Mistake(
+        lambda x, h, c, *w: lstm_cell_reference(x, h, h, *w),
+        "your c_t uses h_prev where the old cell belongs: c_t = f_t * c_prev + i_t * g_t",
+    ),
+    Mistake(
+        lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell_reference(
+            x, h, c, W_ih, W_hh, b_ih, 0 * b_hh
+        ),
+        "your gates leave out b_hh: torch's LSTM has two biases and adds both, b_ih and b_hh",
+    ),
+    Mistake(
+        lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell_reference(
+            x, h, c, W_ih, W_hh, 0 * b_ih, b_hh
+        ),
+        "your gates leave out b_ih: torch's LSTM has two biases and adds both, b_ih and b_hh",
+    ),
+    Mistake(
+        lambda *args: lstm_cell_reference(*args)[::-1],
+        "you returned (c_t, h_t): return them in the order (h_t, c_t), as torch.nn.LSTMCell does",
+    ),
     *_order_mistakes("ifgo", lstm_cell_reference, "input, forget, candidate, output"),
 ]
 
@@ -125,15 +177,29 @@ def check_lstm_cell(lstm_cell_fn) -> None:
     Wrong answers are recognised by their outputs, except transposed weights, which fail on their shapes
     and are named as such."""
     sizes = [(3, 4, 5), (1, 2, 1), (2, 8, 2), (4, 3, 3)]
-    cases = [Case(_cell_args(B, D_in, D_h, 4, 2, 70 + seed), _sizes(B, D_in, D_h))
-             for seed, (B, D_in, D_h) in enumerate(sizes)]
-    _require_row_form("lstm_cell", lstm_cell_fn, cases, "W_ih (4 D_h, D_in) and W_hh (4 D_h, D_h)",
-                      "x_t @ W_ih.T and h_prev @ W_hh.T")
-    check("lstm_cell", lstm_cell_fn, lstm_cell_reference, cases,
-          [Output("h_t", ("batch", "unit")), Output("c_t", ("batch", "unit"))], LSTM_CELL_MISTAKES)
+    cases = [
+        Case(_cell_args(B, D_in, D_h, 4, 2, 70 + seed), _sizes(B, D_in, D_h))
+        for seed, (B, D_in, D_h) in enumerate(sizes)
+    ]
+    _require_row_form(
+        "lstm_cell",
+        lstm_cell_fn,
+        cases,
+        "W_ih (4 D_h, D_in) and W_hh (4 D_h, D_h)",
+        "x_t @ W_ih.T and h_prev @ W_hh.T",
+    )
+    check(
+        "lstm_cell",
+        lstm_cell_fn,
+        lstm_cell_reference,
+        cases,
+        [Output("h_t", ("batch", "unit")), Output("c_t", ("batch", "unit"))],
+        LSTM_CELL_MISTAKES,
+    )
 
 
 # --- Exercise 2: the GRU cell ------------------------------------------------
+
 
 def gru_cell_reference(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
     """x_t: (B, D_in), h_prev: (B, D_h), W_ih: (3 D_h, D_in), W_hh: (3 D_h, D_h), b_ih, b_hh: (3 D_h,)
@@ -145,48 +211,76 @@ def gru_cell_reference(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
 
 def _gru_variant(reset="after", gate=torch.sigmoid, candidate=torch.tanh, swap_z=False):
     """A GRU step with the reset gate elsewhere (``reset``), other nonlinearities, or z and 1 - z swapped."""
+
     def cell(x, h, W_ih, W_hh, b_ih, b_hh):
         x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
         h_r, h_z, h_n = (h @ W_hh.T + b_hh).chunk(3, dim=1)
         r, z = gate(x_r + h_r), gate(x_z + h_z)
         W_hn, b_hn = W_hh.chunk(3)[2], b_hh.chunk(3)[2]
-        a_n = {"after": x_n + r * h_n,
-               "before": x_n + (r * h) @ W_hn.T + b_hn,  # Cho et al. (2014)
-               "not on the bias": x_n + r * (h @ W_hn.T) + b_hn,
-               "on everything": r * (x_n + h_n),
-               "nowhere": x_n + h_n}[reset]
+        a_n = {
+            "after": x_n + r * h_n,
+            "before": x_n + (r * h) @ W_hn.T + b_hn,  # Cho et al. (2014)
+            "not on the bias": x_n + r * (h @ W_hn.T) + b_hn,
+            "on everything": r * (x_n + h_n),
+            "nowhere": x_n + h_n,
+        }[reset]
         n = candidate(a_n)
         return z * n + (1 - z) * h if swap_z else (1 - z) * n + z * h
+
     return cell
 
 
 GRU_CELL_MISTAKES = [
-    Mistake(_gru_variant(reset="before"),
-            "your reset gate multiplies h_{t-1} before the product with W_hn, as in Cho et al.'s paper: that "
-            "variant is fine, but this exercise asks for torch's, "
-            "n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))"),
-    Mistake(_gru_variant(reset="not on the bias"),
-            "your reset gate multiplies W_hn h_{t-1} but not b_hn: torch applies it to both, "
-            "r_t * (W_hn h_{t-1} + b_hn)"),
-    Mistake(_gru_variant(reset="on everything"),
-            "your reset gate multiplies the input's part too: it acts on the recurrent part only, "
-            "n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))"),
-    Mistake(_gru_variant(reset="nowhere"),
-            "your candidate n_t leaves out the reset gate: n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))"),
-    Mistake(_gru_variant(swap_z=True),
-            "your z_t and 1 - z_t are swapped: torch keeps z_t of the old state, "
-            "h_t = (1 - z_t) * n_t + z_t * h_{t-1}"),
-    Mistake(_gru_variant(gate=torch.tanh, candidate=torch.sigmoid),
-            "your sigmoid and tanh are swapped: the gates r and z use torch.sigmoid and "
-            "the candidate n uses torch.tanh"),
-    Mistake(_gru_variant(candidate=torch.sigmoid),
-            "your candidate n_t uses a sigmoid: it uses torch.tanh, so that the state can take negative values"),
-    Mistake(_gru_variant(gate=torch.tanh),
-            "your gates r and z use tanh: gates use torch.sigmoid, so that they lie between 0 and 1"),
-    Mistake(lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell_reference(x, h, W_ih, W_hh, b_ih, 0 * b_hh),
-            "your gates leave out b_hh: torch's GRU has two biases, b_ih and b_hh, and b_hn sits inside r_t * (...)"),
-    Mistake(lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell_reference(x, h, W_ih, W_hh, 0 * b_ih, b_hh),
-            "your gates leave out b_ih: torch's GRU has two biases and adds both, b_ih and b_hh"),
+    Mistake(
+        _gru_variant(reset="before"),
+        "your reset gate multiplies h_{t-1} before the product with W_hn, as in Cho et al.'s paper: that "
+        "variant is fine, but this exercise asks for torch's, "
+        "n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+    ),
+    Mistake(
+        _gru_variant(reset="not on the bias"),
+        "your reset gate multiplies W_hn h_{t-1} but not b_hn: torch applies it to both, "
+        "r_t * (W_hn h_{t-1} + b_hn)",
+    ),
+    Mistake(
+        _gru_variant(reset="on everything"),
+        "your reset gate multiplies the input's part too: it acts on the recurrent part only, "
+        "n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+    ),
+    Mistake(
+        _gru_variant(reset="nowhere"),
+        "your candidate n_t leaves out the reset gate: n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+    ),
+    Mistake(
+        _gru_variant(swap_z=True),
+        "your z_t and 1 - z_t are swapped: torch keeps z_t of the old state, "
+        "h_t = (1 - z_t) * n_t + z_t * h_{t-1}",
+    ),
+    Mistake(
+        _gru_variant(gate=torch.tanh, candidate=torch.sigmoid),
+        "your sigmoid and tanh are swapped: the gates r and z use torch.sigmoid and "
+        "the candidate n uses torch.tanh",
+    ),
+    Mistake(
+        _gru_variant(candidate=torch.sigmoid),
+        "your candidate n_t uses a sigmoid: it uses torch.tanh, so that the state can take negative values",
+    ),
+    Mistake(
+        _gru_variant(gate=torch.tanh),
+        "your gates r and z use tanh: gates use torch.sigmoid, so that they lie between 0 and 1",
+    ),
+    Mistake(
+        lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell_reference(
+            x, h, W_ih, W_hh, b_ih, 0 * b_hh
+        ),
+        "your gates leave out b_hh: torch's GRU has two biases, b_ih and b_hh, and b_hn sits inside r_t * (...)",
+    ),
+    Mistake(
+        lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell_reference(
+            x, h, W_ih, W_hh, 0 * b_ih, b_hh
+        ),
+        "your gates leave out b_ih: torch's GRU has two biases and adds both, b_ih and b_hh",
+    ),
     *_order_mistakes("rzn", gru_cell_reference, "reset, update, candidate"),
 ]
 
@@ -197,21 +291,36 @@ def check_gru_cell(gru_cell_fn) -> None:
     Wrong answers are recognised by their outputs, except transposed weights, which fail on their shapes
     and are named as such."""
     sizes = [(3, 4, 5), (1, 2, 1), (2, 6, 2), (4, 3, 3)]
-    cases = [Case(_cell_args(B, D_in, D_h, 3, 1, 80 + seed), _sizes(B, D_in, D_h))
-             for seed, (B, D_in, D_h) in enumerate(sizes)]
-    _require_row_form("gru_cell", gru_cell_fn, cases, "W_ih (3 D_h, D_in) and W_hh (3 D_h, D_h)",
-                      "x_t @ W_ih.T and h_prev @ W_hh.T")
-    check("gru_cell", gru_cell_fn, gru_cell_reference, cases, [Output("h_t", ("batch", "unit"))], GRU_CELL_MISTAKES)
+    cases = [
+        Case(_cell_args(B, D_in, D_h, 3, 1, 80 + seed), _sizes(B, D_in, D_h))
+        for seed, (B, D_in, D_h) in enumerate(sizes)
+    ]
+    _require_row_form(
+        "gru_cell",
+        gru_cell_fn,
+        cases,
+        "W_ih (3 D_h, D_in) and W_hh (3 D_h, D_h)",
+        "x_t @ W_ih.T and h_prev @ W_hh.T",
+    )
+    check(
+        "gru_cell",
+        gru_cell_fn,
+        gru_cell_reference,
+        cases,
+        [Output("h_t", ("batch", "unit"))],
+        GRU_CELL_MISTAKES,
+    )
 
 
 # --- Exercise 3: a bidirectional wrapper --------------------------------------
+
 
 def _scan(cell, x, h0, reverse=False):
     """Run ``cell(x_t, h) -> h`` over x (B, T, D_in) from h0 (B, D_h), backwards in time if ``reverse``.
     Returns (B, T, D_h) with the state after reading x_t at position t, whichever the direction."""
     T = x.shape[1]
     h, hs = h0, [None] * T
-    for t in (reversed(range(T)) if reverse else range(T)):
+    for t in reversed(range(T)) if reverse else range(T):
         h = cell(x[:, t], h)
         hs[t] = h
     return torch.stack(hs, dim=1)
@@ -223,38 +332,70 @@ def bidirectional_reference(cell_fw, cell_bw, x, h0_fw, h0_bw):
 
     As in ``torch.nn.GRU(bidirectional=True)``, the backward output at position t is its state
     after reading x_{T-1}, ..., x_t."""
-    return torch.cat([_scan(cell_fw, x, h0_fw), _scan(cell_bw, x, h0_bw, reverse=True)], dim=-1)
+    return torch.cat(
+        [_scan(cell_fw, x, h0_fw), _scan(cell_bw, x, h0_bw, reverse=True)], dim=-1
+    )
 
 
 BIDIRECTIONAL_MISTAKES = [
-    Mistake(lambda f, b, x, h_f, h_b: torch.cat([_scan(f, x, h_f), _scan(b, x, h_b, reverse=True).flip(1)], -1),
-            "your backward outputs are left in reading order (position t holds the state after reading t + 1 "
-            "inputs from the end): put them back in time order, so that position t holds the state after "
-            "reading x_{T-1}, ..., x_t"),
-    Mistake(lambda f, b, x, h_f, h_b: torch.cat([_scan(b, x, h_b, reverse=True), _scan(f, x, h_f)], -1),
-            "your halves are concatenated in the wrong order: the forward state comes first, "
-            "[forward h_t; backward h_t], as in torch's bidirectional layers"),
-    Mistake(lambda f, b, x, h_f, h_b: torch.cat([_scan(f, x, h_f), _scan(b, x, h_b)], -1),
-            "your backward direction reads the sequence forward: run cell_bw from the last step to the first, "
-            "t = T-1, ..., 0"),
-    Mistake(lambda f, b, x, h_f, h_b: _scan(f, x, h_f) + _scan(b, x, h_b, reverse=True),
-            "you summed the two directions: concatenate them along the last axis, giving (B, T, 2 D_h)"),
-    Mistake(lambda f, b, x, h_f, h_b: torch.stack([_scan(f, x, h_f), _scan(b, x, h_b, reverse=True)], -2),
-            "you stacked the two directions on a new axis: concatenate them along the last axis, giving (B, T, 2 D_h)"),
-    Mistake(lambda f, b, x, h_f, h_b: torch.cat([_scan(f, x, h_f), _scan(b, x, h_b, reverse=True)], 1),
-            "you concatenated the directions along the time axis: concatenate them along the features, "
-            "the last axis, giving (B, T, 2 D_h)"),
-    Mistake(lambda f, b, x, h_f, h_b: bidirectional_reference(b, f, x, h_f, h_b),
-            "your cells are swapped: cell_fw runs forward in time and cell_bw backward"),
-    Mistake(lambda f, b, x, h_f, h_b: bidirectional_reference(f, f, x, h_f, h_b),
-            "your backward direction uses cell_fw: each direction has its own weights, use cell_bw for it"),
-    Mistake(lambda f, b, x, h_f, h_b: bidirectional_reference(f, b, x, h_b, h_f),
-            "your initial states are swapped: h0_fw starts the forward direction and h0_bw the backward one"),
+    Mistake(
+        lambda f, b, x, h_f, h_b: torch.cat(
+            [_scan(f, x, h_f), _scan(b, x, h_b, reverse=True).flip(1)], -1
+        ),
+        "your backward outputs are left in reading order (position t holds the state after reading t + 1 "
+        "inputs from the end): put them back in time order, so that position t holds the state after "
+        "reading x_{T-1}, ..., x_t",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: torch.cat(
+            [_scan(b, x, h_b, reverse=True), _scan(f, x, h_f)], -1
+        ),
+        "your halves are concatenated in the wrong order: the forward state comes first, "
+        "[forward h_t; backward h_t], as in torch's bidirectional layers",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: torch.cat([_scan(f, x, h_f), _scan(b, x, h_b)], -1),
+        "your backward direction reads the sequence forward: run cell_bw from the last step to the first, "
+        "t = T-1, ..., 0",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: _scan(f, x, h_f) + _scan(b, x, h_b, reverse=True),
+        "you summed the two directions: concatenate them along the last axis, giving (B, T, 2 D_h)",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: torch.stack(
+            [_scan(f, x, h_f), _scan(b, x, h_b, reverse=True)], -2
+        ),
+        "you stacked the two directions on a new axis: concatenate them along the last axis, giving (B, T, 2 D_h)",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: torch.cat(
+            [_scan(f, x, h_f), _scan(b, x, h_b, reverse=True)], 1
+        ),
+        "you concatenated the directions along the time axis: concatenate them along the features, "
+        "the last axis, giving (B, T, 2 D_h)",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: bidirectional_reference(b, f, x, h_f, h_b),
+        "your cells are swapped: cell_fw runs forward in time and cell_bw backward",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: bidirectional_reference(f, f, x, h_f, h_b),
+        "your backward direction uses cell_fw: each direction has its own weights, use cell_bw for it",
+    ),
+    Mistake(
+        lambda f, b, x, h_f, h_b: bidirectional_reference(f, b, x, h_b, h_f),
+        "your initial states are swapped: h0_fw starts the forward direction and h0_bw the backward one",
+    ),
 ]
 
 
 def _tanh_cell(g: torch.Generator, D_in: int, D_h: int):
-    W_x, W_h, b = _randn(g, D_h, D_in, scale=D_in ** -0.5), _randn(g, D_h, D_h, scale=D_h ** -0.5), _randn(g, D_h)
+    W_x, W_h, b = (
+        _randn(g, D_h, D_in, scale=D_in**-0.5),
+        _randn(g, D_h, D_h, scale=D_h**-0.5),
+        _randn(g, D_h),
+    )
     return lambda x_t, h: torch.tanh(x_t @ W_x.T + h @ W_h.T + b)
 
 
@@ -263,25 +404,48 @@ def _gru_step(g: torch.Generator, D_in: int, D_h: int):
     return lambda x_t, h: gru_cell_reference(x_t, h, *weights)
 
 
-def _bidirectional_args(B: int, T: int, D_in: int, D_h: int, make_cell, seed: int) -> tuple:
+def _bidirectional_args(
+    B: int, T: int, D_in: int, D_h: int, make_cell, seed: int
+) -> tuple:
     g = torch.Generator().manual_seed(seed)
     cell_fw, cell_bw = make_cell(g, D_in, D_h), make_cell(g, D_in, D_h)
-    return cell_fw, cell_bw, _randn(g, B, T, D_in), _randn(g, B, D_h, scale=0.5), _randn(g, B, D_h, scale=0.5)
+    return (
+        cell_fw,
+        cell_bw,
+        _randn(g, B, T, D_in),
+        _randn(g, B, D_h, scale=0.5),
+        _randn(g, B, D_h, scale=0.5),
+    )
 
 
 def check_bidirectional(bidirectional) -> None:
     """Check ``bidirectional(cell_fw, cell_bw, x, h0_fw, h0_bw) -> outputs (B, T, 2 D_h)`` against the
     reference, with tanh cells and GRU cells of fixed float64 weights."""
-    settings = [(2, 5, 3, 4, _tanh_cell, "tanh"), (1, 4, 2, 1, _gru_step, "GRU"), (3, 6, 4, 3, _gru_step, "GRU"),
-                (2, 1, 3, 2, _tanh_cell, "tanh")]
-    cases = [Case(_bidirectional_args(B, T, D_in, D_h, make_cell, 90 + seed),
-                  f"(for B={B}, T={T}, D_in={D_in}, D_h={D_h}, with {kind} cells)")
-             for seed, (B, T, D_in, D_h, make_cell, kind) in enumerate(settings)]
-    check("bidirectional", bidirectional, bidirectional_reference, cases,
-          [Output("outputs", ("batch", "time step", "feature"))], BIDIRECTIONAL_MISTAKES)
+    settings = [
+        (2, 5, 3, 4, _tanh_cell, "tanh"),
+        (1, 4, 2, 1, _gru_step, "GRU"),
+        (3, 6, 4, 3, _gru_step, "GRU"),
+        (2, 1, 3, 2, _tanh_cell, "tanh"),
+    ]
+    cases = [
+        Case(
+            _bidirectional_args(B, T, D_in, D_h, make_cell, 90 + seed),
+            f"(for B={B}, T={T}, D_in={D_in}, D_h={D_h}, with {kind} cells)",
+        )
+        for seed, (B, T, D_in, D_h, make_cell, kind) in enumerate(settings)
+    ]
+    check(
+        "bidirectional",
+        bidirectional,
+        bidirectional_reference,
+        cases,
+        [Output("outputs", ("batch", "time step", "feature"))],
+        BIDIRECTIONAL_MISTAKES,
+    )
 
 
 # --- Exercise 4: sampling with temperature ------------------------------------
+
 
 def sample_reference(model, prompt_ids, n, temperature, generator):
     """model: a CharLM; prompt_ids: (T0,) int64 -> (n,) int64 ids. The prompt is read once, then each id
@@ -289,9 +453,16 @@ def sample_reference(model, prompt_ids, n, temperature, generator):
     return model.generate(prompt_ids, n, temperature, generator)
 
 
-def _sampler(probs=temperature_probs, carry=True, refeed_last=False, position=-1, with_prompt=False):
+def _sampler(
+    probs=temperature_probs,
+    carry=True,
+    refeed_last=False,
+    position=-1,
+    with_prompt=False,
+):
     """A sampler with one of the usual mistakes: other probabilities, the state dropped, the prompt's
     last id read twice, the first draw from another position's logits, or the prompt returned too."""
+
     @torch.no_grad()
     def sample(model, prompt, n, temperature, generator):
         logits, state = model(prompt[None])  # (1, T0, V)
@@ -299,37 +470,57 @@ def _sampler(probs=temperature_probs, carry=True, refeed_last=False, position=-1
             logits, state = model(prompt[None, -1:], state)
         logits, ids = logits[:, position], []
         for _ in range(n):
-            nxt = torch.multinomial(probs(logits, temperature), 1, generator=generator)[0]  # (1,)
+            nxt = torch.multinomial(probs(logits, temperature), 1, generator=generator)[
+                0
+            ]  # (1,)
             ids.append(nxt)
             logits, state = model(nxt[None], state if carry else None)
             logits = logits[:, -1]
         return torch.cat([prompt, *ids]) if with_prompt else torch.cat(ids)
+
     return sample
 
 
 SAMPLE_MISTAKES = [
-    Mistake(_sampler(carry=False),
-            "your model forgets what it has read: carry the state from each call to the next, "
-            "logits, state = model(next_id, state), instead of running it on the last id alone"),
-    Mistake(_sampler(refeed_last=True),
-            "your sampling starts one step late, after feeding the prompt's last id a second time: "
-            "draw the first id from the logits at the prompt's last position"),
-    Mistake(_sampler(position=0),
-            "your first id is drawn from the logits after the prompt's first id: use the last position, logits[:, -1]"),
-    Mistake(_sampler(probs=lambda logits, tau: torch.softmax(logits * tau, dim=-1)),
-            "you multiplied the logits by the temperature: divide them by it, softmax(logits / temperature), "
-            "and use the arg-max for temperature 0"),
-    Mistake(_sampler(probs=lambda logits, tau: torch.softmax(logits, dim=-1)),
-            "your samples ignore the temperature: draw from softmax(logits / temperature), "
-            "and use the arg-max for temperature 0"),
-    Mistake(_sampler(probs=lambda logits, tau: temperature_probs(logits, 0)),
-            "you always take the arg-max: that is temperature 0 only, for a temperature above 0 draw from "
-            "softmax(logits / temperature) with torch.multinomial"),
-    Mistake(_sampler(with_prompt=True),
-            "you returned the prompt as well: return only the n new ids, shape (n,)"),
+    Mistake(
+        _sampler(carry=False),
+        "your model forgets what it has read: carry the state from each call to the next, "
+        "logits, state = model(next_id, state), instead of running it on the last id alone",
+    ),
+    Mistake(
+        _sampler(refeed_last=True),
+        "your sampling starts one step late, after feeding the prompt's last id a second time: "
+        "draw the first id from the logits at the prompt's last position",
+    ),
+    Mistake(
+        _sampler(position=0),
+        "your first id is drawn from the logits after the prompt's first id: use the last position, logits[:, -1]",
+    ),
+    Mistake(
+        _sampler(probs=lambda logits, tau: torch.softmax(logits * tau, dim=-1)),
+        "you multiplied the logits by the temperature: divide them by it, softmax(logits / temperature), "
+        "and use the arg-max for temperature 0",
+    ),
+    Mistake(
+        _sampler(probs=lambda logits, tau: torch.softmax(logits, dim=-1)),
+        "your samples ignore the temperature: draw from softmax(logits / temperature), "
+        "and use the arg-max for temperature 0",
+    ),
+    Mistake(
+        _sampler(probs=lambda logits, tau: temperature_probs(logits, 0)),
+        "you always take the arg-max: that is temperature 0 only, for a temperature above 0 draw from "
+        "softmax(logits / temperature) with torch.multinomial",
+    ),
+    Mistake(
+        _sampler(with_prompt=True),
+        "you returned the prompt as well: return only the n new ids, shape (n,)",
+    ),
 ]
 
-V, DRAWS = 5, 2000  # the tiny model's vocabulary, and the draws behind a frequency comparison
+V, DRAWS = (
+    5,
+    2000,
+)  # the tiny model's vocabulary, and the draws behind a frequency comparison
 SAMPLE_CASES = [  # (recurrent layer, layers, prompt, n, temperature)
     (LSTM, 1, [1, 3, 0, 2], 12, 0.0),
     (LSTM, 1, [1, 3, 0, 2], 12, 1.0),
@@ -342,7 +533,11 @@ def tiny_char_lm(rnn=LSTM, num_layers: int = 1, seed: int = 0) -> CharLM:
     """A float64 CharLM over V=5 ids with N(0, 1) weights: peaked enough that the usual mistakes change the
     samples. Built without touching torch's global random state."""
     with torch.random.fork_rng(devices=[]):
-        model = CharLM(V, hidden_size=6, num_layers=num_layers, embed_size=4, rnn=rnn).double().eval()
+        model = (
+            CharLM(V, hidden_size=6, num_layers=num_layers, embed_size=4, rnn=rnn)
+            .double()
+            .eval()
+        )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
@@ -355,31 +550,59 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def _same_ids(got, expected: torch.Tensor) -> bool:
-    return (isinstance(got, torch.Tensor) and got.shape == expected.shape
-            and torch.equal(got.to(expected.dtype), expected))
+    return (
+        isinstance(got, torch.Tensor)
+        and got.shape == expected.shape
+        and torch.equal(got.to(expected.dtype), expected)
+    )
 
 
-def _run_sampler(name: str, sample, model, prompt, n, temperature, generator, where: str):
+def _run_sampler(
+    name: str, sample, model, prompt, n, temperature, generator, where: str
+):
     try:
         return sample(model, prompt.clone(), n, temperature, generator)
     except NotImplementedError:
-        fail(name, "this exercise is not solved yet: replace `raise NotImplementedError()` with your code")
+        fail(
+            name,
+            "this exercise is not solved yet: replace `raise NotImplementedError()` with your code",
+        )
     except Exception as err:  # the student's bug, in one sentence
-        from_zero = isinstance(err, ZeroDivisionError) or "probability tensor" in str(err)  # softmax(logits / 0)
-        greedy = (": temperature 0 means greedy decoding, take the arg-max of the logits "
-                  "(rnncourse.sampling.temperature_probs does)") if temperature == 0 and from_zero else ""
+        from_zero = isinstance(err, ZeroDivisionError) or "probability tensor" in str(
+            err
+        )  # softmax(logits / 0)
+        greedy = (
+            (
+                ": temperature 0 means greedy decoding, take the arg-max of the logits "
+                "(rnncourse.sampling.temperature_probs does)"
+            )
+            if temperature == 0 and from_zero
+            else ""
+        )
         fail(name, f"your function raised {type(err).__name__} ({err}) {where}{greedy}")
 
 
 def _check_form(name: str, ids, n: int, where: str) -> None:
     if not isinstance(ids, torch.Tensor):
-        fail(name, f"return the ids as a torch.Tensor of shape (n,), got {type(ids).__name__} {where}")
+        fail(
+            name,
+            f"return the ids as a torch.Tensor of shape (n,), got {type(ids).__name__} {where}",
+        )
     if tuple(ids.shape) != (n,):
-        fail(name, f"the ids have shape {tuple(ids.shape)} but should have shape ({n},), one per new character {where}")
+        fail(
+            name,
+            f"the ids have shape {tuple(ids.shape)} but should have shape ({n},), one per new character {where}",
+        )
     if ids.dtype != torch.int64:
-        fail(name, f"the ids have dtype {ids.dtype} but should be torch.int64, as torch.multinomial returns {where}")
+        fail(
+            name,
+            f"the ids have dtype {ids.dtype} but should be torch.int64, as torch.multinomial returns {where}",
+        )
     if ids.min() < 0 or ids.max() >= V:
-        fail(name, f"the ids should lie between 0 and {V - 1}, the model's vocabulary, got {ids.tolist()} {where}")
+        fail(
+            name,
+            f"the ids should lie between 0 and {V - 1}, the model's vocabulary, got {ids.tolist()} {where}",
+        )
 
 
 @torch.no_grad()
@@ -387,25 +610,38 @@ def _pair_probs(model, prompt, temperature) -> torch.Tensor:
     """(V, V): the probability that the first two sampled ids after ``prompt`` are (a, b)."""
     logits, state = model(prompt[None])
     first = temperature_probs(logits[0, -1], temperature)  # (V,)
-    second = torch.stack([temperature_probs(model(torch.tensor([[a]]), state)[0][0, -1], temperature)
-                          for a in range(V)])  # (V, V): row a holds p(b | prompt, a)
+    second = torch.stack(
+        [
+            temperature_probs(model(torch.tensor([[a]]), state)[0][0, -1], temperature)
+            for a in range(V)
+        ]
+    )  # (V, V): row a holds p(b | prompt, a)
     return first[:, None] * second
 
 
-def _check_frequencies(name: str, sample, model, prompt, temperature, where: str) -> None:
+def _check_frequencies(
+    name: str, sample, model, prompt, temperature, where: str
+) -> None:
     """Draw the first two ids DRAWS times and compare their counts with the model's probabilities:
     each count within 5 standard deviations (plus 3) of its expectation."""
     g, counts = _generator(1), torch.zeros(V, V)
     for _ in range(DRAWS):
-        a, b = _run_sampler(name, sample, model, prompt, 2, temperature, g, where).tolist()
+        a, b = _run_sampler(
+            name, sample, model, prompt, 2, temperature, g, where
+        ).tolist()
         counts[a, b] += 1
     expected = DRAWS * _pair_probs(model, prompt, temperature).float()
-    excess = (counts - expected).abs() - 5 * (expected * (1 - expected / DRAWS)).sqrt() - 3
+    excess = (
+        (counts - expected).abs() - 5 * (expected * (1 - expected / DRAWS)).sqrt() - 3
+    )
     if (excess > 0).any():
         a, b = divmod(int(excess.argmax()), V)
-        fail(name, f"your draws do not follow softmax(logits / temperature) {where}: in {DRAWS} samples the first "
-                   f"two ids were ({a}, {b}) {int(counts[a, b])} times, where the model expects about "
-                   f"{expected[a, b]:.0f}")
+        fail(
+            name,
+            f"your draws do not follow softmax(logits / temperature) {where}: in {DRAWS} samples the first "
+            f"two ids were ({a}, {b}) {int(counts[a, b])} times, where the model expects about "
+            f"{expected[a, b]:.0f}",
+        )
 
 
 def check_sample(sample) -> None:
@@ -423,26 +659,46 @@ def check_sample(sample) -> None:
     by_frequency = 0
     for seed, (rnn, layers, prompt, n, temperature) in enumerate(SAMPLE_CASES):
         model, prompt = tiny_char_lm(rnn, layers, seed=100 + seed), torch.tensor(prompt)
-        where = (f"(for a {layers}-layer {rnn.__name__} model, a prompt of {len(prompt)} ids, n={n} "
-                 f"and temperature {temperature})")
+        where = (
+            f"(for a {layers}-layer {rnn.__name__} model, a prompt of {len(prompt)} ids, n={n} "
+            f"and temperature {temperature})"
+        )
         expected = sample_reference(model, prompt, n, temperature, _generator(seed))
-        got = _run_sampler(name, sample, model, prompt, n, temperature, _generator(seed), where)
+        got = _run_sampler(
+            name, sample, model, prompt, n, temperature, _generator(seed), where
+        )
         if _same_ids(got, expected) and got.dtype == expected.dtype:
             continue
         for mistake in SAMPLE_MISTAKES:
-            if _same_ids(got, mistake.fn(model, prompt, n, temperature, _generator(seed))):
+            if _same_ids(
+                got, mistake.fn(model, prompt, n, temperature, _generator(seed))
+            ):
                 fail(name, mistake.message)
         _check_form(name, got, n, where)
         if temperature == 0:
-            fail(name, f"with temperature 0 each id must be the arg-max of the logits (greedy) {where}: "
-                       f"got {got.tolist()}, expected {expected.tolist()}")
-        again = _run_sampler(name, sample, model, prompt, n, temperature, _generator(seed), where)
+            fail(
+                name,
+                f"with temperature 0 each id must be the arg-max of the logits (greedy) {where}: "
+                f"got {got.tolist()}, expected {expected.tolist()}",
+            )
+        again = _run_sampler(
+            name, sample, model, prompt, n, temperature, _generator(seed), where
+        )
         if not _same_ids(again, got):
-            fail(name, f"your samples are not reproducible: the same generator seed gave {got.tolist()} and then "
-                       f"{again.tolist()} {where}; pass the generator on, "
-                       "torch.multinomial(probs, 1, generator=generator)")
+            fail(
+                name,
+                f"your samples are not reproducible: the same generator seed gave {got.tolist()} and then "
+                f"{again.tolist()} {where}; pass the generator on, "
+                "torch.multinomial(probs, 1, generator=generator)",
+            )
         _check_frequencies(name, sample, model, prompt, temperature, where)
         by_frequency += 1
-    how = (f", {by_frequency} of them by the frequencies of {DRAWS} samples (your draws differ from "
-           "torch.multinomial's, which is fine)") if by_frequency else ""
+    how = (
+        (
+            f", {by_frequency} of them by the frequencies of {DRAWS} samples (your draws differ from "
+            "torch.multinomial's, which is fine)"
+        )
+        if by_frequency
+        else ""
+    )
     print(f"\u2705 {name}: correct on all {len(SAMPLE_CASES)} test cases{how}.")

@@ -8,6 +8,7 @@
 
 Importing this package makes the palette matplotlib's colour cycle.
 """
+
 from rnncourse.figures.style import use_course_colors
 
 use_course_colors()  # every figure in colours that colour-blind readers can tell apart

@@ -4,12 +4,19 @@ PyTorch broadcasts a great deal silently; a layer in this course instead says
 which shape, dtype or device it expected, so a student's mistake surfaces where
 it was made.
 """
+
 from __future__ import annotations
 
 import torch
 
 
-def check_sequence(x: torch.Tensor, feature_size: int, batch_first: bool, like: torch.Tensor, name: str = "input") -> bool:
+def check_sequence(
+    x: torch.Tensor,
+    feature_size: int,
+    batch_first: bool,
+    like: torch.Tensor,
+    name: str = "input",
+) -> bool:
     """Check a sequence tensor and return whether it is batched.
 
     ``x`` is (T, B, D) or (B, T, D) when batched (``batch_first`` picks which),
@@ -18,30 +25,48 @@ def check_sequence(x: torch.Tensor, feature_size: int, batch_first: bool, like: 
     """
     layout = "(B, T, D)" if batch_first else "(T, B, D)"
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {layout} or (T, D), got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {layout} or (T, D), got {type(x).__name__}"
+        )
     if x.dim() not in (2, 3):
-        raise ValueError(f"{name} must have shape {layout} or (T, D) with D={feature_size}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape {layout} or (T, D) with D={feature_size}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
     if x.shape[-1] != feature_size:
-        raise ValueError(f"{name} must have {feature_size} features in its last dimension, shape {layout} with D={feature_size}, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have {feature_size} features in its last dimension, shape {layout} with D={feature_size}, got shape {tuple(x.shape)}"
+        )
     time_dim = 1 if (batch_first and x.dim() == 3) else 0
     if x.shape[time_dim] == 0:
-        raise ValueError(f"{name} is an empty sequence (shape {tuple(x.shape)}): expected at least one time step")
+        raise ValueError(
+            f"{name} is an empty sequence (shape {tuple(x.shape)}): expected at least one time step"
+        )
     check_like(x, like, name)
     return x.dim() == 3
 
 
-def check_state(h: torch.Tensor, expected: tuple[int, ...], like: torch.Tensor, name: str) -> None:
+def check_state(
+    h: torch.Tensor, expected: tuple[int, ...], like: torch.Tensor, name: str
+) -> None:
     """Check an initial state against its exact expected shape, dtype and device."""
     if not isinstance(h, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {expected}, got {type(h).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {expected}, got {type(h).__name__}"
+        )
     if tuple(h.shape) != tuple(expected):
-        raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(h.shape)}")
+        raise ValueError(
+            f"{name} must have shape {tuple(expected)}, got {tuple(h.shape)}"
+        )
     check_like(h, like, name)
 
 
 def check_like(x: torch.Tensor, like: torch.Tensor, name: str) -> None:
     """Require the dtype and device of ``like`` (the layer's parameters)."""
     if x.dtype != like.dtype:
-        raise ValueError(f"{name} must have dtype {like.dtype} like the layer's parameters, got {x.dtype} (convert one with .to())")
+        raise ValueError(
+            f"{name} must have dtype {like.dtype} like the layer's parameters, got {x.dtype} (convert one with .to())"
+        )
     if x.device != like.device:
-        raise ValueError(f"{name} must be on device {like.device} like the layer's parameters, got {x.device}")
+        raise ValueError(
+            f"{name} must be on device {like.device} like the layer's parameters, got {x.device}"
+        )

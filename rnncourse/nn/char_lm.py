@@ -4,6 +4,7 @@ It predicts the next character from the ones before it (Elman 1990 trained the
 same kind of model on letters; Karpathy 2015 made it famous on larger text).
 Any layer with the interface of ``torch.nn.RNN`` can serve as its recurrent core.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,14 @@ class CharLM(nn.Module):
     (B, T, V) and the recurrent layer's final state, to pass to the next call.
     """
 
-    def __init__(self, vocab_size: int, hidden_size: int = 256, num_layers: int = 1,
-                 embed_size: int = 64, rnn: type[nn.Module] = RNN):
+    def __init__(
+        self,
+        vocab_size: int,
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        embed_size: int = 64,
+        rnn: type[nn.Module] = RNN,
+    ):
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_size)
@@ -30,14 +37,25 @@ class CharLM(nn.Module):
 
     def forward(self, idx: torch.Tensor, state=None):
         if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be int64 character ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}")
+            raise ValueError(
+                f"idx must be int64 character ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}"
+            )
         out, state = self.rnn(self.embed(idx), state)  # (B, T, D_h)
         return self.head(out), state  # (B, T, V)
 
     @torch.no_grad()
-    def generate(self, prompt: torch.Tensor, n: int, temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Continue ``prompt`` (T0,) int64 by ``n`` sampled characters; returns (n,) ids."""
         if prompt.dim() != 1 or prompt.numel() == 0:
-            raise ValueError(f"prompt must be a non-empty 1-D tensor of character ids, got shape {tuple(prompt.shape)}")
-        return generate(self, prompt, n, temperature, generator)  # the prompt once, then one step per character
+            raise ValueError(
+                f"prompt must be a non-empty 1-D tensor of character ids, got shape {tuple(prompt.shape)}"
+            )
+        return generate(
+            self, prompt, n, temperature, generator
+        )  # the prompt once, then one step per character

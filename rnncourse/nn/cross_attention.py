@@ -7,6 +7,7 @@ general, q^T W k_j (both from Luong et al. 2015). Each splits into a part that
 depends only on the keys (``prepare``, computed once per source sentence) and
 a part computed at every decoder step (``forward``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,9 @@ class DotScore(nn.Module):
     def __init__(self, query_size: int, key_size: int, attn_size: int | None = None):
         super().__init__()
         if query_size != key_size:
-            raise ValueError(f"the dot score needs query_size == key_size, got {query_size} and {key_size}")
+            raise ValueError(
+                f"the dot score needs query_size == key_size, got {query_size} and {key_size}"
+            )
 
     def prepare(self, keys: torch.Tensor) -> torch.Tensor:
         return keys  # (B, S, D_k)
@@ -87,7 +90,13 @@ class CrossAttention(nn.Module):
     the context (B, D_k) and the alignment weights (B, S).
     """
 
-    def __init__(self, query_size: int, key_size: int, attn_size: int = 64, score: str = "additive"):
+    def __init__(
+        self,
+        query_size: int,
+        key_size: int,
+        attn_size: int = 64,
+        score: str = "additive",
+    ):
         super().__init__()
         if score not in SCORES:
             raise ValueError(f"score must be one of {sorted(SCORES)}, got {score!r}")
@@ -98,8 +107,13 @@ class CrossAttention(nn.Module):
         """The keys' part of the score, computed once per source (Bahdanau et al., appendix A.1.2)."""
         return self.score.prepare(keys)
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,
-                prepared: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        query: torch.Tensor,
+        keys: torch.Tensor,
+        mask: torch.Tensor,
+        prepared: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(query, keys, mask)
         prepared = self.prepare(keys) if prepared is None else prepared
         e = self.score(query, prepared)  # (B, S)
@@ -108,14 +122,28 @@ class CrossAttention(nn.Module):
         context = (alpha[:, None, :] @ keys).squeeze(1)  # (B, D_k)
         return context, alpha
 
-    def _check(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor) -> None:
+    def _check(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
+    ) -> None:
         B = query.shape[0] if query.dim() == 2 else "B"
         if query.dim() != 2 or query.shape[1] != self.query_size:
-            raise ValueError(f"query must have shape (B, D_q) with D_q={self.query_size}, got {tuple(query.shape)}")
-        if keys.dim() != 3 or keys.shape[0] != query.shape[0] or keys.shape[2] != self.key_size:
-            raise ValueError(f"keys must have shape (B, S, D_k) with B={B} and D_k={self.key_size}, got {tuple(keys.shape)}")
+            raise ValueError(
+                f"query must have shape (B, D_q) with D_q={self.query_size}, got {tuple(query.shape)}"
+            )
+        if (
+            keys.dim() != 3
+            or keys.shape[0] != query.shape[0]
+            or keys.shape[2] != self.key_size
+        ):
+            raise ValueError(
+                f"keys must have shape (B, S, D_k) with B={B} and D_k={self.key_size}, got {tuple(keys.shape)}"
+            )
         if mask.dtype != torch.bool or mask.shape != keys.shape[:2]:
-            raise ValueError(f"mask must be a bool tensor of shape (B, S) = {tuple(keys.shape[:2])}, "
-                             f"got {mask.dtype} of shape {tuple(mask.shape)}")
+            raise ValueError(
+                f"mask must be a bool tensor of shape (B, S) = {tuple(keys.shape[:2])}, "
+                f"got {mask.dtype} of shape {tuple(mask.shape)}"
+            )
         if not mask.any(dim=1).all():
-            raise ValueError("every row of mask needs at least one True (real) position to attend to")
+            raise ValueError(
+                "every row of mask needs at least one True (real) position to attend to"
+            )

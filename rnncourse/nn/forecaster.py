@@ -3,6 +3,7 @@
 Trained to predict x_{t+1} from x_1..x_t, it generates a whole series by
 feeding its own predictions back in (closed-loop generation).
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,8 +15,13 @@ from rnncourse.nn.rnn import RNN
 class Forecaster(nn.Module):
     """x: (B, T, D) -> predictions of the next value (B, T, D), and the final state."""
 
-    def __init__(self, input_size: int = 1, hidden_size: int = 32, num_layers: int = 1,
-                 rnn: type[nn.Module] = RNN):
+    def __init__(
+        self,
+        input_size: int = 1,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        rnn: type[nn.Module] = RNN,
+    ):
         super().__init__()
         self.rnn = rnn(input_size, hidden_size, num_layers=num_layers, batch_first=True)
         self.head = nn.Linear(hidden_size, input_size)

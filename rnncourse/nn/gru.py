@@ -6,6 +6,7 @@ function. Like torch (and unlike Cho et al.'s paper), it applies the reset gate
 after the recurrent matrix product: r_t * (W_hn h_{t-1} + b_hn). The loop over
 layers, directions and time is in :mod:`rnncourse.nn.recurrent`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,11 +46,31 @@ class GRU(RecurrentLayer):
 
     num_gates = 3
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 precompute_input: bool = False, device=None, dtype=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         precompute_input=precompute_input, device=device, dtype=dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        precompute_input: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            precompute_input=precompute_input,
+            device=device,
+            dtype=dtype,
+        )
 
     def cell(self, xw_t, state, w):
         return (gru_cell(xw_t, state[0], w["weight_hh"], w["bias_hh"]),)

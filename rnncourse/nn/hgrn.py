@@ -21,6 +21,7 @@ their state longer (long-range ones). The bounds of all K layers come from one l
 matrix Γ (K, d): P = softmax(Γ) over the layers and λ^k = P_1 + ... + P_k, so that
 0 = λ^0 <= λ^1 <= ... <= λ^{K-1} = 1 - P_0 < 1.
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,21 +43,38 @@ class HGRU(nn.Module):
 
     def __init__(self, d_model: int):
         super().__init__()
-        d = self.d_model = self.gate_size = d_model  # gate_size: the width of f_t, and of λ
+        d = self.d_model = self.gate_size = (
+            d_model  # gate_size: the width of f_t, and of λ
+        )
         self.f_proj = nn.Linear(d, d)  # W_f
         self.c_proj = nn.Linear(d, 2 * d)  # W_c: real and imaginary parts
         self.g_proj = nn.Linear(d, 2 * d)  # W_g
-        self.theta = nn.Parameter(10000 ** (-torch.arange(d) / d))  # phases from 1 down to 1e-4 radians per step
+        self.theta = nn.Parameter(
+            10000 ** (-torch.arange(d) / d)
+        )  # phases from 1 down to 1e-4 radians per step
         self.norm = nn.LayerNorm(2 * d)
         self.o_proj = nn.Linear(2 * d, d)  # W_o
 
-    def forward(self, x: torch.Tensor, lower_bound: torch.Tensor | float = 0.0, impl: str = "auto") -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        lower_bound: torch.Tensor | float = 0.0,
+        impl: str = "auto",
+    ) -> torch.Tensor:
         if check_sequence(x, self.d_model, batch_first=True, like=self.theta) is False:
-            raise ValueError(f"HGRU: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}")
-        f = lower_bound + (1 - lower_bound) * torch.sigmoid(self.f_proj(x))  # f_t = λ + (1 - λ) μ_t
-        c = torch.view_as_complex(F.silu(self.c_proj(x)).unflatten(-1, (-1, 2)).contiguous())  # c_t, complex (B, T, d)
+            raise ValueError(
+                f"HGRU: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}"
+            )
+        f = lower_bound + (1 - lower_bound) * torch.sigmoid(
+            self.f_proj(x)
+        )  # f_t = λ + (1 - λ) μ_t
+        c = torch.view_as_complex(
+            F.silu(self.c_proj(x)).unflatten(-1, (-1, 2)).contiguous()
+        )  # c_t, complex (B, T, d)
         a = f * torch.exp(1j * self.theta)  # f_t e^{iθ}
-        h = linear_scan(a, (1 - f) * c, impl=impl)  # h_t = f_t e^{iθ} h_{t-1} + (1 - f_t) c_t
+        h = linear_scan(
+            a, (1 - f) * c, impl=impl
+        )  # h_t = f_t e^{iθ} h_{t-1} + (1 - f_t) c_t
         g = F.silu(self.g_proj(x))  # g_t
         return self.o_proj(self.norm(torch.cat([h.real, h.imag], dim=-1)) * g)  # o_t
 
@@ -71,10 +89,16 @@ class HGRN(nn.Module):
     def __init__(self, d_model: int, n_layers: int = 2, **layer_options):
         super().__init__()
         self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
-        self.layers = nn.ModuleList(self.layer_type(d_model, **layer_options) for _ in range(n_layers))
-        self.Gamma = nn.Parameter(torch.zeros(n_layers, self.layers[0].gate_size))  # Γ: equal shares at the start
+        self.layers = nn.ModuleList(
+            self.layer_type(d_model, **layer_options) for _ in range(n_layers)
+        )
+        self.Gamma = nn.Parameter(
+            torch.zeros(n_layers, self.layers[0].gate_size)
+        )  # Γ: equal shares at the start
 
     def forward(self, x: torch.Tensor, impl: str = "auto") -> torch.Tensor:
         for norm, layer, lam in zip(self.norms, self.layers, lower_bounds(self.Gamma)):
-            x = x + layer(norm(x), lam, impl=impl)  # residual, pre-norm; layer k forgets no faster than λ^k allows
+            x = x + layer(
+                norm(x), lam, impl=impl
+            )  # residual, pre-norm; layer k forgets no faster than λ^k allows
         return x

@@ -17,6 +17,7 @@ attention with a data-dependent decay: the bridge to chapter 7. The update of ev
 entry of S is still h = a h + b with a from f_t, so ``linear_scan`` computes it.
 (The paper's state is real, unlike HGRN's complex one.)
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,8 +38,15 @@ class HGRU2(nn.Module):
     def __init__(self, d_model: int, n_heads: int = 2, expand: int = 8):
         super().__init__()
         if d_model % n_heads:
-            raise ValueError(f"HGRU2: d_model={d_model} must be divisible by n_heads={n_heads}")
-        self.d_model, self.n_heads, self.d_k, self.d_v = d_model, n_heads, expand, d_model // n_heads
+            raise ValueError(
+                f"HGRU2: d_model={d_model} must be divisible by n_heads={n_heads}"
+            )
+        self.d_model, self.n_heads, self.d_k, self.d_v = (
+            d_model,
+            n_heads,
+            expand,
+            d_model // n_heads,
+        )
         self.gate_size = n_heads * expand  # the width of f_t, and of λ
         self.q_proj = nn.Linear(d_model, n_heads * expand, bias=False)  # W_q
         self.f_proj = nn.Linear(d_model, n_heads * expand, bias=False)  # W_f
@@ -46,18 +54,34 @@ class HGRU2(nn.Module):
         self.norm = nn.RMSNorm(d_model)
         self.o_proj = nn.Linear(d_model, d_model, bias=False)  # W_o
 
-    def forward(self, x: torch.Tensor, lower_bound: torch.Tensor | float = 0.0, impl: str = "auto") -> torch.Tensor:
-        if check_sequence(x, self.d_model, batch_first=True, like=self.o_proj.weight) is False:
-            raise ValueError(f"HGRU2: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}")
+    def forward(
+        self,
+        x: torch.Tensor,
+        lower_bound: torch.Tensor | float = 0.0,
+        impl: str = "auto",
+    ) -> torch.Tensor:
+        if (
+            check_sequence(x, self.d_model, batch_first=True, like=self.o_proj.weight)
+            is False
+        ):
+            raise ValueError(
+                f"HGRU2: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}"
+            )
         B, T, _ = x.shape
         H, d_k, d_v = self.n_heads, self.d_k, self.d_v
-        f = lower_bound + (1 - lower_bound) * torch.sigmoid(self.f_proj(x))  # f_t = λ + (1 - λ) sigmoid(W_f x_t)
+        f = lower_bound + (1 - lower_bound) * torch.sigmoid(
+            self.f_proj(x)
+        )  # f_t = λ + (1 - λ) sigmoid(W_f x_t)
         f = f.view(B, T, H, d_k)
         i = self.i_proj(x).view(B, T, H, d_v)  # i_t
         q = F.silu(self.q_proj(x)).view(B, T, H, d_k)  # q_t
         a = f[..., None].expand(B, T, H, d_k, d_v)  # Diag(f_t) acts on each row of S
-        b = (1 - f)[..., None] * i[..., None, :]  # (1 - f_t) i_t^T, an outer product: (B, T, H, d_k, d_v)
-        S = linear_scan(a.reshape(B, T, -1), b.reshape(B, T, -1), impl=impl).view(B, T, H, d_k, d_v)
+        b = (1 - f)[..., None] * i[
+            ..., None, :
+        ]  # (1 - f_t) i_t^T, an outer product: (B, T, H, d_k, d_v)
+        S = linear_scan(a.reshape(B, T, -1), b.reshape(B, T, -1), impl=impl).view(
+            B, T, H, d_k, d_v
+        )
         o = torch.einsum("bthkv,bthk->bthv", S, q)  # o_t = S_t^T q_t
         return self.o_proj(self.norm(o.reshape(B, T, -1)))  # y_t = W_o RMSNorm(o_t)
 

@@ -9,6 +9,7 @@ through "state units" s_t, which also keep a decaying trace of their own past:
 
 With mu = 0 (the default) the state is simply the previous output.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,14 +31,31 @@ class Jordan(nn.Module):
     so a second call continues where the first stopped.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int, mu: float = 0.0,
-                 nonlinearity: str = "tanh", batch_first: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        mu: float = 0.0,
+        nonlinearity: str = "tanh",
+        batch_first: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+            raise ValueError(
+                f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
+            )
         if not 0.0 <= mu < 1.0:
-            raise ValueError(f"mu, the decay of the state units, must lie in [0, 1), got {mu}")
-        self.input_size, self.hidden_size, self.output_size = input_size, hidden_size, output_size
+            raise ValueError(
+                f"mu, the decay of the state units, must lie in [0, 1), got {mu}"
+            )
+        self.input_size, self.hidden_size, self.output_size = (
+            input_size,
+            hidden_size,
+            output_size,
+        )
         self.mu, self.nonlinearity, self.batch_first = mu, nonlinearity, batch_first
         factory = {"device": device, "dtype": dtype}
         self.weight_xh = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
@@ -52,9 +70,15 @@ class Jordan(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def forward(self, input: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward(
+        self,
+        input: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         if not check_sequence(input, self.input_size, self.batch_first, self.weight_xh):
-            raise ValueError(f"input must be batched, shape {'(B, T, D)' if self.batch_first else '(T, B, D)'}, got shape {tuple(input.shape)}")
+            raise ValueError(
+                f"input must be batched, shape {'(B, T, D)' if self.batch_first else '(T, B, D)'}, got shape {tuple(input.shape)}"
+            )
         x = input.transpose(0, 1) if self.batch_first else input  # (T, B, D_in)
         T, B, _ = x.shape
         if state is None:

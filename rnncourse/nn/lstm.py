@@ -7,6 +7,7 @@ gates follow torch's order i, f, g, o, and its form of the forget gate (Gers et
 al. 2000). The loop over layers, directions and time is in
 :mod:`rnncourse.nn.recurrent`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -67,18 +68,42 @@ class LSTM(RecurrentLayer):
 
     num_gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, precompute_input: bool = False, device=None, dtype=None):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         proj_size, precompute_input, device, dtype)
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        precompute_input: bool = False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            precompute_input,
+            device,
+            dtype,
+        )
 
     def state_sizes(self) -> tuple[int, ...]:
         return (self.output_size, self.hidden_size)  # (h, c)
 
     def cell(self, xw_t, state, w):
         h_prev, c_prev = state
-        return lstm_cell(xw_t, h_prev, c_prev, w["weight_hh"], w["bias_hh"], w["weight_hr"])
+        return lstm_cell(
+            xw_t, h_prev, c_prev, w["weight_hh"], w["bias_hh"], w["weight_hr"]
+        )
 
 
 class LSTMCell(RecurrentCell):

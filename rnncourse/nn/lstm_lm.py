@@ -5,6 +5,7 @@
 
 Its state is the LSTM's (h, c): 2 n_layers hidden_size numbers per sequence, however long.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ class LSTMLM(CharLM):
     """idx (B, T) -> (logits (B, T, vocab), (h, c)), each of h and c (n_layers, B, hidden_size)."""
 
     def __init__(self, config: LSTMConfig):
-        super().__init__(config.vocab_size, config.hidden_size, config.n_layers, config.d_model,
-                         rnn=partial(LSTM, precompute_input=True))
+        super().__init__(
+            config.vocab_size,
+            config.hidden_size,
+            config.n_layers,
+            config.d_model,
+            rnn=partial(LSTM, precompute_input=True),
+        )
         self.config = config

@@ -7,14 +7,15 @@ the parameters of one transformer block).
 In generation each block carries its ``MambaState``: the last d_conv - 1 inputs of its
 short convolution and the selective SSM's state, E x N numbers (E = expand * d_model).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from rnncourse.nn.mixer_lm import MixerLM
 from rnncourse.nn.mamba import MambaBlock, MambaState
+from rnncourse.nn.mixer_lm import MixerLM
 
 
 @dataclass
@@ -30,7 +31,9 @@ class MambaConfig:
 class MambaMixer(MambaBlock):
     """A Mamba block with the decoder's mixer interface: (x, state, offset) -> (y, state)."""
 
-    def forward(self, x: torch.Tensor, state: MambaState | None = None, offset: int = 0):
+    def forward(
+        self, x: torch.Tensor, state: MambaState | None = None, offset: int = 0
+    ):
         return self.forward_with_state(x, state)
 
 
@@ -38,7 +41,15 @@ class Mamba(MixerLM):
     """idx (B, T) -> (logits (B, T, vocab), state holding each block's ``MambaState``)."""
 
     def __init__(self, config: MambaConfig):
-        mixers = [MambaMixer(config.d_model, "selective", config.d_state, config.expand, config.d_conv)
-                  for _ in range(config.n_layers)]
+        mixers = [
+            MambaMixer(
+                config.d_model,
+                "selective",
+                config.d_state,
+                config.expand,
+                config.d_conv,
+            )
+            for _ in range(config.n_layers)
+        ]
         super().__init__(config.vocab_size, config.d_model, mixers, mlp_mult=None)
         self.config = config

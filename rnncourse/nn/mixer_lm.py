@@ -16,6 +16,7 @@ state) and ``offset`` the position of x's first token. So a model reads a whole
 sequence in one call, or one token at a time carrying a ``MixerLMState``, with the same
 logits (tests/nn/test_decoder.py).
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -70,36 +71,68 @@ class MixerLM(nn.Module):
     Pass the returned state back with the next tokens to continue the same sequences.
     """
 
-    def __init__(self, vocab_size: int, d_model: int, mixers: list[nn.Module], mlp_mult: int | None = 4):
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int,
+        mixers: list[nn.Module],
+        mlp_mult: int | None = 4,
+    ):
         super().__init__()
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, d_model)
-        self.blocks = nn.ModuleList(MixerBlock(d_model, mixer, mlp_mult) for mixer in mixers)
+        self.blocks = nn.ModuleList(
+            MixerBlock(d_model, mixer, mlp_mult) for mixer in mixers
+        )
         self.ln_out = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab_size, bias=False)
 
     def forward(self, idx: torch.Tensor, state: MixerLMState | None = None):
         name = type(self).__name__
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long or idx.shape[1] == 0:
-            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"{name}: idx must be int64 token ids of shape (B, T) with T >= 1, got {shape}")
+        if (
+            not isinstance(idx, torch.Tensor)
+            or idx.dim() != 2
+            or idx.dtype != torch.long
+            or idx.shape[1] == 0
+        ):
+            shape = (
+                tuple(idx.shape)
+                if isinstance(idx, torch.Tensor)
+                else type(idx).__name__
+            )
+            raise ValueError(
+                f"{name}: idx must be int64 token ids of shape (B, T) with T >= 1, got {shape}"
+            )
         if idx.min() < 0 or idx.max() >= self.vocab_size:
-            raise ValueError(f"{name}: token ids must lie in [0, {self.vocab_size}), got {idx.min()}..{idx.max()}")
+            raise ValueError(
+                f"{name}: token ids must lie in [0, {self.vocab_size}), got {idx.min()}..{idx.max()}"
+            )
         if state is not None and len(state.layers) != len(self.blocks):
-            raise ValueError(f"{name}: state must hold one entry per block ({len(self.blocks)}), got {len(state.layers)}")
+            raise ValueError(
+                f"{name}: state must hold one entry per block ({len(self.blocks)}), got {len(state.layers)}"
+            )
         offset = 0 if state is None else state.offset
         x = self.embed(idx)
         layers = []
         for i, block in enumerate(self.blocks):
-            x, layer_state = block(x, None if state is None else state.layers[i], offset)
+            x, layer_state = block(
+                x, None if state is None else state.layers[i], offset
+            )
             layers.append(layer_state)
         return self.head(self.ln_out(x)), MixerLMState(offset + idx.shape[1], layers)
 
     @torch.no_grad()
-    def generate(self, prompt: torch.Tensor, n: int, temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens, one call per token with the state; returns (n,) ids."""
         if prompt.dim() != 1 or prompt.numel() == 0:
-            raise ValueError(f"{type(self).__name__}: prompt must be a non-empty 1-D tensor of token ids, "
-                             f"got shape {tuple(prompt.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: prompt must be a non-empty 1-D tensor of token ids, "
+                f"got shape {tuple(prompt.shape)}"
+            )
         return generate(self, prompt, n, temperature, generator)

@@ -12,6 +12,7 @@ computed. The readable path computes it step by step inside the loop; with
 ``precompute_input=True`` it is computed for all time steps at once, as one
 matrix product before the loop, which is faster (chapter 4 measures it).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,34 +36,79 @@ class RecurrentLayer(nn.Module):
 
     num_gates = 1  # RNN: 1, GRU: 3 (r, z, n), LSTM: 4 (i, f, g, o)
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, precompute_input: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        precompute_input: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if num_layers < 1 or input_size < 1 or hidden_size < 1:
-            raise ValueError("input_size, hidden_size and num_layers must be positive integers")
+            raise ValueError(
+                "input_size, hidden_size and num_layers must be positive integers"
+            )
         if not 0 <= proj_size < hidden_size:
-            raise ValueError(f"proj_size must be 0 (no projection) or smaller than hidden_size={hidden_size}, got {proj_size}")
+            raise ValueError(
+                f"proj_size must be 0 (no projection) or smaller than hidden_size={hidden_size}, got {proj_size}"
+            )
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout}")
         if dropout > 0 and num_layers == 1:
-            warnings.warn("dropout acts between layers, so it has no effect when num_layers=1", stacklevel=3)
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+            warnings.warn(
+                "dropout acts between layers, so it has no effect when num_layers=1",
+                stacklevel=3,
+            )
+        self.input_size, self.hidden_size, self.num_layers = (
+            input_size,
+            hidden_size,
+            num_layers,
+        )
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size, self.precompute_input = bidirectional, proj_size, precompute_input
+        self.bidirectional, self.proj_size, self.precompute_input = (
+            bidirectional,
+            proj_size,
+            precompute_input,
+        )
         self.num_directions = 2 if bidirectional else 1
         self.output_size = proj_size or hidden_size  # the size of h_t
-        G, H, factory = self.num_gates * hidden_size, hidden_size, {"device": device, "dtype": dtype}
+        G, H, factory = (
+            self.num_gates * hidden_size,
+            hidden_size,
+            {"device": device, "dtype": dtype},
+        )
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else self.output_size * self.num_directions
+            layer_input = (
+                input_size if layer == 0 else self.output_size * self.num_directions
+            )
             for suffix in self._suffixes(layer):
-                self.register_parameter(f"weight_ih{suffix}", nn.Parameter(torch.empty(G, layer_input, **factory)))
-                self.register_parameter(f"weight_hh{suffix}", nn.Parameter(torch.empty(G, self.output_size, **factory)))
+                self.register_parameter(
+                    f"weight_ih{suffix}",
+                    nn.Parameter(torch.empty(G, layer_input, **factory)),
+                )
+                self.register_parameter(
+                    f"weight_hh{suffix}",
+                    nn.Parameter(torch.empty(G, self.output_size, **factory)),
+                )
                 if bias:
-                    self.register_parameter(f"bias_ih{suffix}", nn.Parameter(torch.empty(G, **factory)))
-                    self.register_parameter(f"bias_hh{suffix}", nn.Parameter(torch.empty(G, **factory)))
+                    self.register_parameter(
+                        f"bias_ih{suffix}", nn.Parameter(torch.empty(G, **factory))
+                    )
+                    self.register_parameter(
+                        f"bias_hh{suffix}", nn.Parameter(torch.empty(G, **factory))
+                    )
                 if proj_size:
-                    self.register_parameter(f"weight_hr{suffix}", nn.Parameter(torch.empty(proj_size, H, **factory)))
+                    self.register_parameter(
+                        f"weight_hr{suffix}",
+                        nn.Parameter(torch.empty(proj_size, H, **factory)),
+                    )
         self.reset_parameters()
 
     def _suffixes(self, layer: int) -> list[str]:
@@ -94,20 +140,32 @@ class RecurrentLayer(nn.Module):
     # --- the loop ----------------------------------------------------------
 
     def forward(self, input, hx=None):
-        x, lengths, packed = self._time_major(input)  # x: (T, B, D_in); lengths: (B,) or None
+        x, lengths, packed = self._time_major(
+            input
+        )  # x: (T, B, D_in); lengths: (B,) or None
         batched = packed is not None or input.dim() == 3
-        states = self._initial_states(hx, x, batched)  # one state tuple per layer and direction
+        states = self._initial_states(
+            hx, x, batched
+        )  # one state tuple per layer and direction
         finals = []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
-                out, final = self._scan(x, states[layer * self.num_directions + direction], layer, direction, lengths)
+                out, final = self._scan(
+                    x,
+                    states[layer * self.num_directions + direction],
+                    layer,
+                    direction,
+                    lengths,
+                )
                 outputs.append(out)  # (T, B, D_out)
                 finals.append(final)
             x = torch.cat(outputs, dim=-1)  # (T, B, dirs * D_out)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        final = tuple(torch.stack(part) for part in zip(*finals))  # each (L * dirs, B, size)
+        final = tuple(
+            torch.stack(part) for part in zip(*finals)
+        )  # each (L * dirs, B, size)
         if not batched:
             x, final = x.squeeze(1), tuple(f.squeeze(1) for f in final)
         if packed is not None:
@@ -125,7 +183,7 @@ class RecurrentLayer(nn.Module):
             # backward pass assembles one gradient for xw instead of adding T full-size ones.
             xw = _input_projection(x, w).unbind(0)
         hs = [None] * T
-        for t in (range(T - 1, -1, -1) if direction == 1 else range(T)):
+        for t in range(T - 1, -1, -1) if direction == 1 else range(T):
             xw_t = xw[t] if self.precompute_input else _input_projection(x[t], w)
             new = self.cell(xw_t, state, w)
             if lengths is not None:
@@ -141,8 +199,12 @@ class RecurrentLayer(nn.Module):
         like = self.weight_ih_l0
         if isinstance(input, PackedSequence):
             if input.data.dim() != 2 or input.data.shape[-1] != self.input_size:
-                raise ValueError(f"the PackedSequence's data must have shape (N, {self.input_size}), got {tuple(input.data.shape)}")
-            x, lengths = pad_packed_sequence(input)  # (T, B, D) in the caller's batch order
+                raise ValueError(
+                    f"the PackedSequence's data must have shape (N, {self.input_size}), got {tuple(input.data.shape)}"
+                )
+            x, lengths = pad_packed_sequence(
+                input
+            )  # (T, B, D) in the caller's batch order
             check_sequence(x, self.input_size, False, like)
             return x, lengths.to(x.device), input
         batched = check_sequence(input, self.input_size, self.batch_first, like)
@@ -157,7 +219,9 @@ class RecurrentLayer(nn.Module):
         parts = hx if isinstance(hx, tuple) else (hx,)
         names = ["h_0", "c_0"] if len(sizes) == 2 else ["hx"]
         if len(parts) != len(sizes):
-            raise ValueError(f"the initial state must be {' and '.join(names)} ({len(sizes)} tensor(s)), got {len(parts)}")
+            raise ValueError(
+                f"the initial state must be {' and '.join(names)} ({len(sizes)} tensor(s)), got {len(parts)}"
+            )
         checked = []
         for part, size, name in zip(parts, sizes, names):
             expected = (L, B, size) if batched else (L, size)
@@ -167,8 +231,14 @@ class RecurrentLayer(nn.Module):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-        for name, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
-                              ("proj_size", 0), ("precompute_input", False)]:
+        for name, default in [
+            ("bias", True),
+            ("batch_first", False),
+            ("dropout", 0.0),
+            ("bidirectional", False),
+            ("proj_size", 0),
+            ("precompute_input", False),
+        ]:
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
@@ -182,9 +252,17 @@ def _input_projection(x: torch.Tensor, w: dict) -> torch.Tensor:
 
 def _repack(output: torch.Tensor, packed: PackedSequence) -> PackedSequence:
     """Pack (T, B, D) outputs (in the caller's batch order) like the input was packed."""
-    ordered = output.index_select(1, packed.sorted_indices) if packed.sorted_indices is not None else output
-    data = torch.cat([ordered[t, :n] for t, n in enumerate(packed.batch_sizes.tolist())])  # (N, D)
-    return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+    ordered = (
+        output.index_select(1, packed.sorted_indices)
+        if packed.sorted_indices is not None
+        else output
+    )
+    data = torch.cat(
+        [ordered[t, :n] for t, n in enumerate(packed.batch_sizes.tolist())]
+    )  # (N, D)
+    return PackedSequence(
+        data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+    )
 
 
 class RecurrentCell(nn.Module):
@@ -197,7 +275,14 @@ class RecurrentCell(nn.Module):
     num_gates = 1
     state_parts = 1  # h; the LSTM's state has two parts, (h, c)
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         G, factory = self.num_gates * hidden_size, {"device": device, "dtype": dtype}
@@ -214,21 +299,45 @@ class RecurrentCell(nn.Module):
         raise NotImplementedError
 
     def forward(self, x_t: torch.Tensor, state=None):
-        if not isinstance(x_t, torch.Tensor) or x_t.dim() not in (1, 2) or x_t.shape[-1] != self.input_size:
-            shape = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
-            raise ValueError(f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {shape}")
+        if (
+            not isinstance(x_t, torch.Tensor)
+            or x_t.dim() not in (1, 2)
+            or x_t.shape[-1] != self.input_size
+        ):
+            shape = (
+                tuple(x_t.shape)
+                if isinstance(x_t, torch.Tensor)
+                else type(x_t).__name__
+            )
+            raise ValueError(
+                f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {shape}"
+            )
         batched = x_t.dim() == 2
         x = x_t if batched else x_t.unsqueeze(0)  # (B, D_in)
         if state is None:
-            parts = tuple(x.new_zeros(x.shape[0], self.hidden_size) for _ in range(self.state_parts))
+            parts = tuple(
+                x.new_zeros(x.shape[0], self.hidden_size)
+                for _ in range(self.state_parts)
+            )
         else:
             parts = state if isinstance(state, tuple) else (state,)
-            expected = (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+            expected = (
+                (x.shape[0], self.hidden_size) if batched else (self.hidden_size,)
+            )
             if len(parts) != self.state_parts:
-                raise ValueError(f"the state must be {self.state_parts} tensor(s) of shape {expected}, got {len(parts)}")
+                raise ValueError(
+                    f"the state must be {self.state_parts} tensor(s) of shape {expected}, got {len(parts)}"
+                )
             for part in parts:
                 check_state(part, expected, self.weight_ih, "the state")
-            parts = tuple(p if batched else p.unsqueeze(0) for p in parts)  # (B, D_h) each
-        new = self.step(_input_projection(x, {"weight_ih": self.weight_ih, "bias_ih": self.bias_ih}), parts)
+            parts = tuple(
+                p if batched else p.unsqueeze(0) for p in parts
+            )  # (B, D_h) each
+        new = self.step(
+            _input_projection(
+                x, {"weight_ih": self.weight_ih, "bias_ih": self.bias_ih}
+            ),
+            parts,
+        )
         new = tuple(n if batched else n.squeeze(0) for n in new)
         return new if len(new) > 1 else new[0]

@@ -3,6 +3,7 @@
 Every model maps token ids ``idx (B, T)`` to ``(logits (B, T, V), state)`` and takes the
 state back with the next tokens; one configuration dataclass per model.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,13 +14,20 @@ from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
 from rnncourse.nn.rwkv import RWKV, RWKVConfig
 from rnncourse.nn.transformer import Transformer, TransformerConfig
 
-MODEL_CLASSES = {LSTMConfig: LSTMLM, TransformerConfig: Transformer, RetNetConfig: RetNet,
-                 RWKVConfig: RWKV, MambaConfig: Mamba}
+MODEL_CLASSES = {
+    LSTMConfig: LSTMLM,
+    TransformerConfig: Transformer,
+    RetNetConfig: RetNet,
+    RWKVConfig: RWKV,
+    MambaConfig: Mamba,
+}
 
 
 def build(config) -> torch.nn.Module:
     """The model a configuration describes: ``build(RWKVConfig(V, 64, n_layers=2))`` is an ``RWKV``."""
     if type(config) not in MODEL_CLASSES:
         names = ", ".join(c.__name__ for c in MODEL_CLASSES)
-        raise ValueError(f"expected a model configuration ({names}), got {type(config).__name__}")
+        raise ValueError(
+            f"expected a model configuration ({names}), got {type(config).__name__}"
+        )
     return MODEL_CLASSES[type(config)](config)

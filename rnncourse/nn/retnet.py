@@ -15,6 +15,7 @@ with the same output (parallel, recurrent, chunkwise: eqs. 5-7), chosen by ``imp
 the recurrent state of each head is a d_h x d_h matrix, so a sequence can be fed in
 pieces with the state and the position ``offset`` of the piece.
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,26 +28,38 @@ from rnncourse.ops.linear_attention import linear_attention
 
 def retnet_log_decays(n_heads: int) -> torch.Tensor:
     """log gamma_h for gamma_h = 1 - 2^(-5 - h), h = 0..H-1: from a memory of ~32 tokens to ~2^(4+H)."""
-    return torch.log1p(-2.0 ** (-5.0 - torch.arange(n_heads, dtype=torch.float64))).float()
+    return torch.log1p(
+        -(2.0 ** (-5.0 - torch.arange(n_heads, dtype=torch.float64)))
+    ).float()
 
 
 def rotate(x: torch.Tensor, offset: int = 0) -> torch.Tensor:
     """Turn each pair of channels (2j, 2j+1) of x (B, H, T, d_h) by the angle n θ_j, n = offset + t."""
     d_h, T = x.shape[-1], x.shape[-2]
-    theta = 10000.0 ** (-torch.arange(0, d_h, 2, device=x.device, dtype=torch.float32) / d_h)  # (d_h / 2,)
-    angle = (offset + torch.arange(T, device=x.device, dtype=torch.float32))[:, None] * theta  # (T, d_h / 2)
+    theta = 10000.0 ** (
+        -torch.arange(0, d_h, 2, device=x.device, dtype=torch.float32) / d_h
+    )  # (d_h / 2,)
+    angle = (offset + torch.arange(T, device=x.device, dtype=torch.float32))[
+        :, None
+    ] * theta  # (T, d_h / 2)
     cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)
     even, odd = x[..., 0::2], x[..., 1::2]
-    return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
+    return torch.stack(
+        [even * cos - odd * sin, even * sin + odd * cos], dim=-1
+    ).flatten(-2)
 
 
 class MultiScaleRetention(nn.Module):
     """x (B, T, d) -> (y (B, T, d), state (B, H, d_h, d_h)); ``impl`` is passed to ``linear_attention``."""
 
-    def __init__(self, d_model: int, n_heads: int = 4, impl: str = "auto", chunk_size: int = 64):
+    def __init__(
+        self, d_model: int, n_heads: int = 4, impl: str = "auto", chunk_size: int = 64
+    ):
         super().__init__()
         if d_model % n_heads or (d_model // n_heads) % 2:
-            raise ValueError(f"MultiScaleRetention: d_model={d_model} must be n_heads={n_heads} times an even head size")
+            raise ValueError(
+                f"MultiScaleRetention: d_model={d_model} must be n_heads={n_heads} times an even head size"
+            )
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
         self.impl, self.chunk_size = impl, chunk_size
         self.q_proj = nn.Linear(d_model, d_model, bias=False)  # W_Q
@@ -55,17 +68,38 @@ class MultiScaleRetention(nn.Module):
         self.g_proj = nn.Linear(d_model, d_model, bias=False)  # W_G
         self.o_proj = nn.Linear(d_model, d_model, bias=False)  # W_O
         self.norm = nn.GroupNorm(n_heads, d_model)  # one group per head
-        self.register_buffer("log_decay", retnet_log_decays(n_heads))  # log gamma_h, fixed
+        self.register_buffer(
+            "log_decay", retnet_log_decays(n_heads)
+        )  # log gamma_h, fixed
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, offset: int = 0):
-        if check_sequence(x, self.d_model, batch_first=True, like=self.o_proj.weight) is False:
-            raise ValueError(f"MultiScaleRetention: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}")
+    def forward(
+        self, x: torch.Tensor, state: torch.Tensor | None = None, offset: int = 0
+    ):
+        if (
+            check_sequence(x, self.d_model, batch_first=True, like=self.o_proj.weight)
+            is False
+        ):
+            raise ValueError(
+                f"MultiScaleRetention: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}"
+            )
         B, T, _ = x.shape
         heads = lambda y: y.view(B, T, self.n_heads, self.d_head).transpose(1, 2)  # noqa: E731  (B, H, T, d_h)
         q = rotate(heads(self.q_proj(x)), offset)  # Q = (X W_Q) ⊙ Θ
-        k = rotate(heads(self.k_proj(x)), offset) * self.d_head ** -0.5  # K = (X W_K) ⊙ Θ̄, scaled by 1/sqrt(d_h)
+        k = (
+            rotate(heads(self.k_proj(x)), offset) * self.d_head**-0.5
+        )  # K = (X W_K) ⊙ Θ̄, scaled by 1/sqrt(d_h)
         v = heads(self.v_proj(x))  # V = X W_V
-        o, state = linear_attention(q, k, v, self.log_decay.to(x.dtype), state, output_final_state=True,
-                                    impl=self.impl, chunk_size=self.chunk_size)  # one retention per head
-        y = self.norm(o.transpose(1, 2).reshape(B * T, self.d_model)).view(B, T, self.d_model)  # GroupNorm_H
+        o, state = linear_attention(
+            q,
+            k,
+            v,
+            self.log_decay.to(x.dtype),
+            state,
+            output_final_state=True,
+            impl=self.impl,
+            chunk_size=self.chunk_size,
+        )  # one retention per head
+        y = self.norm(o.transpose(1, 2).reshape(B * T, self.d_model)).view(
+            B, T, self.d_model
+        )  # GroupNorm_H
         return self.o_proj(F.silu(self.g_proj(x)) * y), state  # (swish(X W_G) ⊙ Y) W_O

@@ -14,6 +14,7 @@ cache (``rnncourse.nn.transformer``): the hybrid design of recent large models, 
 keeps a few exact lookups among cheap recurrent layers (Wang et al. 2025, "A systematic
 analysis of hybrid linear attention", compare the ratios).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,15 +34,23 @@ class RetNetConfig:
     n_layers: int = 2
     n_heads: int = 4
     mlp_mult: int = 4
-    attention_layers: tuple[int, ...] = ()  # blocks whose mixer is softmax attention instead (a hybrid)
-    short_conv: int = 4  # kernel of the causal convolution before each retention (0: none)
+    attention_layers: tuple[
+        int, ...
+    ] = ()  # blocks whose mixer is softmax attention instead (a hybrid)
+    short_conv: int = (
+        4  # kernel of the causal convolution before each retention (0: none)
+    )
     impl: str = "auto"  # for rnncourse.ops.linear_attention
 
 
 def _retention(config: RetNetConfig) -> nn.Module:
     """Multi-scale retention, behind a short convolution unless ``config.short_conv`` is 0."""
     retention = MultiScaleRetention(config.d_model, config.n_heads, impl=config.impl)
-    return ShortConvMixer(retention, config.d_model, config.short_conv) if config.short_conv else retention
+    return (
+        ShortConvMixer(retention, config.d_model, config.short_conv)
+        if config.short_conv
+        else retention
+    )
 
 
 class RetNet(MixerLM):
@@ -50,9 +59,15 @@ class RetNet(MixerLM):
 
     def __init__(self, config: RetNetConfig):
         if any(not 0 <= i < config.n_layers for i in config.attention_layers):
-            raise ValueError(f"RetNet: attention_layers must name blocks 0..{config.n_layers - 1}, "
-                             f"got {config.attention_layers}")
-        mixers = [CausalSelfAttention(config.d_model, config.n_heads) if i in config.attention_layers
-                  else _retention(config) for i in range(config.n_layers)]
+            raise ValueError(
+                f"RetNet: attention_layers must name blocks 0..{config.n_layers - 1}, "
+                f"got {config.attention_layers}"
+            )
+        mixers = [
+            CausalSelfAttention(config.d_model, config.n_heads)
+            if i in config.attention_layers
+            else _retention(config)
+            for i in range(config.n_layers)
+        ]
         super().__init__(config.vocab_size, config.d_model, mixers, config.mlp_mult)
         self.config = config

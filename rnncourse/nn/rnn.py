@@ -5,6 +5,7 @@ It has the constructor, forward signature, return values and parameter names of
 works and both give the same outputs; the tests and chapter 1 check that. The
 loop over layers, directions and time is in :mod:`rnncourse.nn.recurrent`.
 """
+
 from __future__ import annotations
 
 import torch
@@ -39,28 +40,64 @@ class RNN(RecurrentLayer):
     h_n has the shape of ``hx`` and holds every layer's and direction's final state.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 precompute_input: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        precompute_input: bool = False,
+        device=None,
+        dtype=None,
+    ):
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         precompute_input=precompute_input, device=device, dtype=dtype)
+            raise ValueError(
+                f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
+            )
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            precompute_input=precompute_input,
+            device=device,
+            dtype=dtype,
+        )
         self.nonlinearity = nonlinearity
 
     def cell(self, xw_t, state, w):
-        return (elman_cell(xw_t, state[0], w["weight_hh"], w["bias_hh"], self.nonlinearity),)
+        return (
+            elman_cell(xw_t, state[0], w["weight_hh"], w["bias_hh"], self.nonlinearity),
+        )
 
 
 class RNNCell(RecurrentCell):
     """One Elman step with the interface and parameter names of ``torch.nn.RNNCell``."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 device=None, dtype=None):
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        nonlinearity: str = "tanh",
+        device=None,
+        dtype=None,
+    ):
         if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}")
+            raise ValueError(
+                f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
+            )
         super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
     def step(self, xw_t, state):
-        return (elman_cell(xw_t, state[0], self.weight_hh, self.bias_hh, self.nonlinearity),)
+        return (
+            elman_cell(xw_t, state[0], self.weight_hh, self.bias_hh, self.nonlinearity),
+        )

@@ -18,6 +18,7 @@ at once (wkv4 over T tokens); in generation one token at a time, carrying per la
 last input of each mixer and the WKV state (a, b, p): a state of fixed size however long
 the text, where a transformer's key-value cache grows by 2 d numbers per layer per token.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rnncourse.ops.wkv4 import WKV4State, wkv4
 from rnncourse.nn.sampling import generate
+from rnncourse.ops.wkv4 import WKV4State, wkv4
 
 
 @dataclass
@@ -68,7 +69,9 @@ class TimeMix(nn.Module):
         channel = torch.arange(d) / max(d - 1, 1)
         # w = exp(time_decay) > 0: from slow (w ~ e^-5) to fast (w ~ e^3) channels, as the RWKV-4 code starts
         self.time_decay = nn.Parameter(-5 + 8 * channel ** (0.7 + 1.3 * depth))
-        self.time_first = nn.Parameter(torch.full((d,), -1.2))  # u, the current token's bonus (log 0.3)
+        self.time_first = nn.Parameter(
+            torch.full((d,), -1.2)
+        )  # u, the current token's bonus (log 0.3)
         self.mix_k = nn.Parameter(_ramp(d, 1 - depth))  # mu_k
         self.mix_v = nn.Parameter(_ramp(d, 1 - depth) + 0.3 * depth)  # mu_v
         self.mix_r = nn.Parameter(_ramp(d, 0.5 * (1 - depth)))  # mu_r
@@ -83,7 +86,15 @@ class TimeMix(nn.Module):
         v = self.value(self.mix_v * x + (1 - self.mix_v) * x_prev)  # eq. 13
         r = self.receptance(self.mix_r * x + (1 - self.mix_r) * x_prev)  # eq. 11
         w = torch.exp(self.time_decay)
-        wkv, wkv_state = wkv4(w, self.time_first, k, v, state=wkv_state, output_final_state=True, impl=impl)  # eq. 14
+        wkv, wkv_state = wkv4(
+            w,
+            self.time_first,
+            k,
+            v,
+            state=wkv_state,
+            output_final_state=True,
+            impl=impl,
+        )  # eq. 14
         return self.output(torch.sigmoid(r) * wkv), x[:, -1], wkv_state  # eq. 15
 
 
@@ -115,7 +126,9 @@ class RWKVBlock(nn.Module):
         self.channel_mix = ChannelMix(d, config.ffn_mult * d, layer, config.n_layers)
 
     def forward(self, x, state: LayerState | None = None, impl="auto"):
-        time_x, wkv_state, channel_x = state if state is not None else (None, None, None)
+        time_x, wkv_state, channel_x = (
+            state if state is not None else (None, None, None)
+        )
         out, time_x, wkv_state = self.time_mix(self.ln1(x), time_x, wkv_state, impl)
         x = x + out
         out, channel_x = self.channel_mix(self.ln2(x), channel_x)
@@ -135,33 +148,65 @@ class RWKV(nn.Module):
         self.config, self.impl = config, impl
         self.embed = nn.Embedding(config.vocab_size, config.d_model)
         self.ln0 = nn.LayerNorm(config.d_model)  # RWKV-4 normalises the embeddings once
-        self.blocks = nn.ModuleList(RWKVBlock(config, layer) for layer in range(config.n_layers))
+        self.blocks = nn.ModuleList(
+            RWKVBlock(config, layer) for layer in range(config.n_layers)
+        )
         self.ln_out = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        nn.init.uniform_(self.embed.weight, -1e-4, 1e-4)  # small embeddings, as the RWKV-4 code starts
+        nn.init.uniform_(
+            self.embed.weight, -1e-4, 1e-4
+        )  # small embeddings, as the RWKV-4 code starts
 
     def forward(self, idx: torch.Tensor, state: list[LayerState] | None = None):
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype != torch.long or idx.shape[1] == 0:
-            shape = tuple(idx.shape) if isinstance(idx, torch.Tensor) else type(idx).__name__
-            raise ValueError(f"RWKV: idx must be int64 token ids of shape (B, T) with T >= 1, got {shape}")
+        if (
+            not isinstance(idx, torch.Tensor)
+            or idx.dim() != 2
+            or idx.dtype != torch.long
+            or idx.shape[1] == 0
+        ):
+            shape = (
+                tuple(idx.shape)
+                if isinstance(idx, torch.Tensor)
+                else type(idx).__name__
+            )
+            raise ValueError(
+                f"RWKV: idx must be int64 token ids of shape (B, T) with T >= 1, got {shape}"
+            )
         if state is not None and len(state) != len(self.blocks):
-            raise ValueError(f"RWKV: state must hold one LayerState per block ({len(self.blocks)}), got {len(state)}")
+            raise ValueError(
+                f"RWKV: state must hold one LayerState per block ({len(self.blocks)}), got {len(state)}"
+            )
         x = self.ln0(self.embed(idx))
         new_state = []
         for layer, block in enumerate(self.blocks):
-            x, layer_state = block(x, None if state is None else state[layer], self.impl)
+            x, layer_state = block(
+                x, None if state is None else state[layer], self.impl
+            )
             new_state.append(layer_state)
         return self.head(self.ln_out(x)), new_state
 
     @torch.no_grad()
-    def generate(self, prompt: torch.Tensor, n: int, temperature: float = 1.0,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        prompt: torch.Tensor,
+        n: int,
+        temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
         """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens in RNN mode; returns (n,) ids."""
         if prompt.dim() != 1 or prompt.numel() == 0:
-            raise ValueError(f"RWKV: prompt must be a non-empty 1-D tensor of token ids, got shape {tuple(prompt.shape)}")
-        return generate(self, prompt, n, temperature, generator)  # the prompt in one pass, then RNN mode
+            raise ValueError(
+                f"RWKV: prompt must be a non-empty 1-D tensor of token ids, got shape {tuple(prompt.shape)}"
+            )
+        return generate(
+            self, prompt, n, temperature, generator
+        )  # the prompt in one pass, then RNN mode
 
 
 def state_numbers(state: list[LayerState]) -> int:
     """How many numbers the RNN-mode state holds: 5 d per layer and sequence, whatever the length."""
-    return sum(x.numel() for layer in state for x in (layer.time_x, *layer.wkv, layer.channel_x))
+    return sum(
+        x.numel()
+        for layer in state
+        for x in (layer.time_x, *layer.wkv, layer.channel_x)
+    )

@@ -24,6 +24,7 @@ which can be computed three ways, all giving the same y:
 - **convolution**: unrolled, y = K * u + D u with the kernel K_k = 2 Re(C Ā^k B̄),
   k = 0..L-1, applied with an FFT in O(L log L).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,7 +36,9 @@ from rnncourse.nn._checks import check_sequence, check_state
 from rnncourse.ops.linear_scan import linear_scan
 
 
-def zoh(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def zoh(
+    A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-order-hold discretisation of a diagonal state-space model.
 
     A: (H, N) complex, the diagonal of the state matrix (one row per channel);
@@ -48,7 +51,9 @@ def zoh(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Te
     return A_bar, B_bar
 
 
-def ssm_kernel(A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, L: int) -> torch.Tensor:
+def ssm_kernel(
+    A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, L: int
+) -> torch.Tensor:
     """The convolution kernel of a discrete diagonal SSM whose modes come in conjugate pairs.
 
     A_bar, B_bar, C: (H, N) complex; L: the kernel's length ->
@@ -81,24 +86,38 @@ class S4D(nn.Module):
 
     views = ("scan", "convolution", "recurrence")
 
-    def __init__(self, d_model: int, d_state: int = 16, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        dt_min: float = 1e-3,
+        dt_max: float = 1e-1,
+        dtype: torch.dtype = torch.float32,
+    ):
         super().__init__()
         H, N = d_model, d_state
         self.d_model, self.d_state = H, N
         # S4D-Lin: A_n = -1/2 + i pi n, the same for every channel              (S4D, section 4)
         self.log_A_real = nn.Parameter(torch.full((H, N), math.log(0.5), dtype=dtype))
         self.A_imag = nn.Parameter(math.pi * torch.arange(N, dtype=dtype).repeat(H, 1))
-        self.B = nn.Parameter(torch.ones(H, N, 2, dtype=dtype) * torch.tensor([1.0, 0.0], dtype=dtype))  # B = 1
-        self.C = nn.Parameter(torch.randn(H, N, 2, dtype=dtype) * 0.5 ** 0.5)  # C ~ complex N(0, 1)
+        self.B = nn.Parameter(
+            torch.ones(H, N, 2, dtype=dtype) * torch.tensor([1.0, 0.0], dtype=dtype)
+        )  # B = 1
+        self.C = nn.Parameter(
+            torch.randn(H, N, 2, dtype=dtype) * 0.5**0.5
+        )  # C ~ complex N(0, 1)
         # the step Δ, log-uniform in [dt_min, dt_max]: one time scale per channel
-        log_dt = torch.rand(H, dtype=dtype) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        log_dt = torch.rand(H, dtype=dtype) * (
+            math.log(dt_max) - math.log(dt_min)
+        ) + math.log(dt_min)
         self.log_dt = nn.Parameter(log_dt)
         self.D = nn.Parameter(torch.randn(H, dtype=dtype))
 
     def continuous(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(A, B, C), each (H, N) complex: the continuous-time parameters."""
-        A = -torch.exp(self.log_A_real) + 1j * self.A_imag  # Re(A) < 0: every mode decays
+        A = (
+            -torch.exp(self.log_A_real) + 1j * self.A_imag
+        )  # Re(A) < 0: every mode decays
         return A, torch.view_as_complex(self.B), torch.view_as_complex(self.C)
 
     def discrete(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -111,17 +130,29 @@ class S4D(nn.Module):
         """K: (H, L), the response of each channel to a unit impulse."""
         return ssm_kernel(*self.discrete(), L)
 
-    def forward(self, u: torch.Tensor, view: str = "scan", impl: str = "auto") -> torch.Tensor:
+    def forward(
+        self, u: torch.Tensor, view: str = "scan", impl: str = "auto"
+    ) -> torch.Tensor:
         """u: (B, L, H) -> y: (B, L, H), computed in the given ``view``; ``impl`` picks the
         implementation of ``linear_scan`` in the scan view."""
         if view not in self.views:
             raise ValueError(f"S4D: view must be one of {self.views}, got {view!r}")
         if check_sequence(u, self.d_model, batch_first=True, like=self.D) is False:
-            raise ValueError(f"S4D: input must be batched, shape (B, L, H), got shape {tuple(u.shape)}")
+            raise ValueError(
+                f"S4D: input must be batched, shape (B, L, H), got shape {tuple(u.shape)}"
+            )
         if view == "convolution":
-            return causal_convolution(u, self.kernel(u.shape[1])) + self.D * u  # y = K * u + D u
+            return (
+                causal_convolution(u, self.kernel(u.shape[1])) + self.D * u
+            )  # y = K * u + D u
         if view == "recurrence":
-            x = torch.zeros(u.shape[0], self.d_model, self.d_state, dtype=self.C.dtype.to_complex(), device=u.device)
+            x = torch.zeros(
+                u.shape[0],
+                self.d_model,
+                self.d_state,
+                dtype=self.C.dtype.to_complex(),
+                device=u.device,
+            )
             ys = []
             for t in range(u.shape[1]):
                 y_t, x = self.step(u[:, t], x)
@@ -129,16 +160,28 @@ class S4D(nn.Module):
             return torch.stack(ys, dim=1)
         A_bar, B_bar, C = self.discrete()
         Bsz, L, H = u.shape
-        a = A_bar.expand(Bsz, L, H, self.d_state)  # the same Ā at every step: time-invariant
+        a = A_bar.expand(
+            Bsz, L, H, self.d_state
+        )  # the same Ā at every step: time-invariant
         b = B_bar * u[..., None]  # B̄ u_k: (B, L, H, N)
-        x = linear_scan(a.reshape(Bsz, L, -1), b.reshape(Bsz, L, -1), impl=impl).view(Bsz, L, H, -1)
+        x = linear_scan(a.reshape(Bsz, L, -1), b.reshape(Bsz, L, -1), impl=impl).view(
+            Bsz, L, H, -1
+        )
         return 2 * (x * C).sum(-1).real + self.D * u  # y_k = 2 Re(C x_k) + D u_k
 
-    def step(self, u_t: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(
+        self, u_t: torch.Tensor, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of the recurrence: u_t (B, H) real, x (B, H, N) complex -> (y_t (B, H), x (B, H, N))."""
-        if not isinstance(u_t, torch.Tensor) or u_t.dim() != 2 or u_t.shape[1] != self.d_model:
-            raise ValueError(f"S4D.step: u_t must have shape (B, H) with H={self.d_model}, "
-                             f"got {tuple(u_t.shape) if isinstance(u_t, torch.Tensor) else type(u_t).__name__}")
+        if (
+            not isinstance(u_t, torch.Tensor)
+            or u_t.dim() != 2
+            or u_t.shape[1] != self.d_model
+        ):
+            raise ValueError(
+                f"S4D.step: u_t must have shape (B, H) with H={self.d_model}, "
+                f"got {tuple(u_t.shape) if isinstance(u_t, torch.Tensor) else type(u_t).__name__}"
+            )
         A_bar, B_bar, C = self.discrete()
         check_state(x, (u_t.shape[0], self.d_model, self.d_state), A_bar, "S4D.step: x")
         x = A_bar * x + B_bar * u_t[..., None]  # x_k = Ā x_{k-1} + B̄ u_k

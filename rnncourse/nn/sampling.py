@@ -4,6 +4,7 @@ Dividing the logits by a temperature tau before the softmax sharpens the
 distribution (tau < 1) or flattens it (tau > 1); tau = 0 is the limit in which
 all probability sits on the most likely token (greedy decoding).
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,12 +19,18 @@ def temperature_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:
-        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+        return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).to(
+            logits.dtype
+        )
     # p_i = exp(z_i / tau) / sum_j exp(z_j / tau)
     return torch.softmax(logits / temperature, dim=-1)
 
 
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Draw one token per row. logits: (B, V) -> token ids (B,), int64."""
     probs = temperature_probs(logits, temperature)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
@@ -37,14 +44,19 @@ def token_by_token(model, idx: torch.Tensor) -> torch.Tensor:
     """
     state, steps = None, []
     for t in range(idx.shape[1]):
-        logits, state = model(idx[:, t:t + 1], state)
+        logits, state = model(idx[:, t : t + 1], state)
         steps.append(logits)
     return torch.cat(steps, dim=1)
 
 
 @torch.no_grad()
-def generate(model, prompt: torch.Tensor, n: int, temperature: float = 1.0,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def generate(
+    model,
+    prompt: torch.Tensor,
+    n: int,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Continue ``prompt`` (T0,) int64 by ``n`` sampled ids; returns (n,) int64.
 
     ``model(ids, state)`` takes (1, T) ids and the state of the previous call (None at

@@ -7,6 +7,7 @@ states instead. Both are here, as one model with ``attention=None`` or a score
 name ("additive", "dot", "general"), so they differ in nothing else.
 The encoder is a bidirectional GRU (Cho et al. 2014), the decoder a GRU cell.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ class Seq2SeqConfig:
     src_vocab: int
     tgt_vocab: int
     embed_size: int = 32
-    hidden_size: int = 64  # per encoder direction; the decoder state has 2 * hidden_size units
+    hidden_size: int = (
+        64  # per encoder direction; the decoder state has 2 * hidden_size units
+    )
     attn_size: int = 64
-    attention: str | None = "additive"  # "additive", "dot", "general", or None: no attention
+    attention: str | None = (
+        "additive"  # "additive", "dot", "general", or None: no attention
+    )
     pad: int = 0  # the ids of the padding, start and end symbols
     sos: int = 1
     eos: int = 2
@@ -45,20 +50,32 @@ class Encoder(nn.Module):
         self.forward_rnn = nn.GRU(cfg.embed_size, cfg.hidden_size, batch_first=True)
         self.backward_rnn = nn.GRU(cfg.embed_size, cfg.hidden_size, batch_first=True)
 
-    def forward(self, src: torch.Tensor, src_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, src: torch.Tensor, src_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         B, S = src.shape
         x = self.embed(src)  # (B, S, E)
-        last = src_mask.sum(1) - 1  # (B,) the position of each sentence's last character
+        last = (
+            src_mask.sum(1) - 1
+        )  # (B,) the position of each sentence's last character
         # Each sentence is reversed within its own length, so that in both directions the
         # padding comes after the characters and cannot reach the states that matter.
         # (torch's packed sequences do the same, but their backward pass is slow on a CPU.)
         flip = reverse_within_length(src_mask)  # (B, S) positions
         h_fwd, _ = self.forward_rnn(x)  # (B, S, H)
-        h_bwd_flipped, _ = self.backward_rnn(x.gather(1, flip[..., None].expand_as(x)))  # (B, S, H)
-        h_bwd = h_bwd_flipped.gather(1, flip[..., None].expand_as(h_bwd_flipped))  # back in source order
-        h = torch.cat([h_fwd, h_bwd], dim=-1) * src_mask[..., None]  # (B, S, 2H), zero on padding
+        h_bwd_flipped, _ = self.backward_rnn(
+            x.gather(1, flip[..., None].expand_as(x))
+        )  # (B, S, H)
+        h_bwd = h_bwd_flipped.gather(
+            1, flip[..., None].expand_as(h_bwd_flipped)
+        )  # back in source order
+        h = (
+            torch.cat([h_fwd, h_bwd], dim=-1) * src_mask[..., None]
+        )  # (B, S, 2H), zero on padding
         rows = torch.arange(B)
-        return h, torch.cat([h_fwd[rows, last], h_bwd[:, 0]], dim=-1)  # (B, S, 2H), (B, 2H)
+        return h, torch.cat(
+            [h_fwd[rows, last], h_bwd[:, 0]], dim=-1
+        )  # (B, S, 2H), (B, 2H)
 
 
 def reverse_within_length(mask: torch.Tensor) -> torch.Tensor:
@@ -74,14 +91,20 @@ class Memory:
     """What the decoder reads from the encoder, for B sentences (or B * K beams)."""
 
     keys: torch.Tensor  # (B, S, 2H) the annotations h_j
-    prepared: torch.Tensor | None  # (B, S, A) the keys' part of the attention score; None without attention
+    prepared: (
+        torch.Tensor | None
+    )  # (B, S, A) the keys' part of the attention score; None without attention
     mask: torch.Tensor  # (B, S) bool
-    summary: torch.Tensor  # (B, 2H) the fixed context vector of the model without attention
+    summary: (
+        torch.Tensor
+    )  # (B, 2H) the fixed context vector of the model without attention
 
     def repeat(self, K: int) -> Memory:
         """Each sentence K times in a row, for K beams: (B, ...) -> (B * K, ...)."""
         rep = lambda t: None if t is None else t.repeat_interleave(K, dim=0)  # noqa: E731
-        return Memory(rep(self.keys), rep(self.prepared), rep(self.mask), rep(self.summary))
+        return Memory(
+            rep(self.keys), rep(self.prepared), rep(self.mask), rep(self.summary)
+        )
 
 
 class Decoder(nn.Module):
@@ -95,7 +118,11 @@ class Decoder(nn.Module):
         super().__init__()
         D_k, D_s = 2 * cfg.hidden_size, 2 * cfg.hidden_size
         self.embed = nn.Embedding(cfg.tgt_vocab, cfg.embed_size, padding_idx=cfg.pad)
-        self.attention = CrossAttention(D_s, D_k, cfg.attn_size, cfg.attention) if cfg.attention else None
+        self.attention = (
+            CrossAttention(D_s, D_k, cfg.attn_size, cfg.attention)
+            if cfg.attention
+            else None
+        )
         self.init = nn.Linear(D_k, D_s)
         self.cell = nn.GRUCell(cfg.embed_size + D_k, D_s)
         self.out = nn.Linear(D_s + D_k + cfg.embed_size, cfg.tgt_vocab)
@@ -117,7 +144,9 @@ class Decoder(nn.Module):
         s = self.cell(torch.cat([e, c], dim=-1), s_prev)
         return s, c, e, alpha
 
-    def readout(self, s: torch.Tensor, c: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    def readout(
+        self, s: torch.Tensor, c: torch.Tensor, e: torch.Tensor
+    ) -> torch.Tensor:
         """(..., D_s), (..., D_k), (..., E) -> logits (..., V)."""
         # p(y_i | y_<i, x) = softmax(W_o [s_i; c_i; E y_{i-1}])
         return self.out(torch.cat([s, c, e], dim=-1))
@@ -140,14 +169,22 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> Memory:
         _check_source(src, src_mask)
         keys, summary = self.encoder(src, src_mask)
-        prepared = self.decoder.attention.prepare(keys) if self.decoder.attention else None
+        prepared = (
+            self.decoder.attention.prepare(keys) if self.decoder.attention else None
+        )
         return Memory(keys, prepared, src_mask, summary)
 
     def forward(self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor):
         """Teacher forcing: the decoder reads the true previous token tgt_in[:, i] (B, T), not its own guess."""
-        if tgt_in.dim() != 2 or tgt_in.shape[0] != src.shape[0] or tgt_in.dtype != torch.long:
-            raise ValueError(f"tgt_in must be int64 ids of shape (B, T) with B={src.shape[0]}, "
-                             f"got {tgt_in.dtype} of shape {tuple(tgt_in.shape)}")
+        if (
+            tgt_in.dim() != 2
+            or tgt_in.shape[0] != src.shape[0]
+            or tgt_in.dtype != torch.long
+        ):
+            raise ValueError(
+                f"tgt_in must be int64 ids of shape (B, T) with B={src.shape[0]}, "
+                f"got {tgt_in.dtype} of shape {tuple(tgt_in.shape)}"
+            )
         memory = self.encode(src, src_mask)
         s = self.decoder.start(memory)
         states, contexts, embeds, alphas = [], [], [], []
@@ -155,7 +192,9 @@ class Seq2Seq(nn.Module):
             s, c, e, alpha = self.decoder.step(tgt_in[:, i], s, memory)
             states.append(s), contexts.append(c), embeds.append(e), alphas.append(alpha)
         # The readout needs no recurrence, so it runs once on all steps: (B, T, V).
-        logits = self.decoder.readout(torch.stack(states, 1), torch.stack(contexts, 1), torch.stack(embeds, 1))
+        logits = self.decoder.readout(
+            torch.stack(states, 1), torch.stack(contexts, 1), torch.stack(embeds, 1)
+        )
         return logits, (torch.stack(alphas, 1) if self.decoder.attention else None)
 
     @torch.no_grad()
@@ -175,11 +214,19 @@ class Seq2Seq(nn.Module):
             done = done | (y == self.cfg.eos)
             if done.all():
                 break
-        return torch.stack(tokens, 1), (torch.stack(alphas, 1) if self.decoder.attention else None)
+        return torch.stack(tokens, 1), (
+            torch.stack(alphas, 1) if self.decoder.attention else None
+        )
 
     @torch.no_grad()
-    def beam_search(self, src: torch.Tensor, src_mask: torch.Tensor, beam_size: int = 3, max_len: int = 12,
-                    alpha: float = 1.0) -> torch.Tensor:
+    def beam_search(
+        self,
+        src: torch.Tensor,
+        src_mask: torch.Tensor,
+        beam_size: int = 3,
+        max_len: int = 12,
+        alpha: float = 1.0,
+    ) -> torch.Tensor:
         """Keep the ``beam_size`` most likely partial translations of each sentence.
 
         A finished beam (it produced <eos>) stays in the race at no further cost;
@@ -194,21 +241,35 @@ class Seq2Seq(nn.Module):
         s = self.decoder.start(memory)  # (B * K, D_s)
         y = torch.full((B * K,), self.cfg.sos, dtype=torch.long)
         scores = torch.full((B, K), float("-inf"))
-        scores[:, 0] = 0.0  # the K beams start identical: keep one, or the first step picks K copies
+        scores[:, 0] = (
+            0.0  # the K beams start identical: keep one, or the first step picks K copies
+        )
         tokens = torch.zeros(B, K, 0, dtype=torch.long)
         done = torch.zeros(B, K, dtype=torch.bool)
         lengths = torch.zeros(B, K)
         only_pad = torch.full((V,), float("-inf"))
-        only_pad[self.cfg.pad] = 0.0  # a finished beam continues with padding, at log-probability 0
+        only_pad[self.cfg.pad] = (
+            0.0  # a finished beam continues with padding, at log-probability 0
+        )
         for _ in range(max_len):
             s, c, e, _ = self.decoder.step(y, s, memory)
-            log_probs = F.log_softmax(self.decoder.readout(s, c, e), dim=-1).view(B, K, V)
+            log_probs = F.log_softmax(self.decoder.readout(s, c, e), dim=-1).view(
+                B, K, V
+            )
             log_probs = torch.where(done[..., None], only_pad, log_probs)
             scores, beam, token = beam_step(scores, log_probs, K)  # (B, K) each
-            tokens = torch.cat([tokens.gather(1, beam[..., None].expand(-1, -1, tokens.shape[2])), token[..., None]], 2)
+            tokens = torch.cat(
+                [
+                    tokens.gather(1, beam[..., None].expand(-1, -1, tokens.shape[2])),
+                    token[..., None],
+                ],
+                2,
+            )
             lengths = lengths.gather(1, beam) + ~done.gather(1, beam)
             done = done.gather(1, beam) | (token == self.cfg.eos)
-            s = s[(torch.arange(B)[:, None] * K + beam).flatten()]  # each new beam continues its parent's state
+            s = s[
+                (torch.arange(B)[:, None] * K + beam).flatten()
+            ]  # each new beam continues its parent's state
             y = token.flatten()
             if done.all():
                 break
@@ -233,16 +294,26 @@ def beam_step(scores: torch.Tensor, log_probs: torch.Tensor, k: int):
 def teacher_forcing_loss(model: Seq2Seq, batch) -> torch.Tensor:
     """Cross-entropy of each next target token, padding excluded. ``batch`` has src, src_mask, tgt_in, tgt_out."""
     logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
-    return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=model.cfg.pad)
+    return F.cross_entropy(
+        logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=model.cfg.pad
+    )
 
 
 def _check_source(src: torch.Tensor, src_mask: torch.Tensor) -> None:
     if src.dim() != 2 or src.dtype != torch.long:
-        raise ValueError(f"src must be int64 ids of shape (B, S), got {src.dtype} of shape {tuple(src.shape)}")
+        raise ValueError(
+            f"src must be int64 ids of shape (B, S), got {src.dtype} of shape {tuple(src.shape)}"
+        )
     if src_mask.shape != src.shape or src_mask.dtype != torch.bool:
-        raise ValueError(f"src_mask must be a bool tensor of shape (B, S) = {tuple(src.shape)}, "
-                         f"got {src_mask.dtype} of shape {tuple(src_mask.shape)}")
+        raise ValueError(
+            f"src_mask must be a bool tensor of shape (B, S) = {tuple(src.shape)}, "
+            f"got {src_mask.dtype} of shape {tuple(src_mask.shape)}"
+        )
     lengths = src_mask.sum(1)
-    if (lengths == 0).any() or not torch.equal(src_mask, torch.arange(src.shape[1]) < lengths[:, None]):
-        raise ValueError("src_mask must be True on a non-empty prefix of each row (the characters) "
-                         "and False after it (the padding)")
+    if (lengths == 0).any() or not torch.equal(
+        src_mask, torch.arange(src.shape[1]) < lengths[:, None]
+    ):
+        raise ValueError(
+            "src_mask must be True on a non-empty prefix of each row (the characters) "
+            "and False after it (the padding)"
+        )

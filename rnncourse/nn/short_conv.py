@@ -15,6 +15,7 @@ device, and fla offers it on its linear-attention layers (``use_short_conv``).
 In generation the convolution carries its last K - 1 inputs, so a sequence fed token by
 token gives the same outputs as the whole of it.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -37,16 +38,26 @@ class ShortConvolution(nn.Module):
     def __init__(self, d_model: int, kernel_size: int = 4):
         super().__init__()
         if kernel_size < 2:
-            raise ValueError(f"ShortConvolution: kernel_size must be at least 2 (1 is no mixing), got {kernel_size}")
-        self.conv = nn.Conv1d(d_model, d_model, kernel_size, groups=d_model)  # w_j per channel, and a bias
+            raise ValueError(
+                f"ShortConvolution: kernel_size must be at least 2 (1 is no mixing), got {kernel_size}"
+            )
+        self.conv = nn.Conv1d(
+            d_model, d_model, kernel_size, groups=d_model
+        )  # w_j per channel, and a bias
 
     def forward(self, x: torch.Tensor, past: torch.Tensor | None = None):
         K = self.conv.kernel_size[0]
         if past is None:
-            past = x.new_zeros(x.shape[0], K - 1, x.shape[2])  # before the sequence: zeros
-        window = torch.cat([past, x], dim=1)  # (B, K - 1 + T, d): each output sees its K inputs
-        u = F.conv1d(window.transpose(1, 2), self.conv.weight, self.conv.bias, groups=x.shape[2]).transpose(1, 2)
-        return u, window[:, window.shape[1] - (K - 1):]
+            past = x.new_zeros(
+                x.shape[0], K - 1, x.shape[2]
+            )  # before the sequence: zeros
+        window = torch.cat(
+            [past, x], dim=1
+        )  # (B, K - 1 + T, d): each output sees its K inputs
+        u = F.conv1d(
+            window.transpose(1, 2), self.conv.weight, self.conv.bias, groups=x.shape[2]
+        ).transpose(1, 2)
+        return u, window[:, window.shape[1] - (K - 1) :]
 
 
 class ShortConvMixer(nn.Module):
@@ -57,7 +68,11 @@ class ShortConvMixer(nn.Module):
         self.short_conv = ShortConvolution(d_model, kernel_size)
         self.mixer = mixer
 
-    def forward(self, x: torch.Tensor, state: ShortConvState | None = None, offset: int = 0):
-        u, past = self.short_conv(x, None if state is None else state.past)  # u_t = sum_j w_j ⊙ x_{t-j}
+    def forward(
+        self, x: torch.Tensor, state: ShortConvState | None = None, offset: int = 0
+    ):
+        u, past = self.short_conv(
+            x, None if state is None else state.past
+        )  # u_t = sum_j w_j ⊙ x_{t-j}
         y, inner = self.mixer(u, None if state is None else state.mixer, offset)
         return y, ShortConvState(past, inner)

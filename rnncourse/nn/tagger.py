@@ -5,6 +5,7 @@ bidirectional or not), and a linear readout applied at every step. With a
 bidirectional layer the readout sees [forward h_t; backward h_t], the past and
 the future of step t.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,15 +17,31 @@ from rnncourse.nn.gru import GRU
 class Tagger(nn.Module):
     """``idx``: (B, T) int64 symbol ids -> logits (B, T, n_labels)."""
 
-    def __init__(self, vocab_size: int, n_labels: int, hidden_size: int = 32, num_layers: int = 1,
-                 bidirectional: bool = False, embed_size: int = 16, rnn: type[nn.Module] = GRU):
+    def __init__(
+        self,
+        vocab_size: int,
+        n_labels: int,
+        hidden_size: int = 32,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        embed_size: int = 16,
+        rnn: type[nn.Module] = GRU,
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_size)
-        self.rnn = rnn(embed_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional, batch_first=True)
+        self.rnn = rnn(
+            embed_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=True,
+        )
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), n_labels)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(f"idx must be int64 symbol ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}")
+            raise ValueError(
+                f"idx must be int64 symbol ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}"
+            )
         out, _ = self.rnn(self.embed(idx))  # (B, T, dirs * D_h)
         return self.head(out)  # (B, T, n_labels)

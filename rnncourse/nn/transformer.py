@@ -14,6 +14,7 @@ largest length. In generation the keys and values of past tokens are kept (the K
 cache): each new token attends to all of them, so its cost and the cache grow by
 2 d numbers per layer with every token, where a recurrent model's state stays the same.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -41,23 +42,40 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int = 4, impl: str = "auto"):
         super().__init__()
         if d_model % n_heads or (d_model // n_heads) % 2:
-            raise ValueError(f"CausalSelfAttention: d_model={d_model} must be n_heads={n_heads} times an even head size")
-        self.d_model, self.n_heads, self.d_head, self.impl = d_model, n_heads, d_model // n_heads, impl
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)  # W_Q, W_K, W_V side by side
+            raise ValueError(
+                f"CausalSelfAttention: d_model={d_model} must be n_heads={n_heads} times an even head size"
+            )
+        self.d_model, self.n_heads, self.d_head, self.impl = (
+            d_model,
+            n_heads,
+            d_model // n_heads,
+            impl,
+        )
+        self.qkv = nn.Linear(
+            d_model, 3 * d_model, bias=False
+        )  # W_Q, W_K, W_V side by side
         self.o_proj = nn.Linear(d_model, d_model, bias=False)  # W_O
 
     def forward(self, x: torch.Tensor, cache: KVCache | None = None, offset: int = 0):
-        if cache is not None and x.shape[1] > 1:  # new tokens after a cache: one at a time, each sees the past
+        if (
+            cache is not None and x.shape[1] > 1
+        ):  # new tokens after a cache: one at a time, each sees the past
             ys = []
             for t in range(x.shape[1]):
-                y, cache = self(x[:, t:t + 1], cache, offset + t)
+                y, cache = self(x[:, t : t + 1], cache, offset + t)
                 ys.append(y)
             return torch.cat(ys, dim=1), cache
         B, T, _ = x.shape
-        q, k, v = (y.view(B, T, self.n_heads, self.d_head).transpose(1, 2) for y in self.qkv(x).chunk(3, dim=-1))
+        q, k, v = (
+            y.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
+            for y in self.qkv(x).chunk(3, dim=-1)
+        )
         q, k = rotate(q, offset), rotate(k, offset)  # R(X W_Q), R(X W_K)
         if cache is not None:
-            k, v = torch.cat([cache.k, k], dim=2), torch.cat([cache.v, v], dim=2)  # (B, H, offset + 1, d_h)
+            k, v = (
+                torch.cat([cache.k, k], dim=2),
+                torch.cat([cache.v, v], dim=2),
+            )  # (B, H, offset + 1, d_h)
         # softmax(Q K^T / sqrt(d_h) + M) V; one new token after a cache may see every key
         o = softmax_attention(q, k, v, causal=cache is None, impl=self.impl)
         return self.o_proj(o.transpose(1, 2).reshape(B, T, self.d_model)), KVCache(k, v)
@@ -77,6 +95,9 @@ class Transformer(MixerLM):
     """A decoder-only transformer: idx (B, T) -> (logits (B, T, vocab), state holding each layer's ``KVCache``)."""
 
     def __init__(self, config: TransformerConfig):
-        mixers = [CausalSelfAttention(config.d_model, config.n_heads, config.impl) for _ in range(config.n_layers)]
+        mixers = [
+            CausalSelfAttention(config.d_model, config.n_heads, config.impl)
+            for _ in range(config.n_layers)
+        ]
         super().__init__(config.vocab_size, config.d_model, mixers, config.mlp_mult)
         self.config = config

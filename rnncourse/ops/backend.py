@@ -15,6 +15,7 @@ without it. After a call, ``last_path(op)`` tells what ran:
 fastest PyTorch form otherwise; the interpreter runs only when asked for by name,
 since it is slow.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -40,7 +41,9 @@ def triton_interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
-def choose(op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fastest: str) -> str:
+def choose(
+    op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fastest: str
+) -> str:
     """Resolve ``impl`` for a call of ``op`` on tensor ``x`` and record the path that will run.
 
     ``references`` names the op's PyTorch implementations, ``fastest`` the one
@@ -48,20 +51,26 @@ def choose(op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fas
     reference name.
     """
     if impl not in ("auto", "triton", *references):
-        raise ValueError(f"{op}: impl must be one of {['auto', 'triton', *references]}, got {impl!r}")
+        raise ValueError(
+            f"{op}: impl must be one of {['auto', 'triton', *references]}, got {impl!r}"
+        )
     if impl == "auto":
         impl = "triton" if (x.is_cuda and triton_available()) else fastest
     if impl == "triton":
         if not triton_available():
-            raise RuntimeError(f"{op}: impl='triton' needs the triton package (pip install triton); "
-                               f"impl='auto' falls back to the PyTorch reference")
+            raise RuntimeError(
+                f"{op}: impl='triton' needs the triton package (pip install triton); "
+                f"impl='auto' falls back to the PyTorch reference"
+            )
         if x.is_cuda:
             path = "triton-gpu"
         elif triton_interpreting():
             path = "triton-interpreter"
         else:
-            raise RuntimeError(f"{op}: the Triton kernel needs CUDA tensors, or TRITON_INTERPRET=1 set before triton "
-                               f"is first imported to run it on the CPU; got a tensor on {x.device}")
+            raise RuntimeError(
+                f"{op}: the Triton kernel needs CUDA tensors, or TRITON_INTERPRET=1 set before triton "
+                f"is first imported to run it on the CPU; got a tensor on {x.device}"
+            )
     else:
         path = f"reference:{impl}"
     _last_path[op] = path
@@ -78,10 +87,13 @@ def interpreter_problem() -> str | None:
     interpreter; the compiled GPU path is not affected.
     """
     import numpy
+
     triton_version = importlib.metadata.version("triton")
     if _release(triton_version) < (3, 7) and _release(numpy.__version__) >= (2, 4):
-        return (f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under NumPy "
-                f"{numpy.__version__}: install 'numpy<2.4' or triton>=3.7")
+        return (
+            f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under NumPy "
+            f"{numpy.__version__}: install 'numpy<2.4' or triton>=3.7"
+        )
     return None
 
 

@@ -1,4 +1,5 @@
 """The book's pages in the order of _toc.yml, shared by the notebook tests and the browser tests."""
+
 from pathlib import Path
 
 import yaml

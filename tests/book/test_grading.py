@@ -5,6 +5,7 @@ version gets zero on every autograded cell without crashing the grader; and a
 submission with one planted mistake loses exactly that exercise's points.
 (It executes each chapter three times, so it is the slowest test.)
 """
+
 import re
 import sys
 from pathlib import Path
@@ -19,17 +20,33 @@ from student_version import student_version  # noqa: E402
 
 # chapter -> (the exercise's solution grade_id, a wrong body, the checker's grade_id)
 PLANTED = {
-    "01_rnn_basics": ("temperature_probs", "    return torch.softmax(logits * temperature, dim=-1)\n",
-                      "check_temperature_probs"),
-    "05_seq2seq_attention": ("masked_softmax", "    return torch.softmax(scores, dim=-1)\n", "check_masked_softmax"),
+    "01_rnn_basics": (
+        "temperature_probs",
+        "    return torch.softmax(logits * temperature, dim=-1)\n",
+        "check_temperature_probs",
+    ),
+    "05_seq2seq_attention": (
+        "masked_softmax",
+        "    return torch.softmax(scores, dim=-1)\n",
+        "check_masked_softmax",
+    ),
 }
 
 
 def _plant(nb, solution_id: str, wrong_body: str):
     """The reference notebook with one solution replaced by a wrong one."""
     nb = nbformat.from_dict(nb)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == solution_id)
-    cell.source = re.sub(r"### BEGIN SOLUTION\n.*?### END SOLUTION\n?", wrong_body, cell.source, flags=re.S)
+    cell = next(
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == solution_id
+    )
+    cell.source = re.sub(
+        r"### BEGIN SOLUTION\n.*?### END SOLUTION\n?",
+        wrong_body,
+        cell.source,
+        flags=re.S,
+    )
     return nb
 
 
@@ -38,8 +55,11 @@ def graded(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("submissions")
     for chapter, (solution_id, wrong_body, _) in PLANTED.items():
         reference = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
-        for student, nb in {"reference": reference, "unchanged": student_version(reference),
-                            "one_mistake": _plant(reference, solution_id, wrong_body)}.items():
+        for student, nb in {
+            "reference": reference,
+            "unchanged": student_version(reference),
+            "one_mistake": _plant(reference, solution_id, wrong_body),
+        }.items():
             (submissions / student).mkdir(exist_ok=True)
             nbformat.write(nb, submissions / student / f"{chapter}.ipynb")
     rows = grade(submissions, tmp_path_factory.mktemp("course"))

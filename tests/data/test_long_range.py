@@ -1,4 +1,5 @@
 """The long-range tasks: deterministic under a seed, with the right targets at the right lags."""
+
 import pytest
 import torch
 
@@ -11,7 +12,9 @@ def test_copy_memory_targets_are_the_symbols_lag_steps_later(lag, memory_length)
     T = lag + memory_length
     assert task.x.shape == task.y.shape == (50, T) and task.vocab_size == 8
     for i in range(memory_length):
-        assert torch.equal(task.y[:, i + lag], task.x[:, i] - 1)  # symbol token s is class s - 1
+        assert torch.equal(
+            task.y[:, i + lag], task.x[:, i] - 1
+        )  # symbol token s is class s - 1
     assert (task.x[:, lag - 1] == 7).all()  # the "go" marker, just before the answer
     blanks = torch.ones(T, dtype=torch.bool)
     blanks[:memory_length] = False
@@ -22,7 +25,11 @@ def test_copy_memory_targets_are_the_symbols_lag_steps_later(lag, memory_length)
 
 
 def test_copy_memory_is_deterministic_and_seeds_differ():
-    a, b, c = copy_memory(20, 10, seed=0), copy_memory(20, 10, seed=0), copy_memory(20, 10, seed=1)
+    a, b, c = (
+        copy_memory(20, 10, seed=0),
+        copy_memory(20, 10, seed=0),
+        copy_memory(20, 10, seed=1),
+    )
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and not torch.equal(a.x, c.x)
 
 

@@ -1,4 +1,5 @@
 """The neighbour-sum task: its targets are (x_{t-1} + x_{t+1}) mod K, nothing at the ends."""
+
 import pytest
 import torch
 
@@ -8,7 +9,10 @@ from rnncourse.data.neighbour_sum import neighbour_sum
 
 def test_targets_by_a_plain_loop():
     data = neighbour_sum(5, length=9, K=3, seed=4)
-    assert data.x.shape == data.y.shape == (5, 9) and data.x.dtype == data.y.dtype == torch.int64
+    assert (
+        data.x.shape == data.y.shape == (5, 9)
+        and data.x.dtype == data.y.dtype == torch.int64
+    )
     for x, y in zip(data.x.tolist(), data.y.tolist()):
         assert y[0] == y[-1] == IGNORE
         assert y[1:-1] == [(x[t - 1] + x[t + 1]) % 3 for t in range(1, 8)]

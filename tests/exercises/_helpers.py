@@ -1,4 +1,5 @@
 """What every checker test needs: the sentence a checker answers with, and an unsolved exercise."""
+
 import pytest
 
 from rnncourse.exercises import ExerciseError
@@ -9,7 +10,9 @@ def _message(checker, fn) -> str:
     with pytest.raises(ExerciseError) as info:
         checker(fn)
     message = str(info.value)
-    assert "\n" not in message and message.endswith("."), "a checker answers in one plain sentence"
+    assert "\n" not in message and message.endswith("."), (
+        "a checker answers in one plain sentence"
+    )
     return message
 
 

@@ -1,10 +1,19 @@
 """Chapter 8's checkers accept the reference and independent solutions, and reject planted mistakes, each with
 its own sentence."""
+
 import pytest
 import torch
 
-from rnncourse.exercises import check_attention_tile, check_longest_naive, check_online_softmax_update
-from rnncourse.exercises.flash_attention import longest_naive_reference, online_softmax_reference, tile_reference
+from rnncourse.exercises import (
+    check_attention_tile,
+    check_longest_naive,
+    check_online_softmax_update,
+)
+from rnncourse.exercises.flash_attention import (
+    longest_naive_reference,
+    online_softmax_reference,
+    tile_reference,
+)
 from rnncourse.ops.softmax_attention import attention_naive, memory_naive
 
 from ._helpers import _message, _not_solved
@@ -14,15 +23,26 @@ def _online_via_logaddexp(m, l, acc, s, v):
     """An independent solution: log(e^m l + sum e^s) by logaddexp, the output rescaled to the new maximum."""
     m_new = torch.maximum(m, s.amax(dim=1))
     log_total = torch.logaddexp(m + torch.log(l), torch.logsumexp(s, dim=1))
-    return m_new, torch.exp(log_total - m_new), torch.exp(m - m_new)[:, None] * acc + torch.exp(s - m_new[:, None]) @ v
+    return (
+        m_new,
+        torch.exp(log_total - m_new),
+        torch.exp(m - m_new)[:, None] * acc + torch.exp(s - m_new[:, None]) @ v,
+    )
 
 
 def _tile_via_naive(q_i, k, v, i0, block_size, causal, scale):
     """An independent solution: the package's naive attention on the whole sequence, with the tile's rows taken."""
     T = k.shape[0]
-    q = torch.zeros(T, q_i.shape[1], dtype=q_i.dtype).index_copy(0, torch.arange(i0, i0 + q_i.shape[0]), q_i) \
-        if causal else q_i
-    o = attention_naive(q[None, None], k[None, None], v[None, None], causal, scale)[0, 0]
+    q = (
+        torch.zeros(T, q_i.shape[1], dtype=q_i.dtype).index_copy(
+            0, torch.arange(i0, i0 + q_i.shape[0]), q_i
+        )
+        if causal
+        else q_i
+    )
+    o = attention_naive(q[None, None], k[None, None], v[None, None], causal, scale)[
+        0, 0
+    ]
     s = scale * (q @ k.T)
     if causal:
         s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
@@ -34,11 +54,17 @@ def _tile_via_naive(q_i, k, v, i0, block_size, causal, scale):
 def _longest_by_search(memory_bytes, B, H, D, bytes_per_number=4):
     """An independent solution: bisection on T with the memory formula."""
     low, high = 0, 1
-    while memory_naive(B, H, high, high, D, bytes_per_number=bytes_per_number) <= memory_bytes:
+    while (
+        memory_naive(B, H, high, high, D, bytes_per_number=bytes_per_number)
+        <= memory_bytes
+    ):
         low, high = high, 2 * high
     while high - low > 1:
         mid = (low + high) // 2
-        fits = memory_naive(B, H, mid, mid, D, bytes_per_number=bytes_per_number) <= memory_bytes
+        fits = (
+            memory_naive(B, H, mid, mid, D, bytes_per_number=bytes_per_number)
+            <= memory_bytes
+        )
         low, high = (mid, high) if fits else (low, mid)
     return low
 
@@ -53,7 +79,14 @@ def test_references_pass(capsys):
     assert capsys.readouterr().out.count("correct on all") == 6
 
 
-def _online(rescale_l=True, rescale_acc=True, flip=False, forget_old_max=False, old_max_in_p=False, divide=False):
+def _online(
+    rescale_l=True,
+    rescale_acc=True,
+    flip=False,
+    forget_old_max=False,
+    old_max_in_p=False,
+    divide=False,
+):
     def fn(m, l, acc, s, v):
         m_new = s.amax(dim=1) if forget_old_max else torch.maximum(m, s.amax(dim=1))
         p = torch.exp(s - (m if old_max_in_p else m_new)[:, None])
@@ -61,20 +94,37 @@ def _online(rescale_l=True, rescale_acc=True, flip=False, forget_old_max=False, 
         l_new = (c * l if rescale_l else l) + p.sum(dim=1)
         acc_new = (c[:, None] * acc if rescale_acc else acc) + p @ v
         return m_new, l_new, acc_new / l_new[:, None] if divide else acc_new
+
     return fn
 
 
 ONLINE_PLANTED = {
     "sum not rescaled": (_online(rescale_l=False), "the running sum is not rescaled"),
-    "output not rescaled": (_online(rescale_acc=False), "the running output is not rescaled"),
-    "neither rescaled": (_online(rescale_l=False, rescale_acc=False), "neither the running sum nor"),
+    "output not rescaled": (
+        _online(rescale_acc=False),
+        "the running output is not rescaled",
+    ),
+    "neither rescaled": (
+        _online(rescale_l=False, rescale_acc=False),
+        "neither the running sum nor",
+    ),
     "correction upside down": (_online(flip=True), "the correction is upside down"),
-    "old maximum forgotten": (_online(forget_old_max=True), "the new maximum forgets the old one"),
+    "old maximum forgotten": (
+        _online(forget_old_max=True),
+        "the new maximum forgets the old one",
+    ),
     "old maximum in p": (_online(old_max_in_p=True), "use the old maximum"),
     "normalised early": (_online(divide=True), "divided by l too early"),
-    "detached": (lambda *a: tuple(x.detach() for x in online_softmax_reference(*a)), "no gradient flows"),
-    "transposed output": (lambda *a: online_softmax_reference(*a)[:2] + (online_softmax_reference(*a)[2].T,),
-                          "acc has shape"),
+    "detached": (
+        lambda *a: tuple(x.detach() for x in online_softmax_reference(*a)),
+        "no gradient flows",
+    ),
+    "transposed output": (
+        lambda *a: (
+            online_softmax_reference(*a)[:2] + (online_softmax_reference(*a)[2].T,)
+        ),
+        "acc has shape",
+    ),
     "not solved": (_not_solved, "not solved yet"),
 }
 
@@ -85,8 +135,14 @@ def test_online_softmax_rejects(name):
     assert expected in _message(check_online_softmax_update, fn)
 
 
-def _tile(scale_of=lambda c: c, mask=lambda j, i: j > i, from_tile_start=False, normalise=True, lse_is_max=False,
-          rescale=True):
+def _tile(
+    scale_of=lambda c: c,
+    mask=lambda j, i: j > i,
+    from_tile_start=False,
+    normalise=True,
+    lse_is_max=False,
+    rescale=True,
+):
     def fn(q_i, k, v, i0, block_size, causal, scale):
         R = q_i.shape[0]
         i = torch.arange(R) if from_tile_start else torch.arange(i0, i0 + R)
@@ -101,7 +157,10 @@ def _tile(scale_of=lambda c: c, mask=lambda j, i: j > i, from_tile_start=False, 
             p, c = torch.exp(s - m_new[:, None]), torch.exp(m - m_new)
             l = (c * l if rescale else l) + p.sum(dim=1)
             acc, m = c[:, None] * acc + p @ v[j], m_new
-        return (acc / l[:, None] if normalise else acc), (m if lse_is_max else m + torch.log(l))
+        return (acc / l[:, None] if normalise else acc), (
+            m if lse_is_max else m + torch.log(l)
+        )
+
     return fn
 
 
@@ -110,7 +169,10 @@ TILE_PLANTED = {
     "no scale": (_tile(scale_of=lambda c: 1.0), "the scores are not scaled"),
     "diagonal masked": (_tile(mask=lambda j, i: j >= i), "query i sees key i itself"),
     "next key seen": (_tile(mask=lambda j, i: j > i + 1), "must not see key i + 1"),
-    "tile start ignored": (_tile(from_tile_start=True), "ignores where the tile starts"),
+    "tile start ignored": (
+        _tile(from_tile_start=True),
+        "ignores where the tile starts",
+    ),
     "not normalised": (_tile(normalise=False), "the output is not normalised"),
     "L is the maximum": (_tile(lse_is_max=True), "L is the running maximum alone"),
     "sum not rescaled": (_tile(rescale=False), "the running sum is not rescaled"),
@@ -132,13 +194,34 @@ def _root(memory_bytes, B, H, D, per=4, matrices=2, heads=True, out=True):
 
 
 LONGEST_PLANTED = {
-    "one matrix": (lambda M, B, H, D, n: _root(M, B, H, D, n, matrices=1), "you counted one T x T matrix"),
-    "numbers not bytes": (lambda M, B, H, D, n: _root(M, B, H, D, per=1), "you counted numbers, not bytes"),
-    "bits": (lambda M, B, H, D, n: _root(M, B, H, D, per=32), "you counted bits per number"),
-    "one head": (lambda M, B, H, D, n: _root(M, B, H, D, n, heads=False), "you left out the batch and the heads"),
-    "output left out": (lambda M, B, H, D, n: _root(M, B, H, D, n, out=False), "you left out the output o"),
-    "first that fails": (lambda *a: _longest_by_search(*a) + 1, "that length just runs out"),
-    "a float": (lambda M, B, H, D, n: (M / n / (2 * B * H)) ** 0.5, "expected a whole number of steps"),
+    "one matrix": (
+        lambda M, B, H, D, n: _root(M, B, H, D, n, matrices=1),
+        "you counted one T x T matrix",
+    ),
+    "numbers not bytes": (
+        lambda M, B, H, D, n: _root(M, B, H, D, per=1),
+        "you counted numbers, not bytes",
+    ),
+    "bits": (
+        lambda M, B, H, D, n: _root(M, B, H, D, per=32),
+        "you counted bits per number",
+    ),
+    "one head": (
+        lambda M, B, H, D, n: _root(M, B, H, D, n, heads=False),
+        "you left out the batch and the heads",
+    ),
+    "output left out": (
+        lambda M, B, H, D, n: _root(M, B, H, D, n, out=False),
+        "you left out the output o",
+    ),
+    "first that fails": (
+        lambda *a: _longest_by_search(*a) + 1,
+        "that length just runs out",
+    ),
+    "a float": (
+        lambda M, B, H, D, n: (M / n / (2 * B * H)) ** 0.5,
+        "expected a whole number of steps",
+    ),
     "not solved": (_not_solved, "not solved yet"),
 }
 

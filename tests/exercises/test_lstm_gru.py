@@ -1,9 +1,21 @@
 """Chapter 4's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+
 import pytest
 import torch
 
-from rnncourse.exercises import check_bidirectional, check_gru_cell, check_lstm_cell, check_sample
-from rnncourse.exercises.lstm_gru import bidirectional_reference, gru_cell_reference, lstm_cell_reference, sample_reference, tiny_char_lm
+from rnncourse.exercises import (
+    check_bidirectional,
+    check_gru_cell,
+    check_lstm_cell,
+    check_sample,
+)
+from rnncourse.exercises.lstm_gru import (
+    bidirectional_reference,
+    gru_cell_reference,
+    lstm_cell_reference,
+    sample_reference,
+    tiny_char_lm,
+)
 from rnncourse.nn import GRU, LSTM
 
 from ._helpers import _message, _not_solved
@@ -25,10 +37,15 @@ def _as_torch_cell(module, x, state, W_ih, W_hh, b_ih, b_hh):
 
 def test_the_cell_references_are_torchs_cells(capsys):
     def lstm(x, h, c, *weights):
-        return _as_torch_cell(torch.nn.LSTMCell(x.shape[1], h.shape[1]).double(), x, (h, c), *weights)
+        return _as_torch_cell(
+            torch.nn.LSTMCell(x.shape[1], h.shape[1]).double(), x, (h, c), *weights
+        )
 
     def gru(x, h, *weights):
-        return _as_torch_cell(torch.nn.GRUCell(x.shape[1], h.shape[1]).double(), x, h, *weights)
+        return _as_torch_cell(
+            torch.nn.GRUCell(x.shape[1], h.shape[1]).double(), x, h, *weights
+        )
+
     check_lstm_cell(lstm)
     check_gru_cell(gru)
     assert capsys.readouterr().out.count("correct on all") == 2
@@ -37,11 +54,18 @@ def test_the_cell_references_are_torchs_cells(capsys):
 def test_the_bidirectional_reference_matches_torchs_bidirectional_gru():
     torch.manual_seed(0)
     layer = torch.nn.GRU(3, 4, batch_first=True, bidirectional=True).double()
-    x, h0 = torch.randn(2, 6, 3, dtype=torch.float64), torch.randn(2, 2, 4, dtype=torch.float64)
+    x, h0 = (
+        torch.randn(2, 6, 3, dtype=torch.float64),
+        torch.randn(2, 2, 4, dtype=torch.float64),
+    )
 
     def cell(suffix):
-        w = [getattr(layer, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        w = [
+            getattr(layer, f"{name}_l0{suffix}")
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        ]
         return lambda x_t, h: gru_cell_reference(x_t, h, *w)
+
     with torch.no_grad():
         expected, _ = layer(x, h0)
         got = bidirectional_reference(cell(""), cell("_reverse"), x, h0[0], h0[1])
@@ -50,21 +74,45 @@ def test_the_bidirectional_reference_matches_torchs_bidirectional_gru():
 
 # --- the LSTM cell ------------------------------------------------------------
 
+
 def _lstm_by_gate(x, h, c, W_ih, W_hh, b_ih, b_hh):
     """Correct, written differently: one gate at a time, with einsum."""
     D_h = h.shape[1]
 
     def pre(k):
         rows = slice(k * D_h, (k + 1) * D_h)
-        return (torch.einsum("bd,hd->bh", x, W_ih[rows]) + torch.einsum("bk,hk->bh", h, W_hh[rows])
-                + b_ih[rows] + b_hh[rows])
-    i, f, g, o = torch.sigmoid(pre(0)), torch.sigmoid(pre(1)), torch.tanh(pre(2)), torch.sigmoid(pre(3))
+        return (
+            torch.einsum("bd,hd->bh", x, W_ih[rows])
+            + torch.einsum("bk,hk->bh", h, W_hh[rows])
+            + b_ih[rows]
+            + b_hh[rows]
+        )
+
+    i, f, g, o = (
+        torch.sigmoid(pre(0)),
+        torch.sigmoid(pre(1)),
+        torch.tanh(pre(2)),
+        torch.sigmoid(pre(3)),
+    )
     c_new = f * c + i * g
     return o * torch.tanh(c_new), c_new
 
 
-def _lstm(x, h, c, W_ih, W_hh, b_ih, b_hh, order="ifgo", sig=torch.sigmoid, tanh=torch.tanh, out=torch.tanh,
-          keep=lambda f, c: f * c, transpose=False):
+def _lstm(
+    x,
+    h,
+    c,
+    W_ih,
+    W_hh,
+    b_ih,
+    b_hh,
+    order="ifgo",
+    sig=torch.sigmoid,
+    tanh=torch.tanh,
+    out=torch.tanh,
+    keep=lambda f, c: f * c,
+    transpose=False,
+):
     a = x @ W_ih + h @ W_hh if transpose else x @ W_ih.T + h @ W_hh.T
     gates = dict(zip(order, (a + b_ih + b_hh).chunk(4, dim=1)))
     i, f, g, o = sig(gates["i"]), sig(gates["f"]), tanh(gates["g"]), sig(gates["o"])
@@ -79,15 +127,38 @@ def test_lstm_cell_accepts_a_solution_written_differently(capsys):
 
 
 LSTM_PLANTED = {
-    "sigmoid and tanh swapped": (lambda *a: _lstm(*a, sig=torch.tanh, tanh=torch.sigmoid),
-                                 "sigmoid and tanh are swapped"),
-    "forget gate missing": (lambda *a: _lstm(*a, keep=lambda f, c: 0), "as if the forget gate were missing"),
-    "gate order i, f, o, g": (lambda *a: _lstm(*a, order="ifog"), "in the order i, f, o, g"),
-    "gate order f, i, g, o": (lambda *a: _lstm(*a, order="figo"), "in the order f, i, g, o"),
-    "transposed weights": (lambda *a: _lstm(*a, transpose=True), "x_t @ W_ih.T and h_prev @ W_hh.T"),
-    "no tanh on the cell": (lambda *a: _lstm(*a, out=lambda c: c), "h_t = o_t * tanh(c_t)"),
-    "c_t from h": (lambda x, h, c, *w: _lstm(x, h, h, *w), "uses h_prev where the old cell belongs"),
-    "only one bias": (lambda x, h, c, Wi, Wh, bi, bh: _lstm(x, h, c, Wi, Wh, bi, 0 * bh), "leave out b_hh"),
+    "sigmoid and tanh swapped": (
+        lambda *a: _lstm(*a, sig=torch.tanh, tanh=torch.sigmoid),
+        "sigmoid and tanh are swapped",
+    ),
+    "forget gate missing": (
+        lambda *a: _lstm(*a, keep=lambda f, c: 0),
+        "as if the forget gate were missing",
+    ),
+    "gate order i, f, o, g": (
+        lambda *a: _lstm(*a, order="ifog"),
+        "in the order i, f, o, g",
+    ),
+    "gate order f, i, g, o": (
+        lambda *a: _lstm(*a, order="figo"),
+        "in the order f, i, g, o",
+    ),
+    "transposed weights": (
+        lambda *a: _lstm(*a, transpose=True),
+        "x_t @ W_ih.T and h_prev @ W_hh.T",
+    ),
+    "no tanh on the cell": (
+        lambda *a: _lstm(*a, out=lambda c: c),
+        "h_t = o_t * tanh(c_t)",
+    ),
+    "c_t from h": (
+        lambda x, h, c, *w: _lstm(x, h, h, *w),
+        "uses h_prev where the old cell belongs",
+    ),
+    "only one bias": (
+        lambda x, h, c, Wi, Wh, bi, bh: _lstm(x, h, c, Wi, Wh, bi, 0 * bh),
+        "leave out b_hh",
+    ),
     "(c, h) returned": (lambda *a: _lstm(*a)[::-1], "(c_t, h_t)"),
     "detached": (lambda *a: tuple(t.detach() for t in _lstm(*a)), "no gradient flows"),
     "not solved": (_not_solved, "not solved yet"),
@@ -102,13 +173,30 @@ def test_lstm_cell_rejects(name):
 
 # --- the GRU cell -------------------------------------------------------------
 
-def _gru(x, h, W_ih, W_hh, b_ih, b_hh, order="rzn", sig=torch.sigmoid, tanh=torch.tanh, reset="torch",
-         swap_z=False, transpose=False):
+
+def _gru(
+    x,
+    h,
+    W_ih,
+    W_hh,
+    b_ih,
+    b_hh,
+    order="rzn",
+    sig=torch.sigmoid,
+    tanh=torch.tanh,
+    reset="torch",
+    swap_z=False,
+    transpose=False,
+):
     xw = dict(zip(order, (x @ (W_ih if transpose else W_ih.T) + b_ih).chunk(3, dim=1)))
     hw = dict(zip(order, (h @ (W_hh if transpose else W_hh.T) + b_hh).chunk(3, dim=1)))
     r, z = sig(xw["r"] + hw["r"]), sig(xw["z"] + hw["z"])
-    W_hn, b_hn = W_hh[2 * h.shape[1]:], b_hh[2 * h.shape[1]:]
-    recurrent = {"torch": r * hw["n"], "paper": (r * h) @ W_hn.T + b_hn, "none": hw["n"]}[reset]
+    W_hn, b_hn = W_hh[2 * h.shape[1] :], b_hh[2 * h.shape[1] :]
+    recurrent = {
+        "torch": r * hw["n"],
+        "paper": (r * h) @ W_hn.T + b_hn,
+        "none": hw["n"],
+    }[reset]
     n = tanh(xw["n"] + recurrent)
     return z * n + (1 - z) * h if swap_z else (1 - z) * n + z * h
 
@@ -133,12 +221,26 @@ def test_gru_cell_accepts_a_solution_written_differently(capsys):
 
 
 GRU_PLANTED = {
-    "reset before the product (Cho et al.)": (lambda *a: _gru(*a, reset="paper"), "Cho et al.'s paper"),
-    "z and 1 - z swapped": (lambda *a: _gru(*a, swap_z=True), "z_t and 1 - z_t are swapped"),
-    "sigmoid and tanh swapped": (lambda *a: _gru(*a, sig=torch.tanh, tanh=torch.sigmoid),
-                                 "sigmoid and tanh are swapped"),
-    "transposed weights": (lambda *a: _gru(*a, transpose=True), "x_t @ W_ih.T and h_prev @ W_hh.T"),
-    "reset gate missing": (lambda *a: _gru(*a, reset="none"), "leaves out the reset gate"),
+    "reset before the product (Cho et al.)": (
+        lambda *a: _gru(*a, reset="paper"),
+        "Cho et al.'s paper",
+    ),
+    "z and 1 - z swapped": (
+        lambda *a: _gru(*a, swap_z=True),
+        "z_t and 1 - z_t are swapped",
+    ),
+    "sigmoid and tanh swapped": (
+        lambda *a: _gru(*a, sig=torch.tanh, tanh=torch.sigmoid),
+        "sigmoid and tanh are swapped",
+    ),
+    "transposed weights": (
+        lambda *a: _gru(*a, transpose=True),
+        "x_t @ W_ih.T and h_prev @ W_hh.T",
+    ),
+    "reset gate missing": (
+        lambda *a: _gru(*a, reset="none"),
+        "leaves out the reset gate",
+    ),
     "gate order z, r, n": (lambda *a: _gru(*a, order="zrn"), "in the order z, r, n"),
     "float32": (lambda *a: _gru(*a).float(), "dtype torch.float32"),
     "not solved": (_not_solved, "not solved yet"),
@@ -153,6 +255,7 @@ def test_gru_cell_rejects(name):
 
 # --- the bidirectional wrapper -------------------------------------------------
 
+
 def _run(cell, x, h):
     """States after each step of x (B, T, D_in), in reading order: (B, T, D_h)."""
     hs = []
@@ -164,7 +267,9 @@ def _run(cell, x, h):
 
 def _bidirectional_by_flipping(cell_fw, cell_bw, x, h0_fw, h0_bw):
     """Correct, written differently: the backward pass reads the flipped sequence, then flips its outputs back."""
-    return torch.cat([_run(cell_fw, x, h0_fw), _run(cell_bw, x.flip(1), h0_bw).flip(1)], dim=2)
+    return torch.cat(
+        [_run(cell_fw, x, h0_fw), _run(cell_bw, x.flip(1), h0_bw).flip(1)], dim=2
+    )
 
 
 def test_bidirectional_accepts_a_solution_written_differently(capsys):
@@ -174,12 +279,23 @@ def test_bidirectional_accepts_a_solution_written_differently(capsys):
 
 BIDIRECTIONAL_PLANTED = {
     "backward outputs not re-reversed": (
-        lambda f, b, x, hf, hb: torch.cat([_run(f, x, hf), _run(b, x.flip(1), hb)], -1), "left in reading order"),
-    "halves swapped": (lambda f, b, x, hf, hb: torch.cat([_run(b, x.flip(1), hb).flip(1), _run(f, x, hf)], -1),
-                       "concatenated in the wrong order"),
-    "backward reads forward": (lambda f, b, x, hf, hb: torch.cat([_run(f, x, hf), _run(b, x, hb)], -1),
-                               "reads the sequence forward"),
-    "summed": (lambda f, b, x, hf, hb: _run(f, x, hf) + _run(b, x.flip(1), hb).flip(1), "summed the two directions"),
+        lambda f, b, x, hf, hb: torch.cat([_run(f, x, hf), _run(b, x.flip(1), hb)], -1),
+        "left in reading order",
+    ),
+    "halves swapped": (
+        lambda f, b, x, hf, hb: torch.cat(
+            [_run(b, x.flip(1), hb).flip(1), _run(f, x, hf)], -1
+        ),
+        "concatenated in the wrong order",
+    ),
+    "backward reads forward": (
+        lambda f, b, x, hf, hb: torch.cat([_run(f, x, hf), _run(b, x, hb)], -1),
+        "reads the sequence forward",
+    ),
+    "summed": (
+        lambda f, b, x, hf, hb: _run(f, x, hf) + _run(b, x.flip(1), hb).flip(1),
+        "summed the two directions",
+    ),
     "forward only": (lambda f, b, x, hf, hb: _run(f, x, hf), "should have shape"),
     "not solved": (_not_solved, "not solved yet"),
 }
@@ -193,6 +309,7 @@ def test_bidirectional_rejects(name):
 
 # --- sampling with temperature ------------------------------------------------
 
+
 def _probs(logits, temperature):
     if temperature == 0:
         return torch.nn.functional.one_hot(logits.argmax(-1), logits.shape[-1]).double()
@@ -200,8 +317,18 @@ def _probs(logits, temperature):
 
 
 @torch.no_grad()
-def _sample(model, prompt, n, temperature, generator, probs=_probs, carry=True, late=False, with_prompt=False,
-            draw=None):
+def _sample(
+    model,
+    prompt,
+    n,
+    temperature,
+    generator,
+    probs=_probs,
+    carry=True,
+    late=False,
+    with_prompt=False,
+    draw=None,
+):
     """A hand-written sampler: 1-D probabilities, the draw by torch.multinomial unless ``draw`` is given."""
     draw = draw or (lambda p: torch.multinomial(p, 1, generator=generator))
     logits, state = model(prompt[None])
@@ -218,9 +345,11 @@ def _sample(model, prompt, n, temperature, generator, probs=_probs, carry=True, 
 
 def _inverse_cdf(generator):
     """Another correct way to draw: the first index whose cumulative probability exceeds a uniform number."""
+
     def draw(p):
         u = torch.rand(1, generator=generator, dtype=p.dtype)
         return torch.searchsorted(p.cumsum(-1), u).clamp(max=p.shape[-1] - 1)
+
     return draw
 
 
@@ -230,8 +359,15 @@ def _sample_rereading(model, prompt, n, temperature, generator):
     text = prompt
     for _ in range(n):
         logits, _ = model(text[None])
-        text = torch.cat([text, torch.multinomial(_probs(logits[0, -1], temperature), 1, generator=generator)])
-    return text[len(prompt):]
+        text = torch.cat(
+            [
+                text,
+                torch.multinomial(
+                    _probs(logits[0, -1], temperature), 1, generator=generator
+                ),
+            ]
+        )
+    return text[len(prompt) :]
 
 
 def test_sample_accepts_solutions_written_differently(capsys):
@@ -243,25 +379,54 @@ def test_sample_accepts_solutions_written_differently(capsys):
 
 def test_sample_accepts_other_draws_with_the_right_frequencies(capsys):
     check_sample(lambda m, p, n, tau, g: _sample(m, p, n, tau, g, draw=_inverse_cdf(g)))
-    assert "correct on all 4 test cases, 3 of them by the frequencies" in capsys.readouterr().out
+    assert (
+        "correct on all 4 test cases, 3 of them by the frequencies"
+        in capsys.readouterr().out
+    )
 
 
 def _multiplied(logits, temperature):
-    return _probs(logits, 0) if temperature == 0 else torch.softmax(logits * temperature, dim=-1)
+    return (
+        _probs(logits, 0)
+        if temperature == 0
+        else torch.softmax(logits * temperature, dim=-1)
+    )
 
 
 SAMPLE_PLANTED = {
-    "state not carried": (lambda *a: _sample(*a, carry=False), "forgets what it has read"),
+    "state not carried": (
+        lambda *a: _sample(*a, carry=False),
+        "forgets what it has read",
+    ),
     "one step late": (lambda *a: _sample(*a, late=True), "starts one step late"),
-    "temperature multiplied": (lambda *a: _sample(*a, probs=_multiplied), "multiplied the logits by the temperature"),
-    "prompt returned": (lambda *a: _sample(*a, with_prompt=True), "returned the prompt as well"),
-    "always the arg-max": (lambda *a: _sample(*a, probs=lambda z, tau: _probs(z, 0)), "always take the arg-max"),
-    "no greedy case": (lambda m, p, n, tau, g: _sample(m, p, n, tau, g, probs=lambda z, t: torch.softmax(z / t, -1)),
-                       "temperature 0 means greedy"),
-    "global random state": (lambda m, p, n, tau, g: _sample(m, p, n, tau, None), "not reproducible"),
+    "temperature multiplied": (
+        lambda *a: _sample(*a, probs=_multiplied),
+        "multiplied the logits by the temperature",
+    ),
+    "prompt returned": (
+        lambda *a: _sample(*a, with_prompt=True),
+        "returned the prompt as well",
+    ),
+    "always the arg-max": (
+        lambda *a: _sample(*a, probs=lambda z, tau: _probs(z, 0)),
+        "always take the arg-max",
+    ),
+    "no greedy case": (
+        lambda m, p, n, tau, g: _sample(
+            m, p, n, tau, g, probs=lambda z, t: torch.softmax(z / t, -1)
+        ),
+        "temperature 0 means greedy",
+    ),
+    "global random state": (
+        lambda m, p, n, tau, g: _sample(m, p, n, tau, None),
+        "not reproducible",
+    ),
     "other draws, temperature multiplied": (
-        lambda m, p, n, tau, g: _sample(m, p, n, tau, g, probs=_multiplied, draw=_inverse_cdf(g)),
-        "do not follow softmax(logits / temperature)"),
+        lambda m, p, n, tau, g: _sample(
+            m, p, n, tau, g, probs=_multiplied, draw=_inverse_cdf(g)
+        ),
+        "do not follow softmax(logits / temperature)",
+    ),
     "a list": (lambda *a: _sample(*a).tolist(), "got list"),
     "not solved": (_not_solved, "not solved yet"),
 }
@@ -273,9 +438,15 @@ def test_sample_rejects(name):
     assert expected in _message(check_sample, fn)
 
 
-@pytest.mark.parametrize("checker,planted", [(check_lstm_cell, LSTM_PLANTED), (check_gru_cell, GRU_PLANTED),
-                                             (check_bidirectional, BIDIRECTIONAL_PLANTED),
-                                             (check_sample, SAMPLE_PLANTED)])
+@pytest.mark.parametrize(
+    "checker,planted",
+    [
+        (check_lstm_cell, LSTM_PLANTED),
+        (check_gru_cell, GRU_PLANTED),
+        (check_bidirectional, BIDIRECTIONAL_PLANTED),
+        (check_sample, SAMPLE_PLANTED),
+    ],
+)
 def test_each_planted_mistake_gets_its_own_message(checker, planted):
     messages = [_message(checker, fn) for fn, _ in planted.values()]
     assert len(set(messages)) == len(messages)

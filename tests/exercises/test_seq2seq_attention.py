@@ -1,8 +1,13 @@
 """Chapter 5's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+
 import pytest
 import torch
 
-from rnncourse.exercises import check_additive_score, check_beam_step, check_masked_softmax
+from rnncourse.exercises import (
+    check_additive_score,
+    check_beam_step,
+    check_masked_softmax,
+)
 from rnncourse.exercises.seq2seq_attention import additive_score_reference
 from rnncourse.nn import beam_step, masked_softmax
 
@@ -18,8 +23,14 @@ def test_references_pass(capsys):
 
 def test_solutions_written_differently_pass(capsys):
     def additive_score(query, keys, W_q, W_k, v):
-        return torch.einsum("a,bsa->bs", v, torch.tanh(torch.einsum("aq,bq->ba", W_q, query)[:, None]
-                                                       + torch.einsum("ak,bsk->bsa", W_k, keys)))
+        return torch.einsum(
+            "a,bsa->bs",
+            v,
+            torch.tanh(
+                torch.einsum("aq,bq->ba", W_q, query)[:, None]
+                + torch.einsum("ak,bsk->bsa", W_k, keys)
+            ),
+        )
 
     def masked_softmax_renormalised(scores, mask):
         w = torch.exp(scores - scores.max(-1, keepdim=True).values) * mask
@@ -38,14 +49,36 @@ def test_solutions_written_differently_pass(capsys):
 
 
 ADDITIVE_PLANTED = {
-    "no tanh": (lambda q, k, Wq, Wk, v: ((q @ Wq.T)[:, None] + k @ Wk.T) @ v, "without its tanh"),
-    "query ignored": (lambda q, k, Wq, Wk, v: torch.tanh(k @ Wk.T) @ v, "ignore the query"),
-    "v ignored": (lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] + k @ Wk.T).sum(-1), "weight them with v"),
-    "softmax returned": (lambda q, k, Wq, Wk, v: torch.softmax(additive_score_reference(q, k, Wq, Wk, v), 1),
-                         "returned alignment weights"),
-    "multiplicative": (lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] * (k @ Wk.T)) @ v, "multiplied"),
-    "W_k not transposed": (lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] + k @ Wk) @ v, "raised RuntimeError"),
-    "detached": (lambda q, k, Wq, Wk, v: additive_score_reference(q, k, Wq, Wk, v).detach(), "no gradient flows"),
+    "no tanh": (
+        lambda q, k, Wq, Wk, v: ((q @ Wq.T)[:, None] + k @ Wk.T) @ v,
+        "without its tanh",
+    ),
+    "query ignored": (
+        lambda q, k, Wq, Wk, v: torch.tanh(k @ Wk.T) @ v,
+        "ignore the query",
+    ),
+    "v ignored": (
+        lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] + k @ Wk.T).sum(-1),
+        "weight them with v",
+    ),
+    "softmax returned": (
+        lambda q, k, Wq, Wk, v: torch.softmax(
+            additive_score_reference(q, k, Wq, Wk, v), 1
+        ),
+        "returned alignment weights",
+    ),
+    "multiplicative": (
+        lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] * (k @ Wk.T)) @ v,
+        "multiplied",
+    ),
+    "W_k not transposed": (
+        lambda q, k, Wq, Wk, v: torch.tanh((q @ Wq.T)[:, None] + k @ Wk) @ v,
+        "raised RuntimeError",
+    ),
+    "detached": (
+        lambda q, k, Wq, Wk, v: additive_score_reference(q, k, Wq, Wk, v).detach(),
+        "no gradient flows",
+    ),
     "not solved": (_not_solved, "not solved yet"),
 }
 
@@ -57,11 +90,23 @@ def _masked_in_place(e, m):
 
 
 MASKED_SOFTMAX_PLANTED = {
-    "padding not masked": (lambda e, m: torch.softmax(e, -1), "padded positions get weight"),
-    "wrong axis": (lambda e, m: torch.softmax(e.masked_fill(~m, float("-inf")), 0), "wrong axis"),
+    "padding not masked": (
+        lambda e, m: torch.softmax(e, -1),
+        "padded positions get weight",
+    ),
+    "wrong axis": (
+        lambda e, m: torch.softmax(e.masked_fill(~m, float("-inf")), 0),
+        "wrong axis",
+    ),
     "not renormalised": (lambda e, m: torch.softmax(e, -1) * m, "no longer sum to 1"),
-    "padding set to zero": (lambda e, m: torch.softmax(e * m, -1), "exp(0) still gives them weight"),
-    "mask inverted": (lambda e, m: torch.softmax(e.masked_fill(m, float("-inf")), -1), "wrong way round"),
+    "padding set to zero": (
+        lambda e, m: torch.softmax(e * m, -1),
+        "exp(0) still gives them weight",
+    ),
+    "mask inverted": (
+        lambda e, m: torch.softmax(e.masked_fill(m, float("-inf")), -1),
+        "wrong way round",
+    ),
     "not normalised": (lambda e, m: e.exp() * m, "not normalised"),
     "detached": (_masked_in_place, "no gradient flows"),
     "not solved": (_not_solved, "not solved yet"),
@@ -88,13 +133,28 @@ def _one_token_per_beam(s, lp, k):
 
 BEAM_STEP_PLANTED = {
     "not accumulated": (lambda s, lp, k: _flat(lp, k), "forget each beam's history"),
-    "multiplied in log space": (lambda s, lp, k: _flat(s[..., None] * lp, k), "log-probabilities add"),
-    "probabilities added": (lambda s, lp, k: _flat(s[..., None] + lp.exp(), k), "added probabilities"),
-    "probability space": (lambda s, lp, k: _flat(s.exp()[..., None] * lp.exp(), k), "are probabilities"),
+    "multiplied in log space": (
+        lambda s, lp, k: _flat(s[..., None] * lp, k),
+        "log-probabilities add",
+    ),
+    "probabilities added": (
+        lambda s, lp, k: _flat(s[..., None] + lp.exp(), k),
+        "added probabilities",
+    ),
+    "probability space": (
+        lambda s, lp, k: _flat(s.exp()[..., None] * lp.exp(), k),
+        "are probabilities",
+    ),
     "index decoded wrongly": (_index_decoded_wrongly, "the wrong way"),
-    "lowest kept": (lambda s, lp, k: _flat(s[..., None] + lp, k, largest=False), "lowest scores"),
+    "lowest kept": (
+        lambda s, lp, k: _flat(s[..., None] + lp, k, largest=False),
+        "lowest scores",
+    ),
     "one token per beam": (_one_token_per_beam, "best token of each beam"),
-    "tuple of two": (lambda s, lp, k: _flat(s[..., None] + lp, k)[:2], "expected 3 return value(s)"),
+    "tuple of two": (
+        lambda s, lp, k: _flat(s[..., None] + lp, k)[:2],
+        "expected 3 return value(s)",
+    ),
     "not solved": (_not_solved, "not solved yet"),
 }
 
@@ -117,9 +177,14 @@ def test_beam_step_rejects(name):
     assert expected in _message(check_beam_step, fn)
 
 
-@pytest.mark.parametrize("checker,planted", [(check_additive_score, ADDITIVE_PLANTED),
-                                             (check_masked_softmax, MASKED_SOFTMAX_PLANTED),
-                                             (check_beam_step, BEAM_STEP_PLANTED)])
+@pytest.mark.parametrize(
+    "checker,planted",
+    [
+        (check_additive_score, ADDITIVE_PLANTED),
+        (check_masked_softmax, MASKED_SOFTMAX_PLANTED),
+        (check_beam_step, BEAM_STEP_PLANTED),
+    ],
+)
 def test_each_planted_mistake_gets_its_own_message(checker, planted):
     messages = [_message(checker, fn) for fn, _ in planted.values()]
     assert len(set(messages)) == len(messages)

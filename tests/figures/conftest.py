@@ -1,4 +1,5 @@
 """Every figure test starts with no figure open and closes what it drew."""
+
 import matplotlib.pyplot as plt
 import pytest
 

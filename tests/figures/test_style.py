@@ -4,6 +4,7 @@ The simulation uses the matrices of Machado, Oliveira and Fernandes (2009), "A
 physiologically-based model for simulation of color vision deficiency" (severity 1),
 applied to linear RGB; colours are compared by their CIE76 distance in CIELAB.
 """
+
 import itertools
 
 import matplotlib
@@ -16,14 +17,31 @@ from rnncourse.figures.style import CYCLE
 
 SIMULATIONS = {
     "normal vision": np.eye(3),
-    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                            [-0.003882, -0.048116, 1.051998]]),
-    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                              [-0.011820, 0.042940, 0.968881]]),
-    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                            [0.004733, 0.691367, 0.303900]]),
+    "protanopia": np.array(
+        [
+            [0.152286, 1.052583, -0.204868],
+            [0.114503, 0.786281, 0.099216],
+            [-0.003882, -0.048116, 1.051998],
+        ]
+    ),
+    "deuteranopia": np.array(
+        [
+            [0.367322, 0.860646, -0.227968],
+            [0.280085, 0.672501, 0.047413],
+            [-0.011820, 0.042940, 0.968881],
+        ]
+    ),
+    "tritanopia": np.array(
+        [
+            [1.255528, -0.076749, -0.178779],
+            [-0.078411, 0.930809, 0.147602],
+            [0.004733, 0.691367, 0.303900],
+        ]
+    ),
 }
-SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+SRGB_TO_XYZ = np.array(
+    [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
+)
 WHITE = np.array([0.95047, 1.0, 1.08883])
 # About five times the smallest difference people notice side by side (CIE76 distance 2.3).
 MIN_DISTANCE = 12
@@ -42,7 +60,10 @@ def _lab(linear_rgb: np.ndarray) -> np.ndarray:
 
 def closest_pair(colors, simulation: np.ndarray) -> tuple[float, str, str]:
     seen = [(_lab(simulation @ _linear(c)), c) for c in colors]
-    return min((float(np.linalg.norm(a - b)), ca, cb) for (a, ca), (b, cb) in itertools.combinations(seen, 2))
+    return min(
+        (float(np.linalg.norm(a - b)), ca, cb)
+        for (a, ca), (b, cb) in itertools.combinations(seen, 2)
+    )
 
 
 def test_importing_the_package_sets_the_cycle():
@@ -52,7 +73,9 @@ def test_importing_the_package_sets_the_cycle():
 @pytest.mark.parametrize("vision", SIMULATIONS)
 def test_cycle_colours_stay_apart(vision):
     distance, a, b = closest_pair(CYCLE, SIMULATIONS[vision])
-    assert distance > MIN_DISTANCE, f"with {vision}, {a} and {b} look alike (distance {distance:.1f})"
+    assert distance > MIN_DISTANCE, (
+        f"with {vision}, {a} and {b} look alike (distance {distance:.1f})"
+    )
 
 
 def test_the_check_rejects_matplotlibs_default_cycle():

@@ -1,4 +1,5 @@
 """HGRN and HGRN2 against plain float64 loops written from the papers' equations."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,9 @@ def test_hgru_matches_a_plain_loop(T, impl):
     torch.manual_seed(T)
     layer = HGRU(6).double()
     x, lam = torch.randn(2, T, 6, dtype=F64), torch.rand(6, dtype=F64) * 0.9
-    torch.testing.assert_close(layer(x, lam, impl=impl), _hgru_loop(layer, x, lam), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        layer(x, lam, impl=impl), _hgru_loop(layer, x, lam), rtol=1e-10, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("T", [1, 12, 63])
@@ -53,10 +56,14 @@ def test_hgru2_matches_a_plain_loop(T, impl):
     torch.manual_seed(T)
     layer = HGRU2(8, n_heads=2, expand=3).double()
     x, lam = torch.randn(2, T, 8, dtype=F64), torch.rand(6, dtype=F64) * 0.9
-    torch.testing.assert_close(layer(x, lam, impl=impl), _hgru2_loop(layer, x, lam), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        layer(x, lam, impl=impl), _hgru2_loop(layer, x, lam), rtol=1e-10, atol=1e-10
+    )
 
 
-@pytest.mark.parametrize("model_type,options", [(HGRN, {}), (HGRN2, {"n_heads": 2, "expand": 4})])
+@pytest.mark.parametrize(
+    "model_type,options", [(HGRN, {}), (HGRN2, {"n_heads": 2, "expand": 4})]
+)
 def test_stack_gradients_match_the_loop(model_type, options):
     torch.manual_seed(5)
     model = model_type(8, n_layers=3, **options).double()

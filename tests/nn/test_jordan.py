@@ -1,4 +1,5 @@
 """The Jordan network against torch.nn.RNNCell: a Jordan step is an Elman cell whose input is [x_t; s_t]."""
+
 import pytest
 import torch
 
@@ -7,7 +8,9 @@ from rnncourse.nn import Jordan
 
 def _torch_jordan(net: Jordan, x, mu):
     """The same network built from trusted torch pieces, in float64."""
-    cell = torch.nn.RNNCell(net.input_size + net.output_size, net.hidden_size, dtype=torch.float64)
+    cell = torch.nn.RNNCell(
+        net.input_size + net.output_size, net.hidden_size, dtype=torch.float64
+    )
     readout = torch.nn.Linear(net.hidden_size, net.output_size, dtype=torch.float64)
     with torch.no_grad():
         cell.weight_ih.copy_(torch.cat([net.weight_xh, net.weight_sh], dim=1))
@@ -19,7 +22,12 @@ def _torch_jordan(net: Jordan, x, mu):
     ys = []
     for t in range(T):
         s = mu * s + y
-        y = readout(cell(torch.cat([x[t], s], dim=1), torch.zeros(B, net.hidden_size, dtype=torch.float64)))
+        y = readout(
+            cell(
+                torch.cat([x[t], s], dim=1),
+                torch.zeros(B, net.hidden_size, dtype=torch.float64),
+            )
+        )
         ys.append(y)
     return torch.stack(ys)
 
@@ -50,7 +58,9 @@ def test_output_feedback_matters():
     net = Jordan(1, 4, 1)
     x = torch.zeros(5, 1, 1)
     out, _ = net(x)
-    assert not torch.allclose(out[1], out[2])  # with zero input, only the fed-back output changes h_t
+    assert not torch.allclose(
+        out[1], out[2]
+    )  # with zero input, only the fed-back output changes h_t
 
 
 def test_bad_input():

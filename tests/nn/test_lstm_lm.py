@@ -1,8 +1,9 @@
 """The LSTM language model: its configuration, forward and backward, one character at a time equals the whole."""
+
 import torch
 import torch.nn.functional as F
 
-from rnncourse.nn.lstm_lm import LSTMConfig, LSTMLM
+from rnncourse.nn.lstm_lm import LSTMLM, LSTMConfig
 from rnncourse.training import seed_everything
 
 
@@ -14,11 +15,13 @@ def test_forward_backward_and_step_by_step():
     assert logits.shape == (3, 10, 11) and h.shape == c.shape == (2, 3, 12)
     state, steps = None, []
     for t in range(10):
-        out, state = model(idx[:, t:t + 1], state)
+        out, state = model(idx[:, t : t + 1], state)
         steps.append(out)
     assert (torch.cat(steps, dim=1) - logits).abs().max() < 1e-12
     F.cross_entropy(logits.flatten(0, 1), idx.flatten()).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters()
+    )
 
 
 def test_same_function_as_torch_lstm():

@@ -3,6 +3,7 @@
 The three layers share rnncourse/nn/recurrent.py, so one set of tests covers
 what they share; test_rnn.py adds what only the Elman RNN has.
 """
+
 import itertools
 
 import pytest
@@ -11,7 +12,11 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnncourse.nn import GRU, LSTM, RNN
 
-PAIRS = {"RNN": (RNN, torch.nn.RNN), "LSTM": (LSTM, torch.nn.LSTM), "GRU": (GRU, torch.nn.GRU)}
+PAIRS = {
+    "RNN": (RNN, torch.nn.RNN),
+    "LSTM": (LSTM, torch.nn.LSTM),
+    "GRU": (GRU, torch.nn.GRU),
+}
 OPTIONS = list(itertools.product([1, 2], [True, False], [False, True], [False, True]))
 
 
@@ -29,7 +34,9 @@ def _initial_state(kind, layers_dirs, B, proj_size=0):
 
 
 def _assert_same(ours, theirs, atol=1e-6):
-    if isinstance(theirs, torch.nn.utils.rnn.PackedSequence):  # (a named tuple, so checked first)
+    if isinstance(
+        theirs, torch.nn.utils.rnn.PackedSequence
+    ):  # (a named tuple, so checked first)
         assert isinstance(ours, torch.nn.utils.rnn.PackedSequence)
         assert torch.equal(ours.batch_sizes, theirs.batch_sizes)
         torch.testing.assert_close(ours.data, theirs.data, rtol=0, atol=atol)
@@ -47,9 +54,19 @@ def _assert_same(ours, theirs, atol=1e-6):
 @pytest.mark.parametrize("with_state", [False, True])
 def test_matches_torch(kind, num_layers, bias, batch_first, bidirectional, with_state):
     torch.manual_seed(0)
-    ours, theirs = _pair(kind, num_layers=num_layers, bias=bias, batch_first=batch_first, bidirectional=bidirectional)
+    ours, theirs = _pair(
+        kind,
+        num_layers=num_layers,
+        bias=bias,
+        batch_first=batch_first,
+        bidirectional=bidirectional,
+    )
     x = torch.randn((3, 6, 5) if batch_first else (6, 3, 5))
-    state = _initial_state(kind, num_layers * (1 + bidirectional), 3) if with_state else None
+    state = (
+        _initial_state(kind, num_layers * (1 + bidirectional), 3)
+        if with_state
+        else None
+    )
     _assert_same(ours(x, state), theirs(x, state))
 
 
@@ -57,9 +74,15 @@ def test_matches_torch(kind, num_layers, bias, batch_first, bidirectional, with_
 @pytest.mark.parametrize("with_state", [False, True])
 def test_lstm_projection_matches_torch(bidirectional, with_state):
     torch.manual_seed(1)
-    ours, theirs = _pair("LSTM", num_layers=2, proj_size=3, bidirectional=bidirectional, batch_first=True)
+    ours, theirs = _pair(
+        "LSTM", num_layers=2, proj_size=3, bidirectional=bidirectional, batch_first=True
+    )
     x = torch.randn(4, 5, 5)
-    state = _initial_state("LSTM", 2 * (1 + bidirectional), 4, proj_size=3) if with_state else None
+    state = (
+        _initial_state("LSTM", 2 * (1 + bidirectional), 4, proj_size=3)
+        if with_state
+        else None
+    )
     _assert_same(ours(x, state), theirs(x, state))
 
 
@@ -69,7 +92,9 @@ def test_lstm_projection_matches_torch(bidirectional, with_state):
 def test_packed_sequences_match_torch(kind, bidirectional, enforce_sorted):
     torch.manual_seed(2)
     ours, theirs = _pair(kind, num_layers=2, bidirectional=bidirectional)
-    lengths = torch.tensor([6, 4, 4, 1]) if enforce_sorted else torch.tensor([3, 6, 1, 4])
+    lengths = (
+        torch.tensor([6, 4, 4, 1]) if enforce_sorted else torch.tensor([3, 6, 1, 4])
+    )
     x = torch.randn(6, 4, 5)
     packed = pack_padded_sequence(x, lengths, enforce_sorted=enforce_sorted)
     state = _initial_state(kind, 2 * (1 + bidirectional), 4)
@@ -113,9 +138,13 @@ def test_unbatched_and_dropout(kind):
 
 @pytest.mark.parametrize("kind", PAIRS)
 def test_parameter_names_and_shapes_match_torch(kind):
-    kwargs = dict(num_layers=2, bidirectional=True, **({"proj_size": 3} if kind == "LSTM" else {}))
+    kwargs = dict(
+        num_layers=2, bidirectional=True, **({"proj_size": 3} if kind == "LSTM" else {})
+    )
     ours, theirs = PAIRS[kind][0](5, 7, **kwargs), PAIRS[kind][1](5, 7, **kwargs)
-    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [
+        (n, p.shape) for n, p in theirs.named_parameters()
+    ]
 
 
 def test_lstm_state_errors_name_the_expected_shapes():
@@ -134,7 +163,11 @@ def test_bad_packed_input_and_projection():
         LSTM(5, 7, proj_size=7)
 
 
-CELLS = {"RNNCell": (torch.nn.RNNCell,), "LSTMCell": (torch.nn.LSTMCell,), "GRUCell": (torch.nn.GRUCell,)}
+CELLS = {
+    "RNNCell": (torch.nn.RNNCell,),
+    "LSTMCell": (torch.nn.LSTMCell,),
+    "GRUCell": (torch.nn.GRUCell,),
+}
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -143,6 +176,7 @@ CELLS = {"RNNCell": (torch.nn.RNNCell,), "LSTMCell": (torch.nn.LSTMCell,), "GRUC
 @pytest.mark.parametrize("with_state", [False, True])
 def test_cells_match_torch(name, bias, batched, with_state):
     import rnncourse.nn as ours_nn
+
     torch.manual_seed(6)
     theirs = CELLS[name][0](5, 7, bias=bias)
     ours = getattr(ours_nn, name)(5, 7, bias=bias)
@@ -151,12 +185,17 @@ def test_cells_match_torch(name, bias, batched, with_state):
     shape = (3, 7) if batched else (7,)
     state = None
     if with_state:
-        state = (torch.randn(shape), torch.randn(shape)) if name == "LSTMCell" else torch.randn(shape)
+        state = (
+            (torch.randn(shape), torch.randn(shape))
+            if name == "LSTMCell"
+            else torch.randn(shape)
+        )
     _assert_same(ours(x, state), theirs(x, state))
 
 
 def test_cell_bad_input():
     from rnncourse.nn import LSTMCell
+
     with pytest.raises(ValueError, match=r"x_t must have shape \(B, 5\)"):
         LSTMCell(5, 7)(torch.randn(3, 4))
     with pytest.raises(ValueError, match=r"the state must have shape \(3, 7\)"):

@@ -1,4 +1,5 @@
 """Multi-scale retention: its three forms agree, pieces with the state equal one pass, the decays, bad input."""
+
 import pytest
 import torch
 
@@ -8,11 +9,15 @@ from rnncourse.training import seed_everything
 
 def _layer(impl="parallel", **options):
     seed_everything(0)
-    return MultiScaleRetention(16, n_heads=4, impl=impl, chunk_size=16, **options).double()
+    return MultiScaleRetention(
+        16, n_heads=4, impl=impl, chunk_size=16, **options
+    ).double()
 
 
 def _x(B=2, T=45, seed=1):
-    return torch.randn(B, T, 16, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return torch.randn(
+        B, T, 16, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+    )
 
 
 def test_the_three_forms_agree_in_values_and_gradients():
@@ -34,14 +39,22 @@ def test_pieces_with_state_and_offset_equal_one_pass():
     y, state = layer(x)
     y1, s1 = layer(x[:, :23])
     y2, s2 = layer(x[:, 23:], s1, offset=23)
-    assert (torch.cat([y1, y2], dim=1) - y).abs().max() < 1e-10 and (s2 - state).abs().max() < 1e-10
-    y_wrong, _ = layer(x[:, 23:], s1)  # without the offset the rotation restarts at position 0
+    assert (torch.cat([y1, y2], dim=1) - y).abs().max() < 1e-10 and (
+        s2 - state
+    ).abs().max() < 1e-10
+    y_wrong, _ = layer(
+        x[:, 23:], s1
+    )  # without the offset the rotation restarts at position 0
     assert (y_wrong - y[:, 23:]).abs().max() > 1e-3
 
 
 def test_multi_scale_decays():
     gamma = retnet_log_decays(4).double().exp()
-    assert torch.allclose(gamma, 1 - 2.0 ** torch.tensor([-5.0, -6, -7, -8], dtype=torch.float64), atol=1e-7)
+    assert torch.allclose(
+        gamma,
+        1 - 2.0 ** torch.tensor([-5.0, -6, -7, -8], dtype=torch.float64),
+        atol=1e-7,
+    )
 
 
 def test_rotation_keeps_norms_and_depends_on_relative_position():
@@ -60,7 +73,9 @@ def test_state_shape_and_bad_input():
         layer(_x()[..., :8])
     with pytest.raises(ValueError, match="must be batched"):
         layer(_x()[0])
-    with pytest.raises(ValueError, match="dtype torch.float64 like the layer's parameters"):
+    with pytest.raises(
+        ValueError, match="dtype torch.float64 like the layer's parameters"
+    ):
         layer(_x().float())
     with pytest.raises(ValueError, match="n_heads=3 times an even head size"):
         MultiScaleRetention(16, n_heads=3)

@@ -1,4 +1,5 @@
 """rnncourse.nn.RNN against torch.nn.RNN: every constructor option, same weights, same outputs."""
+
 import itertools
 
 import pytest
@@ -6,26 +7,42 @@ import torch
 
 from rnncourse.nn import RNN
 
-OPTIONS = list(itertools.product([1, 2, 3], ["tanh", "relu"], [True, False], [False, True], [False, True]))
+OPTIONS = list(
+    itertools.product(
+        [1, 2, 3], ["tanh", "relu"], [True, False], [False, True], [False, True]
+    )
+)
 
 
 def _pair(num_layers, nonlinearity, bias, batch_first, bidirectional, dropout=0.0):
-    kwargs = dict(num_layers=num_layers, nonlinearity=nonlinearity, bias=bias, batch_first=batch_first,
-                  bidirectional=bidirectional, dropout=dropout)
+    kwargs = dict(
+        num_layers=num_layers,
+        nonlinearity=nonlinearity,
+        bias=bias,
+        batch_first=batch_first,
+        bidirectional=bidirectional,
+        dropout=dropout,
+    )
     theirs = torch.nn.RNN(5, 7, **kwargs)
     ours = RNN(5, 7, **kwargs)
     ours.load_state_dict(theirs.state_dict())  # strict: the parameter names must agree
     return ours, theirs
 
 
-@pytest.mark.parametrize("num_layers,nonlinearity,bias,batch_first,bidirectional", OPTIONS)
+@pytest.mark.parametrize(
+    "num_layers,nonlinearity,bias,batch_first,bidirectional", OPTIONS
+)
 @pytest.mark.parametrize("with_h0", [False, True])
-def test_matches_torch(num_layers, nonlinearity, bias, batch_first, bidirectional, with_h0):
+def test_matches_torch(
+    num_layers, nonlinearity, bias, batch_first, bidirectional, with_h0
+):
     torch.manual_seed(0)
     ours, theirs = _pair(num_layers, nonlinearity, bias, batch_first, bidirectional)
     B, T = 3, 6
     x = torch.randn((B, T, 5) if batch_first else (T, B, 5))
-    h0 = torch.randn(num_layers * (2 if bidirectional else 1), B, 7) if with_h0 else None
+    h0 = (
+        torch.randn(num_layers * (2 if bidirectional else 1), B, 7) if with_h0 else None
+    )
     out, h_n = ours(x, h0)
     ref_out, ref_h_n = theirs(x, h0)
     assert out.shape == ref_out.shape and h_n.shape == ref_h_n.shape
@@ -70,9 +87,14 @@ def test_single_layer_dropout_warns_like_torch():
 
 
 def test_parameter_shapes_and_init_match_torch():
-    ours, theirs = RNN(5, 7, num_layers=2, bidirectional=True), torch.nn.RNN(5, 7, num_layers=2, bidirectional=True)
-    assert [(n, p.shape) for n, p in ours.named_parameters()] == [(n, p.shape) for n, p in theirs.named_parameters()]
-    assert all(p.abs().max() <= 7 ** -0.5 for p in ours.parameters())
+    ours, theirs = (
+        RNN(5, 7, num_layers=2, bidirectional=True),
+        torch.nn.RNN(5, 7, num_layers=2, bidirectional=True),
+    )
+    assert [(n, p.shape) for n, p in ours.named_parameters()] == [
+        (n, p.shape) for n, p in theirs.named_parameters()
+    ]
+    assert all(p.abs().max() <= 7**-0.5 for p in ours.parameters())
 
 
 def test_float64_and_dtype_argument():
@@ -81,11 +103,14 @@ def test_float64_and_dtype_argument():
     assert out.dtype == h.dtype == torch.float64
 
 
-@pytest.mark.parametrize("shape,match", [
-    ((2, 3, 4, 5), r"\(T, B, D\) or \(T, D\) with D=5"),  # wrong rank
-    ((6, 2, 4), r"5 features .* D=5"),  # wrong feature size
-    ((0, 2, 5), "empty sequence"),
-])
+@pytest.mark.parametrize(
+    "shape,match",
+    [
+        ((2, 3, 4, 5), r"\(T, B, D\) or \(T, D\) with D=5"),  # wrong rank
+        ((6, 2, 4), r"5 features .* D=5"),  # wrong feature size
+        ((0, 2, 5), "empty sequence"),
+    ],
+)
 def test_bad_input_shapes(shape, match):
     with pytest.raises(ValueError, match=match):
         RNN(5, 7)(torch.randn(shape))

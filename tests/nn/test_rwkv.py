@@ -1,5 +1,6 @@
 """RWKV-4: RNN mode (one token at a time with the state) equals the parallel forward; the state's size;
 training lowers the loss; bad input."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -50,7 +51,9 @@ def test_state_size_is_fixed():
 
 def test_gradients_reach_every_parameter_and_training_lowers_the_loss():
     model = _model()
-    idx = torch.arange(33).remainder(11)[None].repeat(4, 1)  # a repeating sequence: easy to learn
+    idx = (
+        torch.arange(33).remainder(11)[None].repeat(4, 1)
+    )  # a repeating sequence: easy to learn
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(40):
@@ -59,7 +62,10 @@ def test_gradients_reach_every_parameter_and_training_lowers_the_loss():
         optimiser.zero_grad()
         loss.backward()
         if not losses:
-            assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+            assert all(
+                p.grad is not None and p.grad.abs().sum() > 0
+                for p in model.parameters()
+            )
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.2 * losses[0]
@@ -67,15 +73,27 @@ def test_gradients_reach_every_parameter_and_training_lowers_the_loss():
 
 def test_generate_continues_the_prompt():
     model = _model()
-    out = model.generate(torch.tensor([1, 2, 3]), 7, generator=torch.Generator().manual_seed(0))
-    assert out.shape == (7,) and out.dtype == torch.long and ((0 <= out) & (out < 11)).all()
+    out = model.generate(
+        torch.tensor([1, 2, 3]), 7, generator=torch.Generator().manual_seed(0)
+    )
+    assert (
+        out.shape == (7,)
+        and out.dtype == torch.long
+        and ((0 <= out) & (out < 11)).all()
+    )
 
 
-@pytest.mark.parametrize("idx, message", [
-    (torch.zeros(5, dtype=torch.long), "idx must be int64 token ids of shape \\(B, T\\)"),
-    (torch.zeros(2, 5), "idx must be int64 token ids"),
-    (torch.zeros(2, 0, dtype=torch.long), "with T >= 1, got \\(2, 0\\)"),
-])
+@pytest.mark.parametrize(
+    "idx, message",
+    [
+        (
+            torch.zeros(5, dtype=torch.long),
+            "idx must be int64 token ids of shape \\(B, T\\)",
+        ),
+        (torch.zeros(2, 5), "idx must be int64 token ids"),
+        (torch.zeros(2, 0, dtype=torch.long), "with T >= 1, got \\(2, 0\\)"),
+    ],
+)
 def test_bad_input_is_a_clear_error(idx, message):
     with pytest.raises(ValueError, match=message):
         _model()(idx)

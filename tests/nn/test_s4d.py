@@ -1,5 +1,6 @@
 """S4D: zero-order hold against a matrix exponential, and the three views (recurrence,
 scan, convolution) against one another and against float64 references."""
+
 import pytest
 import torch
 
@@ -11,7 +12,9 @@ F64 = torch.float64
 def _model(H=3, N=4, dtype=F64, seed=0):
     torch.manual_seed(seed)
     model = S4D(H, N, dt_min=0.01, dt_max=0.5, dtype=dtype)
-    with torch.no_grad():  # move away from the symmetric initialisation, so every parameter matters
+    with (
+        torch.no_grad()
+    ):  # move away from the symmetric initialisation, so every parameter matters
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
     return model
@@ -20,7 +23,9 @@ def _model(H=3, N=4, dtype=F64, seed=0):
 def test_zoh_is_the_exact_solution_of_the_hold():
     # Van Loan: exp([[ΔA, ΔB], [0, 0]]) = [[Ā, B̄], [0, 1]] for one mode, the exact solution under a held input
     torch.manual_seed(0)
-    A = torch.complex(-torch.rand(3, 4, dtype=F64) - 0.1, 3 * torch.randn(3, 4, dtype=F64))
+    A = torch.complex(
+        -torch.rand(3, 4, dtype=F64) - 0.1, 3 * torch.randn(3, 4, dtype=F64)
+    )
     B = torch.randn(3, 4, dtype=torch.complex128)
     delta = torch.rand(3, dtype=F64) + 0.01
     A_bar, B_bar = zoh(A, B, delta)
@@ -38,7 +43,9 @@ def test_kernel_is_the_impulse_response():
     L = 17
     impulse = torch.zeros(1, L, 3, dtype=F64)
     impulse[:, 0] = 1.0
-    response = model(impulse, view="recurrence") - model.D * impulse  # take away the skip term D u
+    response = (
+        model(impulse, view="recurrence") - model.D * impulse
+    )  # take away the skip term D u
     torch.testing.assert_close(response[0].T, model.kernel(L), rtol=1e-12, atol=1e-12)
 
 
@@ -46,7 +53,9 @@ def test_kernel_is_the_impulse_response():
 def test_fft_convolution_matches_a_direct_sum(L):
     torch.manual_seed(L)
     u, K = torch.randn(2, L, 3, dtype=F64), torch.randn(3, L, dtype=F64)
-    direct = torch.stack([sum(K[:, k] * u[:, t - k] for k in range(t + 1)) for t in range(L)], dim=1)
+    direct = torch.stack(
+        [sum(K[:, k] * u[:, t - k] for k in range(t + 1)) for t in range(L)], dim=1
+    )
     torch.testing.assert_close(causal_convolution(u, K), direct, rtol=1e-10, atol=1e-12)
 
 
@@ -56,8 +65,12 @@ def test_three_views_agree_in_float64(L, impl):
     model = _model()
     u = torch.randn(2, L, 3, dtype=F64)
     recurrence = model(u, view="recurrence")
-    torch.testing.assert_close(model(u, view="scan", impl=impl), recurrence, rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(model(u, view="convolution"), recurrence, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(
+        model(u, view="scan", impl=impl), recurrence, rtol=1e-10, atol=1e-10
+    )
+    torch.testing.assert_close(
+        model(u, view="convolution"), recurrence, rtol=1e-10, atol=1e-10
+    )
 
 
 def test_float32_views_agree_with_the_float64_reference():
@@ -67,7 +80,9 @@ def test_float32_views_agree_with_the_float64_reference():
     u = torch.randn(4, 100, 3, dtype=F64)
     reference = model64(u, view="recurrence")
     for view in S4D.views:
-        torch.testing.assert_close(model32(u.float(), view=view).double(), reference, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            model32(u.float(), view=view).double(), reference, rtol=1e-4, atol=1e-4
+        )
 
 
 def test_gradients_agree_across_views():
@@ -88,7 +103,9 @@ def test_gradients_agree_across_views():
 def test_kernel_decays_and_is_real():
     K = ssm_kernel(*_model().discrete(), 500)
     assert K.dtype == F64 and K.shape == (3, 500)
-    assert K[:, -50:].abs().max() < 1e-2 * K[:, :50].abs().max()  # Re(A) < 0: the memory fades
+    assert (
+        K[:, -50:].abs().max() < 1e-2 * K[:, :50].abs().max()
+    )  # Re(A) < 0: the memory fades
 
 
 def test_step_continues_the_recurrence():

@@ -1,14 +1,25 @@
 """The encoder-decoder: shapes, padding, teacher forcing, greedy decoding and beam search."""
+
 import pytest
 import torch
 
 from rnncourse import seed_everything, train
-from rnncourse.nn.seq2seq import Seq2Seq, Seq2SeqConfig, beam_step, reverse_within_length, teacher_forcing_loss
+from rnncourse.nn.seq2seq import (
+    Seq2Seq,
+    Seq2SeqConfig,
+    beam_step,
+    reverse_within_length,
+    teacher_forcing_loss,
+)
 
 
 def _model(attention="additive", V_src=11, V_tgt=9):
     seed_everything(0)
-    return Seq2Seq(Seq2SeqConfig(V_src, V_tgt, embed_size=8, hidden_size=6, attn_size=5, attention=attention)).eval()
+    return Seq2Seq(
+        Seq2SeqConfig(
+            V_src, V_tgt, embed_size=8, hidden_size=6, attn_size=5, attention=attention
+        )
+    ).eval()
 
 
 def _source(lengths=(7, 3, 5), seed=0):
@@ -30,10 +41,14 @@ def test_encoder_matches_torch_bidirectional_gru_on_each_sentence_alone():
     h, summary = model.encoder(src, mask)
     gru = torch.nn.GRU(8, 6, batch_first=True, bidirectional=True)
     enc = model.encoder
-    gru.load_state_dict({**{k: v for k, v in enc.forward_rnn.state_dict().items()},
-                         **{k + "_reverse": v for k, v in enc.backward_rnn.state_dict().items()}})
+    gru.load_state_dict(
+        {
+            **{k: v for k, v in enc.forward_rnn.state_dict().items()},
+            **{k + "_reverse": v for k, v in enc.backward_rnn.state_dict().items()},
+        }
+    )
     for b, L in enumerate(mask.sum(1).tolist()):
-        out, h_n = gru(enc.embed(src[b:b + 1, :L]))  # one sentence, no padding at all
+        out, h_n = gru(enc.embed(src[b : b + 1, :L]))  # one sentence, no padding at all
         torch.testing.assert_close(h[b, :L], out[0])
         torch.testing.assert_close(summary[b], torch.cat([h_n[0, 0], h_n[1, 0]]))
         assert (h[b, L:] == 0).all()
@@ -49,7 +64,10 @@ def test_teacher_forcing_shapes_and_padding(attention):
     if attention is None:
         assert alpha is None
     else:
-        assert alpha.shape == (3, 4, 7) and (alpha[~mask[:, None, :].expand_as(alpha)] == 0).all()
+        assert (
+            alpha.shape == (3, 4, 7)
+            and (alpha[~mask[:, None, :].expand_as(alpha)] == 0).all()
+        )
         torch.testing.assert_close(alpha.sum(-1), torch.ones(3, 4))
     # whatever ids sit in the padding change nothing
     logits2, _ = model(src.masked_fill(~mask, 5), mask, tgt_in)
@@ -96,7 +114,9 @@ def test_beam_step_accumulates_log_probabilities():
     scores = torch.tensor([[0.0, -1.0]])
     log_probs = torch.log(torch.tensor([[[0.5, 0.5, 0.0], [0.9, 0.05, 0.05]]]))
     top, beam, token = beam_step(scores, log_probs, 3)
-    torch.testing.assert_close(top, torch.tensor([[-0.6931, -0.6931, -1.1054]]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        top, torch.tensor([[-0.6931, -0.6931, -1.1054]]), atol=1e-4, rtol=0
+    )
     assert beam.tolist() == [[0, 0, 1]] and token[0, 2] == 0
 
 
@@ -110,9 +130,14 @@ def test_a_small_model_learns_to_reverse():
             self.src = torch.randint(3, 8, (32, 5), generator=g)
             self.src_mask = torch.ones(32, 5, dtype=torch.bool)
             y = torch.cat([self.src.flip(1), torch.full((32, 1), 2)], 1)
-            self.tgt_in, self.tgt_out = torch.cat([torch.full((32, 1), 1), y[:, :-1]], 1), y
+            self.tgt_in, self.tgt_out = (
+                torch.cat([torch.full((32, 1), 1), y[:, :-1]], 1),
+                y,
+            )
 
-    history = train(model, teacher_forcing_loss, Batch, steps=300, lr=1e-2, progress=False)
+    history = train(
+        model, teacher_forcing_loss, Batch, steps=300, lr=1e-2, progress=False
+    )
     assert history.losses[-1] < 0.1 * history.losses[0]
 
 
@@ -121,11 +146,15 @@ def test_bad_input_names_the_expected_shape():
     src, mask = _source()
     with pytest.raises(ValueError, match=r"src must be int64 ids of shape \(B, S\)"):
         model.greedy(src.float(), mask)
-    with pytest.raises(ValueError, match=r"src_mask must be a bool tensor of shape \(B, S\) = \(3, 7\)"):
+    with pytest.raises(
+        ValueError, match=r"src_mask must be a bool tensor of shape \(B, S\) = \(3, 7\)"
+    ):
         model.greedy(src, mask[:, :5])
     with pytest.raises(ValueError, match="True on a non-empty prefix"):
         model.greedy(src, mask.flip(1))
-    with pytest.raises(ValueError, match=r"tgt_in must be int64 ids of shape \(B, T\) with B=3"):
+    with pytest.raises(
+        ValueError, match=r"tgt_in must be int64 ids of shape \(B, T\) with B=3"
+    ):
         model(src, mask, torch.zeros(2, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="beam_size must be a positive integer"):
         model.beam_search(src, mask, beam_size=0)

@@ -1,4 +1,5 @@
 """The tagger: one label per step, the same with the course's GRU as with torch's."""
+
 import pytest
 import torch
 
@@ -9,8 +10,17 @@ from rnncourse.nn.tagger import Tagger
 @pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, True)])
 def test_course_and_torch_layers_agree(layers, bidirectional):
     torch.manual_seed(0)
-    theirs = Tagger(5, 3, hidden_size=6, num_layers=layers, bidirectional=bidirectional, rnn=torch.nn.GRU)
-    ours = Tagger(5, 3, hidden_size=6, num_layers=layers, bidirectional=bidirectional, rnn=GRU)
+    theirs = Tagger(
+        5,
+        3,
+        hidden_size=6,
+        num_layers=layers,
+        bidirectional=bidirectional,
+        rnn=torch.nn.GRU,
+    )
+    ours = Tagger(
+        5, 3, hidden_size=6, num_layers=layers, bidirectional=bidirectional, rnn=GRU
+    )
     ours.load_state_dict(theirs.state_dict())
     idx = torch.randint(0, 5, (4, 7))
     out = ours(idx)

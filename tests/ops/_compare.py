@@ -9,6 +9,7 @@ do not dominate it (max |x - ref| itself when ``ref`` is all zeros; infinite whe
 ``x`` holds a NaN, e.g. an output element a kernel never wrote). It must stay
 below ``TOLERANCE`` for the dtype the implementation computed in.
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,7 +27,9 @@ TOLERANCE = {
 def relative_error(x: torch.Tensor, ref: torch.Tensor) -> float:
     """max |x - ref| / max |ref| over all elements, computed in float64 (complex128 for complex)."""
     if x.shape != ref.shape:
-        raise AssertionError(f"shape {tuple(x.shape)} differs from the reference's {tuple(ref.shape)}")
+        raise AssertionError(
+            f"shape {tuple(x.shape)} differs from the reference's {tuple(ref.shape)}"
+        )
     wide = torch.complex128 if (x.is_complex() or ref.is_complex()) else torch.float64
     x, ref = x.detach().to("cpu", wide), ref.detach().to("cpu", wide)
     if not torch.isfinite(x).all():
@@ -36,8 +39,12 @@ def relative_error(x: torch.Tensor, ref: torch.Tensor) -> float:
     return error / scale if scale > 0 else error
 
 
-def assert_close(x: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, what: str) -> float:
+def assert_close(
+    x: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, what: str
+) -> float:
     """Fail unless ``x`` is within the tolerance of ``dtype`` of ``ref``; returns the error."""
     error = relative_error(x, ref)
-    assert error <= TOLERANCE[dtype], f"{what}: relative error {error:.2e} > {TOLERANCE[dtype]:.0e} for {dtype}"
+    assert error <= TOLERANCE[dtype], (
+        f"{what}: relative error {error:.2e} > {TOLERANCE[dtype]:.0e} for {dtype}"
+    )
     return error

@@ -6,6 +6,7 @@ older GPU) passes there. ``compile_for_gpus`` lowers the kernel to a cubin for a
 T4 (sm_75) and an H100 (sm_90) with Triton's bundled ptxas, in a fresh process
 without TRITON_INTERPRET, and returns one line per target.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,15 +33,35 @@ PROGRAM = textwrap.dedent("""
 """)
 
 
-def compile_for_gpus(module: str, kernel: str, types: dict[str, str], constexprs: str,
-                     capabilities: tuple[int, ...] = (75, 90), options: dict | None = None) -> list[str]:
+def compile_for_gpus(
+    module: str,
+    kernel: str,
+    types: dict[str, str],
+    constexprs: str,
+    capabilities: tuple[int, ...] = (75, 90),
+    options: dict | None = None,
+) -> list[str]:
     """Compile ``module.kernel`` with argument ``types`` (e.g. ``{"x_ptr": "*fp16", "n": "i32"}``) and
     ``constexprs`` (Python source of a dict, e.g. ``"{'BLOCK': 32, 'ACC': tl.float32}"``) and compiler
     ``options`` (4 warps when None); one line per target, ending with the shared memory a program needs."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-c", PROGRAM, module, kernel, repr(types), constexprs, repr(capabilities),
-                             repr(options or {"num_warps": 4})],
-                            capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PROGRAM,
+            module,
+            kernel,
+            repr(types),
+            constexprs,
+            repr(capabilities),
+            repr(options or {"num_warps": 4}),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     if result.returncode != 0:
         raise AssertionError(f"{kernel} does not compile:\n{result.stderr[-3000:]}")
     return result.stdout.strip().splitlines()

@@ -3,6 +3,7 @@
 A toy op (doubling a tensor) with a real Triton kernel exercises every path;
 chapter 6 onwards use the same machinery for real ops.
 """
+
 import os
 import subprocess
 import sys
@@ -53,23 +54,38 @@ def run(tmp_path):
     (tmp_path / "toy_double_triton.py").write_text(TOY_KERNEL)
 
     def _run(code: str, **env) -> str:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]), **env}
-        result = subprocess.run([sys.executable, "-c", TOY_OP + textwrap.dedent(code)], capture_output=True,
-                                text=True, env=env, timeout=300)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                [str(tmp_path), os.environ.get("PYTHONPATH", "")]
+            ),
+            **env,
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", TOY_OP + textwrap.dedent(code)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
+
     return _run
 
 
 @pytest.mark.skipif(not backend.triton_available(), reason="triton is not installed")
 def test_kernel_runs_in_the_interpreter_and_says_so(run):
-    out = run("""
+    out = run(
+        """
         x = torch.randn(63)  # not a multiple of the block
         assert torch.equal(double(x, impl="triton"), 2 * x)
         print(backend.last_path("double"))
         double(x)  # auto on a CPU tensor: the reference, even with the interpreter on
         print(backend.last_path("double"))
-    """, TRITON_INTERPRET="1")
+    """,
+        TRITON_INTERPRET="1",
+    )
     assert out.splitlines() == ["triton-interpreter", "reference:reference"]
 
 
@@ -115,16 +131,30 @@ def test_describe_mentions_torch():
     assert torch.__version__ in backend.describe()
 
 
-@pytest.mark.parametrize("triton_version, numpy_version, broken", [
-    ("3.6.0", "2.4.6", True), ("3.6.0", "2.3.5", False), ("3.7.1", "2.4.6", False), ("3.10.0", "2.4.0", False)])
-def test_interpreter_problem_names_triton_36_with_numpy_24(monkeypatch, triton_version, numpy_version, broken):
+@pytest.mark.parametrize(
+    "triton_version, numpy_version, broken",
+    [
+        ("3.6.0", "2.4.6", True),
+        ("3.6.0", "2.3.5", False),
+        ("3.7.1", "2.4.6", False),
+        ("3.10.0", "2.4.0", False),
+    ],
+)
+def test_interpreter_problem_names_triton_36_with_numpy_24(
+    monkeypatch, triton_version, numpy_version, broken
+):
     import numpy
-    monkeypatch.setattr(backend.importlib.metadata, "version", lambda name: triton_version)
+
+    monkeypatch.setattr(
+        backend.importlib.metadata, "version", lambda name: triton_version
+    )
     monkeypatch.setattr(numpy, "__version__", numpy_version)
     problem = backend.interpreter_problem()
     if broken:
-        assert problem == (f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under "
-                           f"NumPy {numpy_version}: install 'numpy<2.4' or triton>=3.7")
+        assert problem == (
+            f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under "
+            f"NumPy {numpy_version}: install 'numpy<2.4' or triton>=3.7"
+        )
     else:
         assert problem is None
 

@@ -10,13 +10,18 @@ import torch
 
 from rnncourse.ops import backend, last_path, linear_attention
 from rnncourse.ops.linear_attention import linear_attention_recurrent
+
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
 from ._device import DEVICE, needs_kernel, run_without_triton
 
 IMPLS = ["parallel", "recurrent", "chunk", pytest.param("triton", marks=needs_kernel)]
-STATE_DTYPE = {torch.float64: torch.float64, torch.float32: torch.float32, torch.float16: torch.float32,
-               torch.bfloat16: torch.float32}
+STATE_DTYPE = {
+    torch.float64: torch.float64,
+    torch.float32: torch.float32,
+    torch.float16: torch.float32,
+    torch.bfloat16: torch.float32,
+}
 
 
 def _inputs(B, H, T, K, V, dtype, decay=True, with_state=True, seed=0):
@@ -25,29 +30,44 @@ def _inputs(B, H, T, K, V, dtype, decay=True, with_state=True, seed=0):
     gen = torch.Generator().manual_seed(seed)
 
     def draw(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(DEVICE)
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(
+            DEVICE
+        )
 
-    q, k = draw(B, H, T, K, scale=K ** -0.5), draw(B, H, T, K, scale=K ** -0.5)
+    q, k = draw(B, H, T, K, scale=K**-0.5), draw(B, H, T, K, scale=K**-0.5)
     v, do = draw(B, H, T, V), draw(B, H, T, V)
     # RetNet's decays, 1 - 2^(-5 - h), and one much faster
-    log_decay = torch.log(1 - 2.0 ** (-5 - torch.arange(H, dtype=torch.float64))).to(DEVICE) if decay else None
+    log_decay = (
+        torch.log(1 - 2.0 ** (-5 - torch.arange(H, dtype=torch.float64))).to(DEVICE)
+        if decay
+        else None
+    )
     if decay and H > 1:
         log_decay[-1] = -1.5
     S0 = draw(B, H, K, V) if with_state else None
     dS = draw(B, H, K, V)
     rounded = [x.to(dtype) for x in (q, k, v, do)]
-    return (*rounded[:3], log_decay, None if S0 is None else S0.to(STATE_DTYPE[dtype]), rounded[3],
-            dS.to(STATE_DTYPE[dtype]))
+    return (
+        *rounded[:3],
+        log_decay,
+        None if S0 is None else S0.to(STATE_DTYPE[dtype]),
+        rounded[3],
+        dS.to(STATE_DTYPE[dtype]),
+    )
 
 
 def _forward_backward(fn, q, k, v, log_decay, S0, do, dS):
     """o, S_T = fn(...) and the gradients of <do, o> + <dS, S_T> with respect to every tensor input."""
-    leaves = [x.detach().requires_grad_() for x in (q, k, v, log_decay, S0) if x is not None]
+    leaves = [
+        x.detach().requires_grad_() for x in (q, k, v, log_decay, S0) if x is not None
+    ]
     it = iter(leaves)
     args = [next(it) if x is not None else None for x in (q, k, v, log_decay, S0)]
     o, S = fn(*args)
     grads = torch.autograd.grad([o, S], leaves, [do, dS], allow_unused=True)
-    return (o, S), [torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads)]
+    return (o, S), [
+        torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads)
+    ]
 
 
 def _reference(q, k, v, log_decay, S0, do, dS):
@@ -57,13 +77,30 @@ def _reference(q, k, v, log_decay, S0, do, dS):
 
 
 def _compare(impl, inputs, dtype, chunk_size=16):
-    fn = lambda q, k, v, g, S0: linear_attention(q, k, v, g, S0, output_final_state=True, impl=impl,  # noqa: E731
-                                                 chunk_size=chunk_size)
+    def fn(q, k, v, g, S0):
+        return linear_attention(
+            q,
+            k,
+            v,
+            g,
+            S0,
+            output_final_state=True,
+            impl=impl,  # noqa: E731
+            chunk_size=chunk_size,
+        )
+
     (o, S), grads = _forward_backward(fn, *inputs)
     (o_ref, S_ref), grads_ref = _reference(*inputs)
     assert o.dtype == dtype and o.shape == o_ref.shape and S.dtype == STATE_DTYPE[dtype]
-    errors = {"o": assert_close(o, o_ref, dtype, f"{impl} o"), "S_T": assert_close(S, S_ref, dtype, f"{impl} S_T")}
-    names = [n for n, x in zip(("dq", "dk", "dv", "dlog_decay", "dS0"), inputs[:5]) if x is not None]
+    errors = {
+        "o": assert_close(o, o_ref, dtype, f"{impl} o"),
+        "S_T": assert_close(S, S_ref, dtype, f"{impl} S_T"),
+    }
+    names = [
+        n
+        for n, x in zip(("dq", "dk", "dv", "dlog_decay", "dS0"), inputs[:5])
+        if x is not None
+    ]
     for name, g, g_ref in zip(names, grads, grads_ref):
         errors[name] = assert_close(g, g_ref, dtype, f"{impl} {name}")
     return errors
@@ -79,7 +116,11 @@ def test_matches_float64_recurrence(impl, dtype, T):
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_without_decay_or_state(impl):
-    _compare(impl, _inputs(1, 2, 40, 16, 8, torch.float32, decay=False, with_state=False), torch.float32)
+    _compare(
+        impl,
+        _inputs(1, 2, 40, 16, 8, torch.float32, decay=False, with_state=False),
+        torch.float32,
+    )
 
 
 @pytest.mark.parametrize("chunk_size", [16, 64])
@@ -87,19 +128,45 @@ def test_without_decay_or_state(impl):
 def test_chunk_sizes(impl, chunk_size):
     """The chunk equal to, shorter than and longer than the sequence."""
     for T in (16, 100):
-        _compare(impl, _inputs(1, 2, T, 20, 33, torch.float32, seed=T), torch.float32, chunk_size)
+        _compare(
+            impl,
+            _inputs(1, 2, T, 20, 33, torch.float32, seed=T),
+            torch.float32,
+            chunk_size,
+        )
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_two_pieces_equal_one_pass(impl):
     """Carrying the state: the output and final state of one pass, from two pieces of 37 and 26 steps."""
     q, k, v, log_decay, S0, _, _ = _inputs(2, 2, 63, 8, 6, torch.float32)
-    o, S = linear_attention(q, k, v, log_decay, S0, output_final_state=True, impl=impl, chunk_size=16)
-    o1, S1 = linear_attention(q[:, :, :37], k[:, :, :37], v[:, :, :37], log_decay, S0, output_final_state=True,
-                              impl=impl, chunk_size=16)
-    o2, S2 = linear_attention(q[:, :, 37:], k[:, :, 37:], v[:, :, 37:], log_decay, S1, output_final_state=True,
-                              impl=impl, chunk_size=16)
-    assert relative_error(torch.cat([o1, o2], dim=2), o) < 1e-6 and relative_error(S2, S) < 1e-6
+    o, S = linear_attention(
+        q, k, v, log_decay, S0, output_final_state=True, impl=impl, chunk_size=16
+    )
+    o1, S1 = linear_attention(
+        q[:, :, :37],
+        k[:, :, :37],
+        v[:, :, :37],
+        log_decay,
+        S0,
+        output_final_state=True,
+        impl=impl,
+        chunk_size=16,
+    )
+    o2, S2 = linear_attention(
+        q[:, :, 37:],
+        k[:, :, 37:],
+        v[:, :, 37:],
+        log_decay,
+        S1,
+        output_final_state=True,
+        impl=impl,
+        chunk_size=16,
+    )
+    assert (
+        relative_error(torch.cat([o1, o2], dim=2), o) < 1e-6
+        and relative_error(S2, S) < 1e-6
+    )
 
 
 @pytest.mark.parametrize("impl", ["parallel", "chunk"])
@@ -126,16 +193,20 @@ def test_chunk_is_linear_algebra_not_a_loop_over_steps():
 def test_an_unwritten_element_fails(monkeypatch):
     """The NaN fill at work: a forward launch that skips the last value block leaves NaN there."""
     from rnncourse.ops.linear_attention import kernel
+
     launch = kernel.linear_attention_fwd_kernel
 
     class ShortGrid:
         def __getitem__(self, grid):
             return launch[(grid[0] - 1, grid[1])]
+
     monkeypatch.setattr(kernel, "linear_attention_fwd_kernel", ShortGrid())
     q, k, v, log_decay, S0, _, _ = _inputs(1, 1, 5, 4, 80, torch.float32)
     o = linear_attention(q, k, v, log_decay, S0, impl="triton")
     assert torch.isnan(o[..., 64:]).all() and not torch.isnan(o[..., :64]).any()
-    assert relative_error(o, linear_attention(q, k, v, log_decay, S0, impl="recurrent")) == float("inf")
+    assert relative_error(
+        o, linear_attention(q, k, v, log_decay, S0, impl="recurrent")
+    ) == float("inf")
 
 
 @pytest.mark.skipif(DEVICE != "cpu", reason="the CPU path")
@@ -151,7 +222,9 @@ def test_auto_on_cpu_runs_the_chunk_form():
 def test_triton_path_is_recorded_and_float64_refused():
     q, k, v, _, _, _, _ = _inputs(1, 1, 8, 2, 2, torch.float32)
     linear_attention(q, k, v, impl="triton")
-    assert last_path("linear_attention") == ("triton-gpu" if DEVICE == "cuda" else "triton-interpreter")
+    assert last_path("linear_attention") == (
+        "triton-gpu" if DEVICE == "cuda" else "triton-interpreter"
+    )
     with pytest.raises(ValueError, match="got torch.float64; use impl='chunk'"):
         linear_attention(q.double(), k.double(), v.double(), impl="triton")
     with pytest.raises(ValueError, match="power of two >= 16, got 24"):
@@ -159,18 +232,40 @@ def test_triton_path_is_recorded_and_float64_refused():
 
 
 @pytest.mark.skipif(not backend.triton_available(), reason="triton is not installed")
-@pytest.mark.parametrize("kernel, pointers, constexprs", [
-    ("linear_attention_fwd_kernel", ("q_ptr", "k_ptr", "v_ptr", "o_ptr"), "'HAS_S0': True"),
-    ("linear_attention_bwd_kernel", ("q_ptr", "k_ptr", "v_ptr", "do_ptr", "dq_ptr", "dk_ptr", "dv_ptr"),
-     "'HAS_S0': True, 'HAS_DST': True, 'DECAY_GRAD': True")])
+@pytest.mark.parametrize(
+    "kernel, pointers, constexprs",
+    [
+        (
+            "linear_attention_fwd_kernel",
+            ("q_ptr", "k_ptr", "v_ptr", "o_ptr"),
+            "'HAS_S0': True",
+        ),
+        (
+            "linear_attention_bwd_kernel",
+            ("q_ptr", "k_ptr", "v_ptr", "do_ptr", "dq_ptr", "dk_ptr", "dv_ptr"),
+            "'HAS_S0': True, 'HAS_DST': True, 'DECAY_GRAD': True",
+        ),
+    ],
+)
 def test_kernels_compile_for_t4_and_h100(kernel, pointers, constexprs):
     """float16 with a decay and states: what the interpreter cannot check, checked by the compiler (small blocks,
     to compile quickly; float32 and bfloat16 and the 64 x 128 blocks of real runs compile too)."""
     states = ("log_decay_ptr", "s0_ptr", "st_ptr", "dst_ptr", "ds0_ptr", "dg_ptr")
-    types = {**{p: "*fp16" for p in pointers}, **{p: "*fp32" for p in states}, "T": "i32", "H": "i32", "K": "i32",
-             "V": "i32"}
-    lines = compile_for_gpus("rnncourse.ops.linear_attention.kernel", kernel, types,
-                             "{'HAS_DECAY': True, %s, 'DOT': tl.float16, 'CHUNK': 16, 'BK': 16, 'BV': 16}" % constexprs)
+    types = {
+        **{p: "*fp16" for p in pointers},
+        **{p: "*fp32" for p in states},
+        "T": "i32",
+        "H": "i32",
+        "K": "i32",
+        "V": "i32",
+    }
+    lines = compile_for_gpus(
+        "rnncourse.ops.linear_attention.kernel",
+        kernel,
+        types,
+        "{'HAS_DECAY': True, %s, 'DOT': tl.float16, 'CHUNK': 16, 'BK': 16, 'BV': 16}"
+        % constexprs,
+    )
     assert [line.split(":")[0] for line in lines] == ["sm_75", "sm_90"]
 
 
@@ -192,22 +287,46 @@ def test_package_works_without_triton():
 
 BAD = {
     "q is 3-D": (dict(q=lambda x: x[0]), "q must have shape \\(B, H, T, K\\)"),
-    "k shape": (dict(k=lambda x: x[..., :-1]), "k must have the shape of q, \\(B, H, T, K\\) = \\(2, 3, 4, 5\\)"),
+    "k shape": (
+        dict(k=lambda x: x[..., :-1]),
+        "k must have the shape of q, \\(B, H, T, K\\) = \\(2, 3, 4, 5\\)",
+    ),
     "broadcastable k": (dict(k=lambda x: x[:1]), "k must have the shape of q"),
-    "v time": (dict(v=lambda x: x[:, :, :-1]), "v must have shape \\(B, H, T, V\\) = \\(2, 3, 4, V\\), got \\(2, 3, 3, 6\\)"),
-    "v dtype": (dict(v=lambda x: x.double()), "v must have the dtype of q, torch.float32, got torch.float64"),
+    "v time": (
+        dict(v=lambda x: x[:, :, :-1]),
+        "v must have shape \\(B, H, T, V\\) = \\(2, 3, 4, V\\), got \\(2, 3, 3, 6\\)",
+    ),
+    "v dtype": (
+        dict(v=lambda x: x.double()),
+        "v must have the dtype of q, torch.float32, got torch.float64",
+    ),
     "v device": (dict(v=lambda x: x.to("meta")), "v must be on the device of q"),
-    "integers": (dict(q=lambda x: x.long(), k=lambda x: x.long(), v=lambda x: x.long()),
-                 "floating-point tensors, got torch.int64"),
-    "empty sequence": (dict(q=lambda x: x[:, :, :0], k=lambda x: x[:, :, :0], v=lambda x: x[:, :, :0]),
-                       "empty sequence .* expected T >= 1"),
-    "decay per batch": (dict(log_decay=lambda x: x.expand(2, 3)), "log_decay must be a floating-point tensor of shape "
-                                                                  "\\(H,\\) = \\(3,\\), got torch.float64 of shape \\(2, 3\\)"),
+    "integers": (
+        dict(q=lambda x: x.long(), k=lambda x: x.long(), v=lambda x: x.long()),
+        "floating-point tensors, got torch.int64",
+    ),
+    "empty sequence": (
+        dict(q=lambda x: x[:, :, :0], k=lambda x: x[:, :, :0], v=lambda x: x[:, :, :0]),
+        "empty sequence .* expected T >= 1",
+    ),
+    "decay per batch": (
+        dict(log_decay=lambda x: x.expand(2, 3)),
+        "log_decay must be a floating-point tensor of shape "
+        "\\(H,\\) = \\(3,\\), got torch.float64 of shape \\(2, 3\\)",
+    ),
     "growth": (dict(log_decay=lambda x: -x), "must be <= 0 .* got a largest value of"),
-    "state shape": (dict(initial_state=lambda x: x[..., :-1]),
-                    "initial_state must have shape \\(B, H, K, V\\) = \\(2, 3, 5, 6\\), got \\(2, 3, 5, 5\\)"),
-    "state dtype": (dict(initial_state=lambda x: x.half()), "initial_state must have dtype torch.float32"),
-    "chunk size": (dict(chunk_size=lambda x: 0), "chunk_size must be a positive int, got 0"),
+    "state shape": (
+        dict(initial_state=lambda x: x[..., :-1]),
+        "initial_state must have shape \\(B, H, K, V\\) = \\(2, 3, 5, 6\\), got \\(2, 3, 5, 5\\)",
+    ),
+    "state dtype": (
+        dict(initial_state=lambda x: x.half()),
+        "initial_state must have dtype torch.float32",
+    ),
+    "chunk size": (
+        dict(chunk_size=lambda x: 0),
+        "chunk_size must be a positive int, got 0",
+    ),
 }
 
 
@@ -223,14 +342,22 @@ def test_bad_input_is_a_clear_error(case):
 
 def test_unknown_impl_names_the_choices():
     q, k, v, _, _, _, _ = _inputs(1, 1, 4, 3, 3, torch.float32)
-    with pytest.raises(ValueError, match=r"\['auto', 'triton', 'parallel', 'recurrent', 'chunk'\]"):
+    with pytest.raises(
+        ValueError, match=r"\['auto', 'triton', 'parallel', 'recurrent', 'chunk'\]"
+    ):
         linear_attention(q, k, v, impl="fast")
 
 
 def test_registered_in_the_benchmark_harness():
     from benchmarks.registry import all_ops
+
     op = all_ops()["linear_attention"]
-    assert op.kernels == {"triton"} and set(op.impls) == {"recurrent", "parallel", "chunk", "triton"}
+    assert op.kernels == {"triton"} and set(op.impls) == {
+        "recurrent",
+        "parallel",
+        "chunk",
+        "triton",
+    }
     size = dict(B=1, H=2, T=70, K=4, V=3)
     inputs = op.inputs(size, torch.float32, "cpu")
     expected = op.reference(*(x.detach().double() for x in inputs))

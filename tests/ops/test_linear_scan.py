@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rnncourse.ops import backend, last_path, linear_scan
 from rnncourse.ops.linear_scan import linear_scan_loop
+
 from ._compare import assert_close, relative_error
 from ._compile import compile_for_gpus
 from ._device import DEVICE, needs_kernel, run_without_triton
@@ -25,9 +26,21 @@ def _inputs(B, T, D, dtype, with_h0=True, seed=0):
     real = dtype.to_real() if dtype.is_complex else dtype
 
     def draw(*shape, unit=False):
-        x = torch.rand(*shape, generator=gen, dtype=torch.float64) if unit else torch.randn(*shape, generator=gen, dtype=torch.float64)
+        x = (
+            torch.rand(*shape, generator=gen, dtype=torch.float64)
+            if unit
+            else torch.randn(*shape, generator=gen, dtype=torch.float64)
+        )
         if dtype.is_complex:
-            x = torch.polar(x, 6.3 * torch.rand(*shape, generator=gen, dtype=torch.float64)) if unit else torch.complex(x, torch.randn(*shape, generator=gen, dtype=torch.float64))
+            x = (
+                torch.polar(
+                    x, 6.3 * torch.rand(*shape, generator=gen, dtype=torch.float64)
+                )
+                if unit
+                else torch.complex(
+                    x, torch.randn(*shape, generator=gen, dtype=torch.float64)
+                )
+            )
         elif unit:
             x = 2 * x - 1
         return x.to(DEVICE, dtype if dtype.is_complex else real)
@@ -39,7 +52,9 @@ def _inputs(B, T, D, dtype, with_h0=True, seed=0):
 
 def _forward_backward(fn, a, b, h0, dh):
     """h = fn(a, b, h0) and the gradients of <dh, h> with respect to a, b (and h0 when given)."""
-    leaves = [x.detach().requires_grad_() for x in (a, b) + ((h0,) if h0 is not None else ())]
+    leaves = [
+        x.detach().requires_grad_() for x in (a, b) + ((h0,) if h0 is not None else ())
+    ]
     h = fn(*leaves) if h0 is not None else fn(*leaves, None)
     return h, torch.autograd.grad(h, leaves, dh)
 
@@ -47,7 +62,9 @@ def _forward_backward(fn, a, b, h0, dh):
 def _reference(a, b, h0, dh):
     """The loop in float64 (complex128) on the same, already rounded, inputs."""
     wide = torch.complex128 if a.is_complex() else torch.float64
-    return _forward_backward(linear_scan_loop, *(None if x is None else x.to(wide) for x in (a, b, h0, dh)))
+    return _forward_backward(
+        linear_scan_loop, *(None if x is None else x.to(wide) for x in (a, b, h0, dh))
+    )
 
 
 def _compare(impl, a, b, h0, dh, dtype):
@@ -84,15 +101,21 @@ def test_complex_decay(impl, dtype, T):
 
 @needs_kernel
 def test_kernel_several_feature_blocks_and_bfloat16():
-    _compare("triton", *_inputs(2, 63, 40, torch.float32), torch.float32)  # 40 features: two blocks of 32
+    _compare(
+        "triton", *_inputs(2, 63, 40, torch.float32), torch.float32
+    )  # 40 features: two blocks of 32
     _compare("triton", *_inputs(1, 63, 3, torch.bfloat16), torch.bfloat16)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_non_contiguous_input(impl):
     a, b, h0, dh = _inputs(2, 20, 5, torch.float32)
-    strided = [torch.stack([x, x], dim=-1)[..., 0] for x in (a, b, h0)]  # every other element of a buffer
-    assert not any(x.is_contiguous() for x in strided) and all(map(torch.equal, strided, (a, b, h0)))
+    strided = [
+        torch.stack([x, x], dim=-1)[..., 0] for x in (a, b, h0)
+    ]  # every other element of a buffer
+    assert not any(x.is_contiguous() for x in strided) and all(
+        map(torch.equal, strided, (a, b, h0))
+    )
     _compare(impl, *strided, dh, torch.float32)
 
 
@@ -100,11 +123,13 @@ def test_non_contiguous_input(impl):
 def test_an_unwritten_element_fails(monkeypatch):
     """The NaN fill at work: a launch that skips the last feature block leaves NaN there."""
     from rnncourse.ops.linear_scan import kernel
+
     launch = kernel._launch
 
     def short_grid(B, T, D, dtype):
         run = launch(B, T, D, dtype)
         return {**run, "grid": (run["grid"][0] - 1, B)}
+
     monkeypatch.setattr(kernel, "_launch", short_grid)
     a, b, h0, dh = _inputs(1, 5, 40, torch.float32)
     h = linear_scan(a, b, h0, impl="triton")
@@ -127,25 +152,40 @@ def test_auto_on_cpu_runs_the_parallel_form():
 def test_triton_path_is_recorded():
     a, b, h0, _ = _inputs(1, 8, 2, torch.float32)
     linear_scan(a, b, h0, impl="triton")
-    assert last_path("linear_scan") == ("triton-gpu" if DEVICE == "cuda" else "triton-interpreter")
+    assert last_path("linear_scan") == (
+        "triton-gpu" if DEVICE == "cuda" else "triton-interpreter"
+    )
 
 
 @needs_kernel
 def test_kernel_refuses_complex():
     a, b, h0, _ = _inputs(1, 4, 2, torch.complex64)
-    with pytest.raises(ValueError, match="real .* got torch.complex64; use impl='parallel'"):
+    with pytest.raises(
+        ValueError, match="real .* got torch.complex64; use impl='parallel'"
+    ):
         linear_scan(a, b, h0, impl="triton")
 
 
 @pytest.mark.skipif(not backend.triton_available(), reason="triton is not installed")
-@pytest.mark.parametrize("kernel, pointers", [
-    ("linear_scan_fwd_kernel", ("a_ptr", "b_ptr", "h0_ptr", "h_ptr")),
-    ("linear_scan_bwd_kernel", ("a_ptr", "h0_ptr", "h_ptr", "dh_ptr", "da_ptr", "db_ptr", "dh0_ptr"))])
+@pytest.mark.parametrize(
+    "kernel, pointers",
+    [
+        ("linear_scan_fwd_kernel", ("a_ptr", "b_ptr", "h0_ptr", "h_ptr")),
+        (
+            "linear_scan_bwd_kernel",
+            ("a_ptr", "h0_ptr", "h_ptr", "dh_ptr", "da_ptr", "db_ptr", "dh0_ptr"),
+        ),
+    ],
+)
 def test_kernels_compile_for_t4_and_h100(kernel, pointers):
     """float16, with an initial state: what the interpreter cannot check, checked by the compiler."""
     types = {**{p: "*fp16" for p in pointers}, "T": "i32", "D": "i32"}
-    lines = compile_for_gpus("rnncourse.ops.linear_scan.kernel", kernel, types,
-                             "{'HAS_H0': True, 'ACC': tl.float32, 'CHUNK_T': 64, 'BLOCK_D': 32}")
+    lines = compile_for_gpus(
+        "rnncourse.ops.linear_scan.kernel",
+        kernel,
+        types,
+        "{'HAS_H0': True, 'ACC': tl.float32, 'CHUNK_T': 64, 'BLOCK_D': 32}",
+    )
     assert [line.split(":")[0] for line in lines] == ["sm_75", "sm_90"]
 
 
@@ -153,6 +193,7 @@ def test_kernel_importable_by_name():
     if not backend.triton_available():
         pytest.skip("triton is not installed")
     from rnncourse.ops.linear_scan import linear_scan_triton
+
     assert linear_scan_triton.__name__ == "linear_scan_triton"
 
 
@@ -173,16 +214,40 @@ def test_package_works_without_triton():
 
 
 BAD = {
-    "a is 2-D": (lambda a, b, h0: (a[0], b[0], None), "a must have shape \\(B, T, D\\)"),
-    "b shape": (lambda a, b, h0: (a, b[:, :-1], h0), "b must have the shape of a, \\(B, T, D\\) = \\(2, 4, 3\\)"),
+    "a is 2-D": (
+        lambda a, b, h0: (a[0], b[0], None),
+        "a must have shape \\(B, T, D\\)",
+    ),
+    "b shape": (
+        lambda a, b, h0: (a, b[:, :-1], h0),
+        "b must have the shape of a, \\(B, T, D\\) = \\(2, 4, 3\\)",
+    ),
     "broadcastable b": (lambda a, b, h0: (a, b[:1], h0), "b must have the shape of a"),
-    "h0 shape": (lambda a, b, h0: (a, b, h0[:, :2]), "h0 must have shape \\(B, D\\) = \\(2, 3\\), got \\(2, 2\\)"),
+    "h0 shape": (
+        lambda a, b, h0: (a, b, h0[:, :2]),
+        "h0 must have shape \\(B, D\\) = \\(2, 3\\), got \\(2, 2\\)",
+    ),
     "h0 with time": (lambda a, b, h0: (a, b, a), "h0 must have shape \\(B, D\\)"),
-    "b dtype": (lambda a, b, h0: (a, b.double(), h0), "b must have the dtype of a, torch.float32, got torch.float64"),
-    "h0 dtype": (lambda a, b, h0: (a, b, h0.half()), "h0 must have the dtype of a, torch.float32, got torch.float16"),
-    "b device": (lambda a, b, h0: (a, b.to("meta"), h0), "b must be on the device of a"),
-    "integers": (lambda a, b, h0: (a.long(), b.long(), None), "floating-point or complex tensors, got torch.int64"),
-    "empty sequence": (lambda a, b, h0: (a[:, :0], b[:, :0], h0), "empty sequence .* expected T >= 1"),
+    "b dtype": (
+        lambda a, b, h0: (a, b.double(), h0),
+        "b must have the dtype of a, torch.float32, got torch.float64",
+    ),
+    "h0 dtype": (
+        lambda a, b, h0: (a, b, h0.half()),
+        "h0 must have the dtype of a, torch.float32, got torch.float16",
+    ),
+    "b device": (
+        lambda a, b, h0: (a, b.to("meta"), h0),
+        "b must be on the device of a",
+    ),
+    "integers": (
+        lambda a, b, h0: (a.long(), b.long(), None),
+        "floating-point or complex tensors, got torch.int64",
+    ),
+    "empty sequence": (
+        lambda a, b, h0: (a[:, :0], b[:, :0], h0),
+        "empty sequence .* expected T >= 1",
+    ),
 }
 
 
@@ -201,13 +266,26 @@ def test_unknown_impl_names_the_choices():
 
 
 @settings(max_examples=40, deadline=None)
-@given(B=st.integers(1, 3), T=st.integers(1, 70), D=st.integers(1, 4), seed=st.integers(0, 2**16))
+@given(
+    B=st.integers(1, 3),
+    T=st.integers(1, 70),
+    D=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+)
 def test_parallel_equals_loop_for_any_shape(B, T, D, seed):
-    _compare("parallel", *_inputs(B, T, D, torch.float64, with_h0=seed % 2 == 0, seed=seed), torch.float64)
+    _compare(
+        "parallel",
+        *_inputs(B, T, D, torch.float64, with_h0=seed % 2 == 0, seed=seed),
+        torch.float64,
+    )
 
 
 @needs_kernel
 @settings(max_examples=8, deadline=None)
 @given(T=st.integers(1, 40), D=st.integers(1, 6), seed=st.integers(0, 2**16))
 def test_kernel_equals_loop_for_any_shape(T, D, seed):
-    _compare("triton", *_inputs(2, T, D, torch.float32, with_h0=seed % 2 == 0, seed=seed), torch.float32)
+    _compare(
+        "triton",
+        *_inputs(2, T, D, torch.float32, with_h0=seed % 2 == 0, seed=seed),
+        torch.float32,
+    )

@@ -7,6 +7,7 @@ that test the site reach only package registries. The browser test answers
 those requests from copies of the same npm packages, which `python tests/site/cdn.py FOLDER` fetches with
 `npm pack` (the Makefile does this once, into .venv/cdn).
 """
+
 import subprocess
 import sys
 import tarfile
@@ -33,25 +34,33 @@ def local_file(url: str, mirror: Path) -> Path | None:
     url = url.split("?")[0]
     for prefix, package in MIRRORS.items():
         if url.startswith(prefix):
-            path = mirror / folder_of(package) / url[len(prefix):]
+            path = mirror / folder_of(package) / url[len(prefix) :]
             return path if path.is_file() else None
     return None
 
 
 def is_complete(mirror: Path) -> bool:
-    return all((mirror / folder_of(package) / "package.json").is_file() for package in MIRRORS.values())
+    return all(
+        (mirror / folder_of(package) / "package.json").is_file()
+        for package in MIRRORS.values()
+    )
 
 
 def fetch(mirror: Path) -> None:
     """Download each package's tarball from the npm registry and unpack it into ``mirror``."""
     for package in MIRRORS.values():
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["npm", "pack", "--silent", "--pack-destination", tmp, package], check=True,
-                           stdout=subprocess.DEVNULL)
-            tarball, = Path(tmp).glob("*.tgz")
+            subprocess.run(
+                ["npm", "pack", "--silent", "--pack-destination", tmp, package],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            (tarball,) = Path(tmp).glob("*.tgz")
             with tarfile.open(tarball) as archive:
                 for member in archive.getmembers():
-                    member.name = member.name.split("/", 1)[1]  # drop the tarball's "package/" folder
+                    member.name = member.name.split("/", 1)[
+                        1
+                    ]  # drop the tarball's "package/" folder
                 archive.extractall(mirror / folder_of(package), filter="data")
 
 

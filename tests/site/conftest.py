@@ -5,6 +5,7 @@ RNNCOURSE_SITE names it: `make site-test` (the last step of `make test`) does,
 `pytest tests` alone skips them and says why. The browser is Debian's
 Chromium driven by Playwright; where no Chromium is installed they skip.
 """
+
 import functools
 import http.server
 import mimetypes
@@ -28,8 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 # Copies of the scripts the pages load from CDNs (`make site-test` fetches them).
 MIRROR = ROOT / ".venv" / "cdn"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +45,13 @@ def site() -> Path:
     """The built site's folder."""
     path = os.environ.get("RNNCOURSE_SITE")
     if not path:
-        pytest.skip("the site tests run on the built site: `make site-test` after `make book` (part of `make test`)")
+        pytest.skip(
+            "the site tests run on the built site: `make site-test` after `make book` (part of `make test`)"
+        )
     site = (ROOT / path).resolve()
-    assert (site / "index.html").exists(), f"no built site in {site}: run `make book` first"
+    assert (site / "index.html").exists(), (
+        f"no built site in {site}: run `make book` first"
+    )
     return site
 
 
@@ -71,14 +83,21 @@ def _chromium() -> str | None:
 def browser(site):
     executable = _chromium()
     if executable is None:
-        pytest.skip("no Chromium found (Debian: apt-get install chromium): the pages were NOT checked in a browser")
+        pytest.skip(
+            "no Chromium found (Debian: apt-get install chromium): the pages were NOT checked in a browser"
+        )
     if not cdn.is_complete(MIRROR):
-        pytest.skip(f"no copies of the pages' CDN scripts in {MIRROR} (`make site-test` fetches them with npm): "
-                    "the pages were NOT checked in a browser")
+        pytest.skip(
+            f"no copies of the pages' CDN scripts in {MIRROR} (`make site-test` fetches them with npm): "
+            "the pages were NOT checked in a browser"
+        )
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         # Playwright gives every launch a fresh, temporary user-data-dir.
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
+        )
         yield browser
         browser.close()
 
@@ -92,12 +111,17 @@ def _offline(route):
     if local is None:
         return route.abort()
     # The pages load these scripts with crossorigin="anonymous": a CDN allows that with this header.
-    route.fulfill(path=local, content_type=mimetypes.guess_type(local.name)[0] or "application/octet-stream",
-                  headers={"Access-Control-Allow-Origin": "*"})
+    route.fulfill(
+        path=local,
+        content_type=mimetypes.guess_type(local.name)[0] or "application/octet-stream",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
 
 
 def _context(browser, color_scheme: str):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=color_scheme)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, color_scheme=color_scheme
+    )
     context.route(re.compile(r".*"), _offline)
     return context
 

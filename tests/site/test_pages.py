@@ -7,6 +7,7 @@ it in the light and in the dark theme goes to _build/screenshots/. Then the
 search page, the animation that stands in for a widget, and the widgets
 themselves, drawn from the state stored when the notebook ran.
 """
+
 import re
 from urllib.parse import quote_plus
 
@@ -17,7 +18,10 @@ from conftest import CONFIG, ROOT, toc_pages
 PAGES = toc_pages()
 # The search must find a term from chapter 4 on chapter 4's page. The second
 # case checks the mechanism with a chapter that exists already.
-SEARCHES = [("forget gate", "notebooks/04_lstm_gru"), ("exploding", "notebooks/03_vanishing_exploding")]
+SEARCHES = [
+    ("forget gate", "notebooks/04_lstm_gru"),
+    ("exploding", "notebooks/03_vanishing_exploding"),
+]
 
 SETTLE = """async () => {
     for (const img of document.images) img.loading = "eager";
@@ -64,10 +68,19 @@ def open_page(context, url: str):
     """Load ``url`` in a new tab, collecting every console error, uncaught exception and failed request."""
     tab = context.new_page()
     tab.errors = []
-    tab.on("console", lambda message: tab.errors.append(f"console error: {message.text}")
-           if message.type == "error" else None)
+    tab.on(
+        "console",
+        lambda message: (
+            tab.errors.append(f"console error: {message.text}")
+            if message.type == "error"
+            else None
+        ),
+    )
     tab.on("pageerror", lambda error: tab.errors.append(f"uncaught exception: {error}"))
-    tab.on("requestfailed", lambda request: tab.errors.append(f"request failed: {request.url}"))
+    tab.on(
+        "requestfailed",
+        lambda request: tab.errors.append(f"request failed: {request.url}"),
+    )
     tab.goto(url, wait_until="load")
     tab.evaluate(SETTLE)
     if tab.locator("script[type='application/vnd.jupyter.widget-state+json']").count():
@@ -80,13 +93,18 @@ def hidden_cells(page: str) -> int:
     path = ROOT / f"{page}.ipynb"
     if not path.exists():
         return 0
-    return sum("hide-input" in cell.metadata.get("tags", []) for cell in nbformat.read(path, as_version=4).cells)
+    return sum(
+        "hide-input" in cell.metadata.get("tags", [])
+        for cell in nbformat.read(path, as_version=4).cells
+    )
 
 
 def colab_url(page: str) -> str:
     owner_and_name = CONFIG["repository"]["url"].removeprefix("https://github.com/")
-    return (f"https://colab.research.google.com/github/{owner_and_name}/blob/"
-            f"{CONFIG['repository']['branch']}/{page}.ipynb")
+    return (
+        f"https://colab.research.google.com/github/{owner_and_name}/blob/"
+        f"{CONFIG['repository']['branch']}/{page}.ipynb"
+    )
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -94,7 +112,9 @@ def test_page(page, base_url, light, screenshots):
     tab = open_page(light, f"{base_url}{page}.html")
 
     math = tab.evaluate(MATH)
-    assert math["rendered"] == math["total"], f"{page}: MathJax rendered {math['rendered']} of {math['total']} formulas"
+    assert math["rendered"] == math["total"], (
+        f"{page}: MathJax rendered {math['rendered']} of {math['total']} formulas"
+    )
     assert not math["errors"], f"{page}: TeX errors {math['errors']}"
     raw = RAW_TEX.search(tab.evaluate(PROSE))
     assert raw is None, f"{page}: raw TeX on the page: {raw.group()!r}"
@@ -102,23 +122,39 @@ def test_page(page, base_url, light, screenshots):
     for image in tab.evaluate(IMAGES):
         assert image["loaded"], f"{page}: image {image['src']} did not load"
         if image["inArticle"] and not image["inWidget"]:
-            assert image["alt"] and not re.search(r"\.(png|svg|jpe?g|gif)$", image["alt"]), \
-                f"{page}: image {image['src']} has no alt text (alt={image['alt']!r}): give its cell " \
+            assert image["alt"] and not re.search(
+                r"\.(png|svg|jpe?g|gif)$", image["alt"]
+            ), (
+                f"{page}: image {image['src']} has no alt text (alt={image['alt']!r}): give its cell "
                 '"mystnb": {"image": {"alt": "..."}} metadata'
+            )
 
-    tab.screenshot(path=screenshots / "light" / f"{page}.png", full_page=True)  # as a reader first sees it
+    tab.screenshot(
+        path=screenshots / "light" / f"{page}.png", full_page=True
+    )  # as a reader first sees it
 
     cells = tab.locator(".cell.tag_hide-input")
-    assert cells.count() == hidden_cells(page), f"{page}: {cells.count()} folded cells, the notebook tags {hidden_cells(page)}"
+    assert cells.count() == hidden_cells(page), (
+        f"{page}: {cells.count()} folded cells, the notebook tags {hidden_cells(page)}"
+    )
     for i in range(cells.count()):
         cell = cells.nth(i)
-        assert cell.locator(".cell_input").is_hidden(), f"{page}: hidden cell {i} shows its code before a click"
+        assert cell.locator(".cell_input").is_hidden(), (
+            f"{page}: hidden cell {i} shows its code before a click"
+        )
         cell.locator("summary").click()
-        assert cell.locator(".cell_input").is_visible(), f"{page}: hidden cell {i} stays hidden after a click"
+        assert cell.locator(".cell_input").is_visible(), (
+            f"{page}: hidden cell {i} stays hidden after a click"
+        )
 
     if page.startswith("notebooks/"):
-        colab = [a.get_attribute("href") for a in tab.locator("a[href*='colab.research.google.com']").all()]
-        assert colab == [colab_url(page)], f"{page}: Colab links {colab}, expected {colab_url(page)}"
+        colab = [
+            a.get_attribute("href")
+            for a in tab.locator("a[href*='colab.research.google.com']").all()
+        ]
+        assert colab == [colab_url(page)], (
+            f"{page}: Colab links {colab}, expected {colab_url(page)}"
+        )
 
     assert not tab.errors, f"{page}: " + "\n".join(tab.errors)
     tab.close()
@@ -129,8 +165,10 @@ def test_page_in_dark_mode(page, base_url, dark, screenshots):
     tab = open_page(dark, f"{base_url}{page}.html")
     assert tab.evaluate("document.documentElement.dataset.theme") == "dark"
     for image in tab.evaluate(SEE_THROUGH):
-        assert image["share"] == 0, f"{page}: {image['share']:.0%} of figure {image['src']} is transparent, " \
+        assert image["share"] == 0, (
+            f"{page}: {image['share']:.0%} of figure {image['src']} is transparent, "
             "unreadable on the dark theme: draw it on a white face colour"
+        )
     tab.screenshot(path=screenshots / "dark" / f"{page}.png", full_page=True)
     assert not tab.errors, f"{page} (dark): " + "\n".join(tab.errors)
     tab.close()
@@ -139,10 +177,15 @@ def test_page_in_dark_mode(page, base_url, dark, screenshots):
 @pytest.mark.parametrize("term, page", SEARCHES)
 def test_search_finds(term, page, base_url, light):
     if page not in PAGES:
-        pytest.skip(f"{page} is not in _toc.yml yet, so the search for {term!r} cannot find it")
+        pytest.skip(
+            f"{page} is not in _toc.yml yet, so the search for {term!r} cannot find it"
+        )
     tab = open_page(light, f"{base_url}search.html?q={quote_plus(term)}")
     tab.wait_for_selector("#search-results .search-summary:not(:empty)", timeout=20_000)
-    found = [a.get_attribute("href").split("?")[0] for a in tab.locator("#search-results ul.search li a").all()]
+    found = [
+        a.get_attribute("href").split("?")[0]
+        for a in tab.locator("#search-results ul.search li a").all()
+    ]
     assert f"{page}.html" in found, f"searching {term!r} found {found}, not {page}"
     assert not tab.errors, "\n".join(tab.errors)
     tab.close()
@@ -157,18 +200,30 @@ def test_animation_plays_without_a_kernel(base_url, light):
     slider = animation.locator("input[type=range]")
     first = frame.get_attribute("src")
     slider.fill(slider.get_attribute("max"))
-    assert frame.get_attribute("src") != first, "moving the slider did not change the frame"
+    assert frame.get_attribute("src") != first, (
+        "moving the slider did not change the frame"
+    )
     assert frame.evaluate("img => img.naturalWidth") > 0
     assert not tab.errors, "\n".join(tab.errors)
     tab.close()
 
 
-@pytest.mark.parametrize("page, control", [("notebooks/01_rnn_basics", "temperature"),
-                                           ("notebooks/03_vanishing_exploding", "radius")])
+@pytest.mark.parametrize(
+    "page, control",
+    [
+        ("notebooks/01_rnn_basics", "temperature"),
+        ("notebooks/03_vanishing_exploding", "radius"),
+    ],
+)
 def test_widgets_show_their_stored_state(page, control, base_url, light):
     """Without a kernel the widgets cannot redraw, but they show what they showed when the notebook ran."""
     tab = open_page(light, f"{base_url}{page}.html")
-    labels = [text.strip() for text in tab.locator(".jupyter-widgets .widget-label").all_inner_texts()]
-    assert control in labels, f"{page}: the widget's {control!r} slider is not drawn (labels: {labels})"
+    labels = [
+        text.strip()
+        for text in tab.locator(".jupyter-widgets .widget-label").all_inner_texts()
+    ]
+    assert control in labels, (
+        f"{page}: the widget's {control!r} slider is not drawn (labels: {labels})"
+    )
     assert not tab.errors, "\n".join(tab.errors)
     tab.close()

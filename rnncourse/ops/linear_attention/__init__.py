@@ -11,22 +11,40 @@ Four implementations, each importable on its own so a notebook can ``show()`` it
 - ``linear_attention_triton`` (``impl="triton"``): the chunkwise form as a Triton kernel with its
   backward (float16, bfloat16, float32); importing it imports triton.
 """
+
 from __future__ import annotations
 
 import torch
 
 from rnncourse.ops import backend
-from rnncourse.ops.linear_attention.reference import compute_dtype, linear_attention_chunk, linear_attention_parallel, linear_attention_recurrent
+from rnncourse.ops.linear_attention.reference import (
+    compute_dtype,
+    linear_attention_chunk,
+    linear_attention_parallel,
+    linear_attention_recurrent,
+)
 
-__all__ = ["linear_attention", "linear_attention_chunk", "linear_attention_parallel", "linear_attention_recurrent",
-           "linear_attention_triton"]
+__all__ = [
+    "linear_attention",
+    "linear_attention_chunk",
+    "linear_attention_parallel",
+    "linear_attention_recurrent",
+    "linear_attention_triton",
+]
 
 _IMPLS = ("parallel", "recurrent", "chunk")
 
 
-def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_decay: torch.Tensor | None = None,
-                     initial_state: torch.Tensor | None = None, output_final_state: bool = False,
-                     impl: str = "auto", chunk_size: int = 64):
+def linear_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    log_decay: torch.Tensor | None = None,
+    initial_state: torch.Tensor | None = None,
+    output_final_state: bool = False,
+    impl: str = "auto",
+    chunk_size: int = 64,
+):
     """o_t = sum_{s <= t} gamma^(t-s) (q_t . k_s) v_s for every batch element and head; no scaling, no normaliser.
 
     Args:
@@ -46,64 +64,109 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, log_deca
         (B, H, K, V) in the computing dtype. ``rnncourse.ops.last_path("linear_attention")`` says what ran.
     """
     _check_inputs(q, k, v, log_decay, initial_state, chunk_size)
-    impl = backend.choose("linear_attention", impl, q, references=_IMPLS, fastest="chunk")
+    impl = backend.choose(
+        "linear_attention", impl, q, references=_IMPLS, fastest="chunk"
+    )
     if impl == "triton":
-        from rnncourse.ops.linear_attention.kernel import linear_attention_triton  # imports triton, only now
+        from rnncourse.ops.linear_attention.kernel import (
+            linear_attention_triton,  # imports triton, only now
+        )
+
         o, S = linear_attention_triton(q, k, v, log_decay, initial_state, chunk_size)
     elif impl == "chunk":
         o, S = linear_attention_chunk(q, k, v, log_decay, initial_state, chunk_size)
     else:
-        o, S = {"parallel": linear_attention_parallel, "recurrent": linear_attention_recurrent}[impl](
-            q, k, v, log_decay, initial_state)
+        o, S = {
+            "parallel": linear_attention_parallel,
+            "recurrent": linear_attention_recurrent,
+        }[impl](q, k, v, log_decay, initial_state)
     return (o, S) if output_final_state else o
 
 
 def _check_inputs(q, k, v, log_decay, initial_state, chunk_size) -> None:
-    for name, x in (("q", q), ("k", k), ("v", v), ("log_decay", log_decay), ("initial_state", initial_state)):
+    for name, x in (
+        ("q", q),
+        ("k", k),
+        ("v", v),
+        ("log_decay", log_decay),
+        ("initial_state", initial_state),
+    ):
         if x is not None and not isinstance(x, torch.Tensor):
-            raise TypeError(f"linear_attention: {name} must be a torch.Tensor, got {type(x).__name__}")
+            raise TypeError(
+                f"linear_attention: {name} must be a torch.Tensor, got {type(x).__name__}"
+            )
     if q.dim() != 4:
-        raise ValueError(f"linear_attention: q must have shape (B, H, T, K), got a {q.dim()}-D tensor of shape "
-                         f"{tuple(q.shape)}")
+        raise ValueError(
+            f"linear_attention: q must have shape (B, H, T, K), got a {q.dim()}-D tensor of shape "
+            f"{tuple(q.shape)}"
+        )
     B, H, T, K = q.shape
     if k.shape != q.shape:
-        raise ValueError(f"linear_attention: k must have the shape of q, (B, H, T, K) = {tuple(q.shape)}, "
-                         f"got {tuple(k.shape)}")
+        raise ValueError(
+            f"linear_attention: k must have the shape of q, (B, H, T, K) = {tuple(q.shape)}, "
+            f"got {tuple(k.shape)}"
+        )
     if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
-        raise ValueError(f"linear_attention: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), got {tuple(v.shape)}")
+        raise ValueError(
+            f"linear_attention: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), got {tuple(v.shape)}"
+        )
     if T == 0:
-        raise ValueError(f"linear_attention: empty sequence (q of shape {tuple(q.shape)}): expected T >= 1 time steps")
+        raise ValueError(
+            f"linear_attention: empty sequence (q of shape {tuple(q.shape)}): expected T >= 1 time steps"
+        )
     if not q.is_floating_point():
-        raise ValueError(f"linear_attention: q, k and v must be floating-point tensors, got {q.dtype} "
-                         f"(convert with .float())")
+        raise ValueError(
+            f"linear_attention: q, k and v must be floating-point tensors, got {q.dtype} "
+            f"(convert with .float())"
+        )
     for name, x in (("k", k), ("v", v)):
         if x.dtype != q.dtype:
-            raise ValueError(f"linear_attention: {name} must have the dtype of q, {q.dtype}, got {x.dtype}")
-    for name, x in (("k", k), ("v", v), ("log_decay", log_decay), ("initial_state", initial_state)):
+            raise ValueError(
+                f"linear_attention: {name} must have the dtype of q, {q.dtype}, got {x.dtype}"
+            )
+    for name, x in (
+        ("k", k),
+        ("v", v),
+        ("log_decay", log_decay),
+        ("initial_state", initial_state),
+    ):
         if x is not None and x.device != q.device:
-            raise ValueError(f"linear_attention: {name} must be on the device of q, {q.device}, got {x.device}")
+            raise ValueError(
+                f"linear_attention: {name} must be on the device of q, {q.device}, got {x.device}"
+            )
     if log_decay is not None:
         if tuple(log_decay.shape) != (H,) or not log_decay.is_floating_point():
-            raise ValueError(f"linear_attention: log_decay must be a floating-point tensor of shape (H,) = ({H},), "
-                             f"got {log_decay.dtype} of shape {tuple(log_decay.shape)}")
+            raise ValueError(
+                f"linear_attention: log_decay must be a floating-point tensor of shape (H,) = ({H},), "
+                f"got {log_decay.dtype} of shape {tuple(log_decay.shape)}"
+            )
         if (log_decay > 0).any():
-            raise ValueError(f"linear_attention: log_decay holds log gamma and must be <= 0 (a decay gamma <= 1), "
-                             f"got a largest value of {log_decay.max().item():.3g}")
+            raise ValueError(
+                f"linear_attention: log_decay holds log gamma and must be <= 0 (a decay gamma <= 1), "
+                f"got a largest value of {log_decay.max().item():.3g}"
+            )
     if initial_state is not None:
         expected = (B, H, K, v.shape[-1])
         if tuple(initial_state.shape) != expected:
-            raise ValueError(f"linear_attention: initial_state must have shape (B, H, K, V) = {expected}, "
-                             f"got {tuple(initial_state.shape)}")
+            raise ValueError(
+                f"linear_attention: initial_state must have shape (B, H, K, V) = {expected}, "
+                f"got {tuple(initial_state.shape)}"
+            )
         if initial_state.dtype != compute_dtype(q.dtype):
-            raise ValueError(f"linear_attention: initial_state must have dtype {compute_dtype(q.dtype)} (the state "
-                             f"is kept in float32 for half-precision inputs), got {initial_state.dtype}")
+            raise ValueError(
+                f"linear_attention: initial_state must have dtype {compute_dtype(q.dtype)} (the state "
+                f"is kept in float32 for half-precision inputs), got {initial_state.dtype}"
+            )
     if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"linear_attention: chunk_size must be a positive int, got {chunk_size!r}")
+        raise ValueError(
+            f"linear_attention: chunk_size must be a positive int, got {chunk_size!r}"
+        )
 
 
 def __getattr__(name: str):
     # `from rnncourse.ops.linear_attention import linear_attention_triton` imports triton then, and only then
     if name == "linear_attention_triton":
         from rnncourse.ops.linear_attention.kernel import linear_attention_triton
+
         return linear_attention_triton
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

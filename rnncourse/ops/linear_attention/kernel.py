@@ -39,6 +39,7 @@ so d log gamma = sum over chunks [ sum_ij (i-j) D_ij (q_i.k_j)(do_i.v_j)
 + sum_i gamma^(i+1) q_i . ((i+1) S + S') do_i ] + <S'_T, dS_T>, each term computed where
 it arises (no large sums cancelling).
 """
+
 from __future__ import annotations
 
 import torch
@@ -55,7 +56,9 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 def _decay_inside(i, g):
     # D_ij = gamma^(i-j) for j <= i, else 0; gamma = exp(g)
     distance = i[:, None] - i[None, :]
-    return tl.where(distance >= 0, tl.exp(tl.maximum(distance, 0).to(tl.float32) * g), 0.0)
+    return tl.where(
+        distance >= 0, tl.exp(tl.maximum(distance, 0).to(tl.float32) * g), 0.0
+    )
 
 
 @triton.jit
@@ -65,9 +68,25 @@ def _decay_to_end(i, L, g):
 
 
 @triton.jit
-def linear_attention_fwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, o_ptr, st_ptr, T, H, K, V,
-                                HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, DOT: tl.constexpr,
-                                CHUNK: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr):
+def linear_attention_fwd_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    log_decay_ptr,
+    s0_ptr,
+    o_ptr,
+    st_ptr,
+    T,
+    H,
+    K,
+    V,
+    HAS_DECAY: tl.constexpr,
+    HAS_S0: tl.constexpr,
+    DOT: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+):
     cv = tl.program_id(0) * BV + tl.arange(0, BV)  # this program's value columns
     bh = tl.program_id(1).to(tl.int64)  # batch element * H + head
     ck = tl.arange(0, BK)
@@ -79,35 +98,71 @@ def linear_attention_fwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, o_pt
         g = 0.0
     state = (bh * K + ck[:, None]) * V + cv[None, :]
     if HAS_S0:
-        S = tl.load(s0_ptr + state, mask=k_ok[:, None] & v_ok[None, :], other=0.0).to(tl.float32)
+        S = tl.load(s0_ptr + state, mask=k_ok[:, None] & v_ok[None, :], other=0.0).to(
+            tl.float32
+        )
     else:
         S = tl.zeros([BK, BV], dtype=tl.float32)
     D = _decay_inside(i, g)
-    decay_q = tl.exp((i + 1).to(tl.float32) * g)  # gamma^(i+1): from the state before the chunk to row i
+    decay_q = tl.exp(
+        (i + 1).to(tl.float32) * g
+    )  # gamma^(i+1): from the state before the chunk to row i
     for t0 in range(0, T, CHUNK):
         t = t0 + i
         L = tl.minimum(T - t0, CHUNK)
         rows_k = (bh * T + t[:, None]) * K + ck[None, :]
         rows_v = (bh * T + t[:, None]) * V + cv[None, :]
-        mask_k, mask_v = (t[:, None] < T) & k_ok[None, :], (t[:, None] < T) & v_ok[None, :]
+        mask_k, mask_v = (
+            (t[:, None] < T) & k_ok[None, :],
+            (t[:, None] < T) & v_ok[None, :],
+        )
         q = tl.load(q_ptr + rows_k, mask=mask_k, other=0.0)
         k = tl.load(k_ptr + rows_k, mask=mask_k, other=0.0)
         v = tl.load(v_ptr + rows_v, mask=mask_v, other=0.0)
-        A = tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision="ieee") * D  # Q K^T ⊙ D
+        A = (
+            tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision="ieee") * D
+        )  # Q K^T ⊙ D
         o = tl.dot(A.to(DOT), v.to(DOT), input_precision="ieee")
-        o += tl.dot((q.to(tl.float32) * decay_q[:, None]).to(DOT), S.to(DOT), input_precision="ieee")
+        o += tl.dot(
+            (q.to(tl.float32) * decay_q[:, None]).to(DOT),
+            S.to(DOT),
+            input_precision="ieee",
+        )
         tl.store(o_ptr + rows_v, o.to(o_ptr.dtype.element_ty), mask=mask_v)
         k_to_end = (k.to(tl.float32) * _decay_to_end(i, L, g)[:, None]).to(DOT)
-        S = S * tl.exp(L.to(tl.float32) * g) + tl.dot(tl.trans(k_to_end), v.to(DOT), input_precision="ieee")
+        S = S * tl.exp(L.to(tl.float32) * g) + tl.dot(
+            tl.trans(k_to_end), v.to(DOT), input_precision="ieee"
+        )
     tl.store(st_ptr + state, S, mask=k_ok[:, None] & v_ok[None, :])
 
 
 @triton.jit
-def linear_attention_bwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, do_ptr, dst_ptr,
-                                dq_ptr, dk_ptr, dv_ptr, ds0_ptr, dg_ptr, T, H, K, V,
-                                HAS_DECAY: tl.constexpr, HAS_S0: tl.constexpr, HAS_DST: tl.constexpr,
-                                DECAY_GRAD: tl.constexpr,
-                                DOT: tl.constexpr, CHUNK: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr):
+def linear_attention_bwd_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    log_decay_ptr,
+    s0_ptr,
+    do_ptr,
+    dst_ptr,
+    dq_ptr,
+    dk_ptr,
+    dv_ptr,
+    ds0_ptr,
+    dg_ptr,
+    T,
+    H,
+    K,
+    V,
+    HAS_DECAY: tl.constexpr,
+    HAS_S0: tl.constexpr,
+    HAS_DST: tl.constexpr,
+    DECAY_GRAD: tl.constexpr,
+    DOT: tl.constexpr,
+    CHUNK: tl.constexpr,
+    BK: tl.constexpr,
+    BV: tl.constexpr,
+):
     bh = tl.program_id(0).to(tl.int64)
     ck, cv = tl.arange(0, BK), tl.arange(0, BV)
     i = tl.arange(0, CHUNK)
@@ -125,34 +180,55 @@ def linear_attention_bwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, do_p
         S = tl.load(s0_ptr + state, mask=state_ok, other=0.0).to(tl.float32)
     else:
         S = tl.zeros([BK, BV], dtype=tl.float32)
-    S_age = tl.zeros([BK, BV], dtype=tl.float32)  # S': the state's terms weighted by their age
+    S_age = tl.zeros(
+        [BK, BV], dtype=tl.float32
+    )  # S': the state's terms weighted by their age
     dg = 0.0
     for t0 in range(0, T, CHUNK):
         t = t0 + i
         L = tl.minimum(T - t0, CHUNK)
         rows_k = (bh * T + t[:, None]) * K + ck[None, :]
         rows_v = (bh * T + t[:, None]) * V + cv[None, :]
-        mask_k, mask_v = (t[:, None] < T) & k_ok[None, :], (t[:, None] < T) & v_ok[None, :]
+        mask_k, mask_v = (
+            (t[:, None] < T) & k_ok[None, :],
+            (t[:, None] < T) & v_ok[None, :],
+        )
         k = tl.load(k_ptr + rows_k, mask=mask_k, other=0.0)
         v = tl.load(v_ptr + rows_v, mask=mask_v, other=0.0)
         do = tl.load(do_ptr + rows_v, mask=mask_v, other=0.0)
-        dA = tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision="ieee") * D  # dO V^T ⊙ D
-        dS_q = tl.dot(do.to(DOT), tl.trans(S.to(DOT)), input_precision="ieee")  # row i: S do_i
-        dq = tl.dot(dA.to(DOT), k.to(DOT), input_precision="ieee") + dS_q * decay_q[:, None]
+        dA = (
+            tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision="ieee") * D
+        )  # dO V^T ⊙ D
+        dS_q = tl.dot(
+            do.to(DOT), tl.trans(S.to(DOT)), input_precision="ieee"
+        )  # row i: S do_i
+        dq = (
+            tl.dot(dA.to(DOT), k.to(DOT), input_precision="ieee")
+            + dS_q * decay_q[:, None]
+        )
         tl.store(dq_ptr + rows_k, dq.to(dq_ptr.dtype.element_ty), mask=mask_k)
         to_end = _decay_to_end(i, L, g)
         if DECAY_GRAD:
             q = tl.load(q_ptr + rows_k, mask=mask_k, other=0.0)
             A = tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision="ieee")
             age = tl.maximum(i[:, None] - i[None, :], 0).to(tl.float32)
-            dS_age_q = tl.dot(do.to(DOT), tl.trans(S_age.to(DOT)), input_precision="ieee")
+            dS_age_q = tl.dot(
+                do.to(DOT), tl.trans(S_age.to(DOT)), input_precision="ieee"
+            )
             from_state = (i + 1).to(tl.float32)[:, None] * dS_q + dS_age_q
-            dg += tl.sum(age * A * dA) + tl.sum(q.to(tl.float32) * decay_q[:, None] * from_state)
-            k_aged = (k.to(tl.float32) * ((L - 1 - i).to(tl.float32) * to_end)[:, None]).to(DOT)
-            S_age = tl.exp(L.to(tl.float32) * g) * (S_age + L.to(tl.float32) * S) + tl.dot(
-                tl.trans(k_aged), v.to(DOT), input_precision="ieee")
+            dg += tl.sum(age * A * dA) + tl.sum(
+                q.to(tl.float32) * decay_q[:, None] * from_state
+            )
+            k_aged = (
+                k.to(tl.float32) * ((L - 1 - i).to(tl.float32) * to_end)[:, None]
+            ).to(DOT)
+            S_age = tl.exp(L.to(tl.float32) * g) * (
+                S_age + L.to(tl.float32) * S
+            ) + tl.dot(tl.trans(k_aged), v.to(DOT), input_precision="ieee")
         k_to_end = (k.to(tl.float32) * to_end[:, None]).to(DOT)
-        S = S * tl.exp(L.to(tl.float32) * g) + tl.dot(tl.trans(k_to_end), v.to(DOT), input_precision="ieee")
+        S = S * tl.exp(L.to(tl.float32) * g) + tl.dot(
+            tl.trans(k_to_end), v.to(DOT), input_precision="ieee"
+        )
     # backward sweep over the chunks, last first, carrying dS (the gradient of the state after the chunk)
     if HAS_DST:
         dS = tl.load(dst_ptr + state, mask=state_ok, other=0.0).to(tl.float32)
@@ -167,7 +243,10 @@ def linear_attention_bwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, do_p
         L = tl.minimum(T - t0, CHUNK)
         rows_k = (bh * T + t[:, None]) * K + ck[None, :]
         rows_v = (bh * T + t[:, None]) * V + cv[None, :]
-        mask_k, mask_v = (t[:, None] < T) & k_ok[None, :], (t[:, None] < T) & v_ok[None, :]
+        mask_k, mask_v = (
+            (t[:, None] < T) & k_ok[None, :],
+            (t[:, None] < T) & v_ok[None, :],
+        )
         q = tl.load(q_ptr + rows_k, mask=mask_k, other=0.0)
         k = tl.load(k_ptr + rows_k, mask=mask_k, other=0.0)
         v = tl.load(v_ptr + rows_v, mask=mask_v, other=0.0)
@@ -182,7 +261,9 @@ def linear_attention_bwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, do_p
         tl.store(dk_ptr + rows_k, dk.to(dk_ptr.dtype.element_ty), mask=mask_k)
         tl.store(dv_ptr + rows_v, dv.to(dv_ptr.dtype.element_ty), mask=mask_v)
         q_from_start = (q.to(tl.float32) * decay_q[:, None]).to(DOT)
-        dS = dS * tl.exp(L.to(tl.float32) * g) + tl.dot(tl.trans(q_from_start), do.to(DOT), input_precision="ieee")
+        dS = dS * tl.exp(L.to(tl.float32) * g) + tl.dot(
+            tl.trans(q_from_start), do.to(DOT), input_precision="ieee"
+        )
     if HAS_S0:
         tl.store(ds0_ptr + state, dS, mask=state_ok)  # dS_0
 
@@ -190,12 +271,18 @@ def linear_attention_bwd_kernel(q_ptr, k_ptr, v_ptr, log_decay_ptr, s0_ptr, do_p
 def _launch(q: torch.Tensor, V: int, chunk_size: int) -> dict:
     """Block sizes: K and V padded to powers of two >= 16; the chunk no longer than the sequence needs."""
     T, K = q.shape[2], q.shape[3]
-    block_k, block_v = max(16, triton.next_power_of_2(K)), max(16, triton.next_power_of_2(V))
+    block_k, block_v = (
+        max(16, triton.next_power_of_2(K)),
+        max(16, triton.next_power_of_2(V)),
+    )
     chunk = min(chunk_size, max(16, triton.next_power_of_2(T)))
     # bfloat16 products in float32 under the interpreter, which cannot multiply bfloat16 matrices
     interpreted = not q.is_cuda
-    dot = {torch.float16: tl.float16, torch.float32: tl.float32,
-           torch.bfloat16: tl.float32 if interpreted else tl.bfloat16}[q.dtype]
+    dot = {
+        torch.float16: tl.float16,
+        torch.float32: tl.float32,
+        torch.bfloat16: tl.float32 if interpreted else tl.bfloat16,
+    }[q.dtype]
     return dict(DOT=dot, CHUNK=chunk, BK=block_k, BV=block_v)
 
 
@@ -207,14 +294,30 @@ class LinearAttention(torch.autograd.Function):
         B, H, T, K = q.shape
         V = v.shape[-1]
         meta = _launch(q, V, chunk_size)
-        fwd_v = min(meta["BV"], 64)  # forward programs split the value columns into blocks of 64
+        fwd_v = min(
+            meta["BV"], 64
+        )  # forward programs split the value columns into blocks of 64
         o = backend.output_buffer((B, H, T, V), q)
         state_like = torch.empty(0, dtype=compute_dtype(q.dtype), device=q.device)
         ST = backend.output_buffer((B, H, K, V), state_like)
         grid = (triton.cdiv(V, fwd_v), B * H)
-        linear_attention_fwd_kernel[grid](q, k, v, log_decay, S0, o, ST, T, H, K, V,
-                                          HAS_DECAY=log_decay is not None, HAS_S0=S0 is not None,
-                                          **{**meta, "BV": fwd_v}, num_warps=4)
+        linear_attention_fwd_kernel[grid](
+            q,
+            k,
+            v,
+            log_decay,
+            S0,
+            o,
+            ST,
+            T,
+            H,
+            K,
+            V,
+            HAS_DECAY=log_decay is not None,
+            HAS_S0=S0 is not None,
+            **{**meta, "BV": fwd_v},
+            num_warps=4,
+        )
         ctx.save_for_backward(q, k, v, log_decay, S0)
         ctx.chunk_size = chunk_size
         ctx.set_materialize_grads(False)
@@ -230,25 +333,58 @@ class LinearAttention(torch.autograd.Function):
         dq, dk, dv = (backend.output_buffer(x.shape, x) for x in (q, k, v))
         dS0 = None if S0 is None else backend.output_buffer(S0.shape, S0)
         decay_grad = log_decay is not None and ctx.needs_input_grad[3]
-        dg = backend.output_buffer((B, H), torch.empty(0, dtype=torch.float32, device=q.device)) if decay_grad else None
+        dg = (
+            backend.output_buffer(
+                (B, H), torch.empty(0, dtype=torch.float32, device=q.device)
+            )
+            if decay_grad
+            else None
+        )
         num_warps = 8 if meta["BK"] * meta["BV"] >= 128 * 64 else 4
-        linear_attention_bwd_kernel[(B * H,)](q, k, v, log_decay, S0, do, None if dST is None else dST.contiguous(),
-                                              dq, dk, dv, dS0, dg, T, H, K, V,
-                                              HAS_DECAY=log_decay is not None, HAS_S0=S0 is not None,
-                                              HAS_DST=dST is not None, DECAY_GRAD=decay_grad, **meta,
-                                              num_warps=num_warps)
-        dlog_decay = dg.sum(0).to(log_decay.dtype) if decay_grad else None  # summed over the batch
+        linear_attention_bwd_kernel[(B * H,)](
+            q,
+            k,
+            v,
+            log_decay,
+            S0,
+            do,
+            None if dST is None else dST.contiguous(),
+            dq,
+            dk,
+            dv,
+            dS0,
+            dg,
+            T,
+            H,
+            K,
+            V,
+            HAS_DECAY=log_decay is not None,
+            HAS_S0=S0 is not None,
+            HAS_DST=dST is not None,
+            DECAY_GRAD=decay_grad,
+            **meta,
+            num_warps=num_warps,
+        )
+        dlog_decay = (
+            dg.sum(0).to(log_decay.dtype) if decay_grad else None
+        )  # summed over the batch
         return dq, dk, dv, dlog_decay, dS0, None
 
 
 def linear_attention_triton(q, k, v, log_decay=None, initial_state=None, chunk_size=64):
     """The Triton kernels, differentiable (log_decay included). Shapes as ``linear_attention``; returns (o, S_T)."""
     if q.dtype not in _DTYPES:
-        raise ValueError(f"linear_attention: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, "
-                         f"got {q.dtype}; use impl='chunk'")
+        raise ValueError(
+            f"linear_attention: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, "
+            f"got {q.dtype}; use impl='chunk'"
+        )
     if chunk_size < 16 or chunk_size & (chunk_size - 1):
-        raise ValueError(f"linear_attention: the Triton kernel needs chunk_size a power of two >= 16, got {chunk_size}")
-    if not q.is_cuda and backend.interpreter_problem():  # the kernels loop over chunks to a run-time bound
+        raise ValueError(
+            f"linear_attention: the Triton kernel needs chunk_size a power of two >= 16, got {chunk_size}"
+        )
+    if (
+        not q.is_cuda and backend.interpreter_problem()
+    ):  # the kernels loop over chunks to a run-time bound
         raise RuntimeError(f"linear_attention: {backend.interpreter_problem()}")
     # the kernels address memory as contiguous (B, H, T, K) and (B, H, K, V) arrays
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()

@@ -22,6 +22,7 @@ S_T (B, H, K, V), so a sequence cut in pieces gives the result of one pass.
 Half-precision inputs are computed in float32 and the output rounded back, as the
 Triton kernel does; the state stays in that computing dtype (float32 for halves).
 """
+
 from __future__ import annotations
 
 import torch
@@ -42,7 +43,9 @@ def linear_attention_parallel(q, k, v, log_decay=None, initial_state=None):
     t = torch.arange(T, device=q.device)
     distance = t[:, None] - t[None, :]  # t - s
     # D_ts = gamma^(t-s) for s <= t, else 0 (the exponent is clamped so the masked half cannot overflow)
-    D = torch.where(distance >= 0, torch.exp(distance.clamp(min=0) * log_gamma[:, None, None]), 0.0)  # (H, T, T)
+    D = torch.where(
+        distance >= 0, torch.exp(distance.clamp(min=0) * log_gamma[:, None, None]), 0.0
+    )  # (H, T, T)
     o = ((q @ k.transpose(-1, -2)) * D) @ v  # o = (Q K^T ⊙ D) V
     # the initial state, decayed to each step: o_t += gamma^(t+1) S_0^T q_t  (t counted from 0)
     o = o + torch.exp((t + 1) * log_gamma[:, None])[..., None] * (q @ S0)
@@ -60,7 +63,9 @@ def linear_attention_recurrent(q, k, v, log_decay=None, initial_state=None):
     outputs = []
     # unbind, not q[:, :, t]: the backward of T indexings would write T full-size gradients
     for q_t, k_t, v_t in zip(q.unbind(2), k.unbind(2), v.unbind(2)):
-        S = gamma * S + k_t[..., :, None] * v_t[..., None, :]  # S_t = gamma S_(t-1) + k_t v_t^T
+        S = (
+            gamma * S + k_t[..., :, None] * v_t[..., None, :]
+        )  # S_t = gamma S_(t-1) + k_t v_t^T
         outputs.append((q_t[..., None, :] @ S)[..., 0, :])  # o_t = S_t^T q_t
     return torch.stack(outputs, dim=2).to(dtype), S
 
@@ -73,10 +78,14 @@ def linear_attention_chunk(q, k, v, log_decay=None, initial_state=None, chunk_si
     body = T - T % chunk_size
     pieces = []
     if body:  # all whole chunks at once, then the remainder as one shorter chunk
-        o, S = _chunks(q[:, :, :body], k[:, :, :body], v[:, :, :body], log_gamma, S, chunk_size)
+        o, S = _chunks(
+            q[:, :, :body], k[:, :, :body], v[:, :, :body], log_gamma, S, chunk_size
+        )
         pieces.append(o)
     if body < T:
-        o, S = _chunks(q[:, :, body:], k[:, :, body:], v[:, :, body:], log_gamma, S, T - body)
+        o, S = _chunks(
+            q[:, :, body:], k[:, :, body:], v[:, :, body:], log_gamma, S, T - body
+        )
         pieces.append(o)
     return torch.cat(pieces, dim=2).to(dtype), S
 
@@ -86,22 +95,30 @@ def _chunks(q, k, v, log_gamma, S, C):
     B, H, T, K = q.shape
     V = v.shape[-1]
     n = T // C
-    q, k, v = (x.reshape(B, H, n, C, x.shape[-1]) for x in (q, k, v))  # (B, H, n, C, K or V)
+    q, k, v = (
+        x.reshape(B, H, n, C, x.shape[-1]) for x in (q, k, v)
+    )  # (B, H, n, C, K or V)
     i = torch.arange(C, device=q.device)
     g = log_gamma[:, None, None]  # (H, 1, 1): broadcasts over (n, C)
     distance = i[:, None] - i[None, :]
-    D = torch.where(distance >= 0, torch.exp(distance.clamp(min=0) * g[..., None]), 0.0)  # (H, 1, C, C)
+    D = torch.where(
+        distance >= 0, torch.exp(distance.clamp(min=0) * g[..., None]), 0.0
+    )  # (H, 1, C, C)
     # inside each chunk, the parallel form: (Q K^T ⊙ D) V, all chunks at once
     inner = ((q @ k.transpose(-1, -2)) * D) @ v
     # what each chunk adds to the state: sum_j gamma^(C-1-j) k_j v_j^T, all chunks at once
-    added = (k * torch.exp((C - 1 - i)[:, None] * g[..., None])).transpose(-1, -2) @ v  # (B, H, n, K, V)
+    added = (k * torch.exp((C - 1 - i)[:, None] * g[..., None])).transpose(
+        -1, -2
+    ) @ v  # (B, H, n, K, V)
     # across chunks, the recurrence S_c = gamma^C S_(c-1) + added_c: n steps of one multiply-add each
     gamma_C = torch.exp(C * log_gamma)[:, None, None]
     before = []
     for added_c in added.unbind(2):
         before.append(S)
         S = gamma_C * S + added_c
-    before = torch.stack(before, dim=2)  # (B, H, n, K, V): the state entering each chunk
+    before = torch.stack(
+        before, dim=2
+    )  # (B, H, n, K, V): the state entering each chunk
     # from earlier chunks: o_i += gamma^(i+1) S^T q_i
     cross = (q * torch.exp((i + 1)[:, None] * g[..., None])) @ before
     return (inner + cross).reshape(B, H, T, V), S
@@ -112,6 +129,14 @@ def _widen(q, k, v, log_decay, initial_state):
     dtype = compute_dtype(q.dtype)
     B, H, _, K = q.shape
     V = v.shape[-1]
-    log_gamma = torch.zeros(H, dtype=dtype, device=q.device) if log_decay is None else log_decay.to(dtype)
-    S0 = torch.zeros(B, H, K, V, dtype=dtype, device=q.device) if initial_state is None else initial_state.to(dtype)
+    log_gamma = (
+        torch.zeros(H, dtype=dtype, device=q.device)
+        if log_decay is None
+        else log_decay.to(dtype)
+    )
+    S0 = (
+        torch.zeros(B, H, K, V, dtype=dtype, device=q.device)
+        if initial_state is None
+        else initial_state.to(dtype)
+    )
     return q.to(dtype), k.to(dtype), v.to(dtype), log_gamma, S0

@@ -22,6 +22,7 @@ The backward is the same scan run backwards in time. With g_t = dL/dh_t in total
 (1-based t, as in the equations; h_0 = h0). The kernel reads the chunks from the end
 and each tile upside down, so the same forward scan computes g.
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,18 @@ def _last_row(x, rows, CHUNK_T: tl.constexpr):
 
 
 @triton.jit
-def linear_scan_fwd_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, T, D,
-                           HAS_H0: tl.constexpr, ACC: tl.constexpr, CHUNK_T: tl.constexpr, BLOCK_D: tl.constexpr):
+def linear_scan_fwd_kernel(
+    a_ptr,
+    b_ptr,
+    h0_ptr,
+    h_ptr,
+    T,
+    D,
+    HAS_H0: tl.constexpr,
+    ACC: tl.constexpr,
+    CHUNK_T: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     d = tl.program_id(0) * BLOCK_D + tl.arange(0, BLOCK_D)
     seq = tl.program_id(1).to(tl.int64)
     rows = tl.arange(0, CHUNK_T)
@@ -61,15 +72,32 @@ def linear_scan_fwd_kernel(a_ptr, b_ptr, h0_ptr, h_ptr, T, D,
         # steps past the end are the identity (a = 1, b = 0), so the last row is the state to carry on
         a = tl.load(a_ptr + offs, mask=mask, other=1.0).to(ACC)
         b = tl.load(b_ptr + offs, mask=mask, other=0.0).to(ACC)
-        a_in, b_in = tl.associative_scan((a, b), 0, _combine)  # the chunk's steps composed from its start
-        h_chunk = a_in * h[None, :] + b_in  # h_t = (a_t ... a_t0) h_{t0-1} + (the chunk's inputs up to t)
+        a_in, b_in = tl.associative_scan(
+            (a, b), 0, _combine
+        )  # the chunk's steps composed from its start
+        h_chunk = (
+            a_in * h[None, :] + b_in
+        )  # h_t = (a_t ... a_t0) h_{t0-1} + (the chunk's inputs up to t)
         tl.store(h_ptr + offs, h_chunk.to(h_ptr.dtype.element_ty), mask=mask)
         h = _last_row(h_chunk, rows, CHUNK_T)
 
 
 @triton.jit
-def linear_scan_bwd_kernel(a_ptr, h0_ptr, h_ptr, dh_ptr, da_ptr, db_ptr, dh0_ptr, T, D,
-                           HAS_H0: tl.constexpr, ACC: tl.constexpr, CHUNK_T: tl.constexpr, BLOCK_D: tl.constexpr):
+def linear_scan_bwd_kernel(
+    a_ptr,
+    h0_ptr,
+    h_ptr,
+    dh_ptr,
+    da_ptr,
+    db_ptr,
+    dh0_ptr,
+    T,
+    D,
+    HAS_H0: tl.constexpr,
+    ACC: tl.constexpr,
+    CHUNK_T: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
     d = tl.program_id(0) * BLOCK_D + tl.arange(0, BLOCK_D)
     seq = tl.program_id(1).to(tl.int64)
     rows = tl.arange(0, CHUNK_T)
@@ -78,24 +106,38 @@ def linear_scan_bwd_kernel(a_ptr, h0_ptr, h_ptr, dh_ptr, da_ptr, db_ptr, dh0_ptr
         h0 = tl.load(h0_ptr + seq * D + d, mask=d < D, other=0.0).to(ACC)
     g = tl.zeros([BLOCK_D], dtype=ACC)
     for t0 in range(0, T, CHUNK_T):
-        t = T - 1 - t0 - rows  # row r of the tile holds time T-1-t0-r: the tile runs backwards in time
+        t = (
+            T - 1 - t0 - rows
+        )  # row r of the tile holds time T-1-t0-r: the tile runs backwards in time
         offs = (seq * T + t[:, None]) * D + d[None, :]
         ok = (t[:, None] >= 0) & d_ok
         # g_t = a_{t+1} g_{t+1} + dh_t; steps before the start are the identity (1, 0)
-        a_next = tl.load(a_ptr + offs + D, mask=ok & (t[:, None] + 1 < T), other=0.0).to(ACC)
+        a_next = tl.load(
+            a_ptr + offs + D, mask=ok & (t[:, None] + 1 < T), other=0.0
+        ).to(ACC)
         a_next = tl.where(t[:, None] >= 0, a_next, 1.0)
         dh = tl.load(dh_ptr + offs, mask=ok, other=0.0).to(ACC)
         c_in, dh_in = tl.associative_scan((a_next, dh), 0, _combine)
         g_chunk = c_in * g[None, :] + dh_in
-        h_prev = tl.load(h_ptr + offs - D, mask=ok & (t[:, None] >= 1), other=0.0).to(ACC)
+        h_prev = tl.load(h_ptr + offs - D, mask=ok & (t[:, None] >= 1), other=0.0).to(
+            ACC
+        )
         if HAS_H0:
             h_prev = tl.where(t[:, None] == 0, h0[None, :], h_prev)
-        tl.store(db_ptr + offs, g_chunk.to(db_ptr.dtype.element_ty), mask=ok)  # db_t = g_t
-        tl.store(da_ptr + offs, (g_chunk * h_prev).to(da_ptr.dtype.element_ty), mask=ok)  # da_t = g_t h_{t-1}
+        tl.store(
+            db_ptr + offs, g_chunk.to(db_ptr.dtype.element_ty), mask=ok
+        )  # db_t = g_t
+        tl.store(
+            da_ptr + offs, (g_chunk * h_prev).to(da_ptr.dtype.element_ty), mask=ok
+        )  # da_t = g_t h_{t-1}
         g = _last_row(g_chunk, rows, CHUNK_T)
     if HAS_H0:
         a_first = tl.load(a_ptr + seq * T * D + d, mask=d < D, other=0.0).to(ACC)
-        tl.store(dh0_ptr + seq * D + d, (a_first * g).to(dh0_ptr.dtype.element_ty), mask=d < D)  # dh0 = a_1 g_1
+        tl.store(
+            dh0_ptr + seq * D + d,
+            (a_first * g).to(dh0_ptr.dtype.element_ty),
+            mask=d < D,
+        )  # dh0 = a_1 g_1
 
 
 def _launch(B: int, T: int, D: int, dtype: torch.dtype) -> dict:
@@ -103,7 +145,10 @@ def _launch(B: int, T: int, D: int, dtype: torch.dtype) -> dict:
     block_d = min(triton.next_power_of_2(D), 32)
     chunk_t = min(triton.next_power_of_2(T), 64)
     acc = tl.float64 if dtype == torch.float64 else tl.float32
-    return dict(grid=(triton.cdiv(D, block_d), B), meta=dict(ACC=acc, CHUNK_T=chunk_t, BLOCK_D=block_d, num_warps=4))
+    return dict(
+        grid=(triton.cdiv(D, block_d), B),
+        meta=dict(ACC=acc, CHUNK_T=chunk_t, BLOCK_D=block_d, num_warps=4),
+    )
 
 
 class LinearScan(torch.autograd.Function):
@@ -114,7 +159,9 @@ class LinearScan(torch.autograd.Function):
         B, T, D = a.shape
         run = _launch(B, T, D, a.dtype)
         h = backend.output_buffer(a.shape, a)
-        linear_scan_fwd_kernel[run["grid"]](a, b, h0, h, T, D, HAS_H0=h0 is not None, **run["meta"])
+        linear_scan_fwd_kernel[run["grid"]](
+            a, b, h0, h, T, D, HAS_H0=h0 is not None, **run["meta"]
+        )
         ctx.save_for_backward(a, h0, h)
         return h
 
@@ -125,17 +172,34 @@ class LinearScan(torch.autograd.Function):
         run = _launch(B, T, D, a.dtype)
         da, db = backend.output_buffer(a.shape, a), backend.output_buffer(a.shape, a)
         dh0 = None if h0 is None else backend.output_buffer(h0.shape, h0)
-        linear_scan_bwd_kernel[run["grid"]](a, h0, h, dh.contiguous(), da, db, dh0, T, D,
-                                            HAS_H0=h0 is not None, **run["meta"])
+        linear_scan_bwd_kernel[run["grid"]](
+            a,
+            h0,
+            h,
+            dh.contiguous(),
+            da,
+            db,
+            dh0,
+            T,
+            D,
+            HAS_H0=h0 is not None,
+            **run["meta"],
+        )
         return da, db, dh0
 
 
-def linear_scan_triton(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+def linear_scan_triton(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
+) -> torch.Tensor:
     """The Triton kernel, differentiable. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D); real dtypes only."""
     if a.dtype not in _DTYPES:
-        raise ValueError(f"linear_scan: the Triton kernel takes real {[str(t) for t in _DTYPES]} tensors, "
-                         f"got {a.dtype}; use impl='parallel' (complex included)")
-    if not a.is_cuda and backend.interpreter_problem():  # the kernels loop over time to a run-time bound
+        raise ValueError(
+            f"linear_scan: the Triton kernel takes real {[str(t) for t in _DTYPES]} tensors, "
+            f"got {a.dtype}; use impl='parallel' (complex included)"
+        )
+    if (
+        not a.is_cuda and backend.interpreter_problem()
+    ):  # the kernels loop over time to a run-time bound
         raise RuntimeError(f"linear_scan: {backend.interpreter_problem()}")
     # the kernel addresses memory as a contiguous (B, T, D) array
     a, b = a.contiguous(), b.contiguous()

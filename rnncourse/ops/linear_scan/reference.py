@@ -14,6 +14,7 @@ an associative operator, so the T steps can be grouped in any order
 (Blelloch, "Prefix sums and their applications", 1990; Martin & Cundy,
 "Parallelizing linear recurrent neural nets over sequence length", ICLR 2018).
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,7 +22,9 @@ import torch
 _HALF = (torch.float16, torch.bfloat16)
 
 
-def linear_scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+def linear_scan_loop(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
+) -> torch.Tensor:
     """The reference: one step per time step. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D)."""
     dtype = a.dtype
     a, b, h = _widen(a), _widen(b), _initial_state(a, b, h0)
@@ -33,7 +36,9 @@ def linear_scan_loop(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None =
     return torch.stack(hs, dim=1).to(dtype)
 
 
-def linear_scan_parallel(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+def linear_scan_parallel(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
+) -> torch.Tensor:
     """The same recurrence in O(log T) vectorised steps. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D)."""
     dtype = a.dtype
     a, b, h0 = _widen(a), _widen(b), _initial_state(a, b, h0)
@@ -53,18 +58,27 @@ def _scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     T = a.shape[1]
     if T == 1:
         return b
-    if T % 2 == 1:  # scan all but the last position, then take it: h_{T-1} = a_{T-1} h_{T-2} + b_{T-1}
-        (a, a_last), (b, b_last) = a.split([T - 1, 1], dim=1), b.split([T - 1, 1], dim=1)
+    if (
+        T % 2 == 1
+    ):  # scan all but the last position, then take it: h_{T-1} = a_{T-1} h_{T-2} + b_{T-1}
+        (a, a_last), (b, b_last) = (
+            a.split([T - 1, 1], dim=1),
+            b.split([T - 1, 1], dim=1),
+        )
         h = _scan(a, b)
         return torch.cat([h, a_last * h.split([T - 2, 1], dim=1)[1] + b_last], dim=1)
-    a_even, a_odd = a.unflatten(1, (T // 2, 2)).unbind(2)  # positions 0, 2, 4, ... and 1, 3, 5, ...
+    a_even, a_odd = a.unflatten(1, (T // 2, 2)).unbind(
+        2
+    )  # positions 0, 2, 4, ... and 1, 3, 5, ...
     b_even, b_odd = b.unflatten(1, (T // 2, 2)).unbind(2)
     # pair positions (2i, 2i+1) into one step: (a, b) o (a', b') = (a a', a' b + b')
     h_odd = _scan(a_even * a_odd, a_odd * b_even + b_odd)  # h at positions 1, 3, 5, ...
     # the even positions follow from the state before them: h_2i = a_2i h_2i-1 + b_2i (h_0 = b_0)
     (_, a_later), (b_first, b_later) = _split_first(a_even), _split_first(b_even)
     h_before, _ = h_odd.split([T // 2 - 1, 1], dim=1)
-    h_even = torch.cat([b_first, a_later * h_before + b_later], dim=1)  # h at positions 0, 2, 4, ...
+    h_even = torch.cat(
+        [b_first, a_later * h_before + b_later], dim=1
+    )  # h at positions 0, 2, 4, ...
     return torch.stack([h_even, h_odd], dim=2).flatten(1, 2)  # interleave
 
 
@@ -76,7 +90,11 @@ def _widen(x: torch.Tensor) -> torch.Tensor:
     return x.float() if x.dtype in _HALF else x
 
 
-def _initial_state(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+def _initial_state(
+    a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None
+) -> torch.Tensor:
     if h0 is None:
-        return torch.zeros(a.shape[0], a.shape[2], dtype=_widen(b).dtype, device=b.device)
+        return torch.zeros(
+            a.shape[0], a.shape[2], dtype=_widen(b).dtype, device=b.device
+        )
     return _widen(h0)

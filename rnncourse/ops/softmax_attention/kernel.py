@@ -19,6 +19,7 @@ Backward, two kernels that need no atomics (``reference.tiled_backward``):
 with P_ij = exp(s_ij - L_i) recomputed from the scores and dS_ij = P_ij (dP_ij - D_i),
 D_i = do_i . o_i computed first in PyTorch.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,24 +33,53 @@ LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2^(x log2 e)
 
 
 @triton.jit
-def attention_fwd_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, T_q, T_k, D, scale_log2,
-                         CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                         BLOCK_D: tl.constexpr, DOT: tl.constexpr, PRECISION: tl.constexpr):
+def attention_fwd_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    o_ptr,
+    lse_ptr,
+    T_q,
+    T_k,
+    D,
+    scale_log2,
+    CAUSAL: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     bh = tl.program_id(1).to(tl.int64)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     d = tl.arange(0, BLOCK_D)
     row_ok, d_ok = rows < T_q, d < D
-    q = tl.load(q_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=row_ok[:, None] & d_ok[None, :], other=0.0)
-    m = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)  # running maximum, in units of log2
+    q = tl.load(
+        q_ptr + (bh * T_q + rows[:, None]) * D + d[None, :],
+        mask=row_ok[:, None] & d_ok[None, :],
+        other=0.0,
+    )
+    m = tl.full(
+        [BLOCK_M], float("-inf"), dtype=tl.float32
+    )  # running maximum, in units of log2
     l = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of 2^(s - m)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # running sum of 2^(s - m) v
-    end = tl.minimum((tl.program_id(0) + 1) * BLOCK_M, T_k) if CAUSAL else T_k  # causal: stop at the diagonal
+    end = (
+        tl.minimum((tl.program_id(0) + 1) * BLOCK_M, T_k) if CAUSAL else T_k
+    )  # causal: stop at the diagonal
     for j0 in range(0, end, BLOCK_N):
         cols = j0 + tl.arange(0, BLOCK_N)
         kv_mask = (cols[:, None] < T_k) & d_ok[None, :]
-        k = tl.load(k_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0)
-        v = tl.load(v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0)
-        s = tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision=PRECISION) * scale_log2  # s_ij log2 e
+        k = tl.load(
+            k_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
+        )
+        v = tl.load(
+            v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
+        )
+        s = (
+            tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision=PRECISION)
+            * scale_log2
+        )  # s_ij log2 e
         valid = cols[None, :] < T_k
         if CAUSAL:
             valid = valid & (cols[None, :] <= rows[:, None])
@@ -57,18 +87,37 @@ def attention_fwd_kernel(q_ptr, k_ptr, v_ptr, o_ptr, lse_ptr, T_q, T_k, D, scale
         m_new = tl.maximum(m, tl.max(s, axis=1))  # m^(j) = max(m^(j-1), rowmax(S^(j)))
         p = tl.exp2(s - m_new[:, None])  # P~ = exp(S^(j) - m^(j))
         alpha = tl.exp2(m - m_new)  # e^(m^(j-1) - m^(j))
-        l = alpha * l + tl.sum(p, axis=1)  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~)
-        acc = acc * alpha[:, None] + tl.dot(p.to(DOT), v.to(DOT), input_precision=PRECISION)
+        l = alpha * l + tl.sum(
+            p, axis=1
+        )  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~)
+        acc = acc * alpha[:, None] + tl.dot(
+            p.to(DOT), v.to(DOT), input_precision=PRECISION
+        )
         m = m_new
     o = acc / l[:, None]  # O = diag(l)^-1 O^(last)
-    tl.store(o_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], o.to(o_ptr.dtype.element_ty),
-             mask=row_ok[:, None] & d_ok[None, :])
-    tl.store(lse_ptr + bh * T_q + rows, (m + tl.log2(l)) * 0.6931471805599453, mask=row_ok)  # L = (m + log2 l) ln 2
+    tl.store(
+        o_ptr + (bh * T_q + rows[:, None]) * D + d[None, :],
+        o.to(o_ptr.dtype.element_ty),
+        mask=row_ok[:, None] & d_ok[None, :],
+    )
+    tl.store(
+        lse_ptr + bh * T_q + rows, (m + tl.log2(l)) * 0.6931471805599453, mask=row_ok
+    )  # L = (m + log2 l) ln 2
 
 
 @triton.jit
-def _recompute_p(q, k, lse, rows, cols, T_k, scale_log2, CAUSAL: tl.constexpr, DOT: tl.constexpr,
-                 PRECISION: tl.constexpr):
+def _recompute_p(
+    q,
+    k,
+    lse,
+    rows,
+    cols,
+    T_k,
+    scale_log2,
+    CAUSAL: tl.constexpr,
+    DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     """P_ij = exp(s_ij - L_i) for a (BLOCK_M, BLOCK_N) block, zero where key j is masked."""
     s = tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision=PRECISION) * scale_log2
     p = tl.exp2(s - lse[:, None] * 1.4426950408889634)  # 2^((s_ij - L_i) log2 e)
@@ -79,52 +128,112 @@ def _recompute_p(q, k, lse, rows, cols, T_k, scale_log2, CAUSAL: tl.constexpr, D
 
 
 @triton.jit
-def attention_bwd_dkdv_kernel(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dk_ptr, dv_ptr,
-                              T_q, T_k, D, scale, scale_log2,
-                              CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                              BLOCK_D: tl.constexpr, DOT: tl.constexpr, PRECISION: tl.constexpr):
+def attention_bwd_dkdv_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    do_ptr,
+    lse_ptr,
+    delta_ptr,
+    dk_ptr,
+    dv_ptr,
+    T_q,
+    T_k,
+    D,
+    scale,
+    scale_log2,
+    CAUSAL: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     bh = tl.program_id(1).to(tl.int64)
     j0 = tl.program_id(0) * BLOCK_N
     cols = j0 + tl.arange(0, BLOCK_N)
     d = tl.arange(0, BLOCK_D)
     d_ok = d < D
     kv_mask = (cols[:, None] < T_k) & d_ok[None, :]
-    k = tl.load(k_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0)
-    v = tl.load(v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0)
+    k = tl.load(
+        k_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
+    )
+    v = tl.load(
+        v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
+    )
     dk = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
-    start = (j0 // BLOCK_M) * BLOCK_M if CAUSAL else 0  # causal: no query block above the diagonal
+    start = (
+        (j0 // BLOCK_M) * BLOCK_M if CAUSAL else 0
+    )  # causal: no query block above the diagonal
     for i0 in range(start, T_q, BLOCK_M):
         rows = i0 + tl.arange(0, BLOCK_M)
         row_ok = rows < T_q
         q_mask = row_ok[:, None] & d_ok[None, :]
-        q = tl.load(q_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0)
-        do = tl.load(do_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0)
+        q = tl.load(
+            q_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0
+        )
+        do = tl.load(
+            do_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0
+        )
         lse = tl.load(lse_ptr + bh * T_q + rows, mask=row_ok, other=0.0)
         delta = tl.load(delta_ptr + bh * T_q + rows, mask=row_ok, other=0.0)
         p = _recompute_p(q, k, lse, rows, cols, T_k, scale_log2, CAUSAL, DOT, PRECISION)
         p = tl.where(row_ok[:, None], p, 0.0)
-        dv += tl.dot(tl.trans(p.to(DOT)), do.to(DOT), input_precision=PRECISION)  # dV_j += P^T dO_i
-        dp = tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision=PRECISION)  # dP_ij = do_i . v_j
+        dv += tl.dot(
+            tl.trans(p.to(DOT)), do.to(DOT), input_precision=PRECISION
+        )  # dV_j += P^T dO_i
+        dp = tl.dot(
+            do.to(DOT), tl.trans(v.to(DOT)), input_precision=PRECISION
+        )  # dP_ij = do_i . v_j
         ds = p * (dp - delta[:, None])  # dS_ij = P_ij (dP_ij - D_i)
-        dk += tl.dot(tl.trans(ds.to(DOT)), q.to(DOT), input_precision=PRECISION)  # dK_j += dS^T Q_i (x scale)
-    tl.store(dk_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], (dk * scale).to(dk_ptr.dtype.element_ty),
-             mask=kv_mask)
-    tl.store(dv_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], dv.to(dv_ptr.dtype.element_ty), mask=kv_mask)
+        dk += tl.dot(
+            tl.trans(ds.to(DOT)), q.to(DOT), input_precision=PRECISION
+        )  # dK_j += dS^T Q_i (x scale)
+    tl.store(
+        dk_ptr + (bh * T_k + cols[:, None]) * D + d[None, :],
+        (dk * scale).to(dk_ptr.dtype.element_ty),
+        mask=kv_mask,
+    )
+    tl.store(
+        dv_ptr + (bh * T_k + cols[:, None]) * D + d[None, :],
+        dv.to(dv_ptr.dtype.element_ty),
+        mask=kv_mask,
+    )
 
 
 @triton.jit
-def attention_bwd_dq_kernel(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_ptr,
-                            T_q, T_k, D, scale, scale_log2,
-                            CAUSAL: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                            BLOCK_D: tl.constexpr, DOT: tl.constexpr, PRECISION: tl.constexpr):
+def attention_bwd_dq_kernel(
+    q_ptr,
+    k_ptr,
+    v_ptr,
+    do_ptr,
+    lse_ptr,
+    delta_ptr,
+    dq_ptr,
+    T_q,
+    T_k,
+    D,
+    scale,
+    scale_log2,
+    CAUSAL: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    DOT: tl.constexpr,
+    PRECISION: tl.constexpr,
+):
     bh = tl.program_id(1).to(tl.int64)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     d = tl.arange(0, BLOCK_D)
     row_ok, d_ok = rows < T_q, d < D
     q_mask = row_ok[:, None] & d_ok[None, :]
-    q = tl.load(q_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0)
-    do = tl.load(do_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0)
+    q = tl.load(
+        q_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0
+    )
+    do = tl.load(
+        do_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], mask=q_mask, other=0.0
+    )
     lse = tl.load(lse_ptr + bh * T_q + rows, mask=row_ok, other=0.0)
     delta = tl.load(delta_ptr + bh * T_q + rows, mask=row_ok, other=0.0)
     dq = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)
@@ -132,17 +241,28 @@ def attention_bwd_dq_kernel(q_ptr, k_ptr, v_ptr, do_ptr, lse_ptr, delta_ptr, dq_
     for j0 in range(0, end, BLOCK_N):
         cols = j0 + tl.arange(0, BLOCK_N)
         kv_mask = (cols[:, None] < T_k) & d_ok[None, :]
-        k = tl.load(k_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0)
-        v = tl.load(v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0)
+        k = tl.load(
+            k_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
+        )
+        v = tl.load(
+            v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
+        )
         p = _recompute_p(q, k, lse, rows, cols, T_k, scale_log2, CAUSAL, DOT, PRECISION)
         dp = tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
-        dq += tl.dot(ds.to(DOT), k.to(DOT), input_precision=PRECISION)  # dQ_i += dS K_j (x scale)
-    tl.store(dq_ptr + (bh * T_q + rows[:, None]) * D + d[None, :], (dq * scale).to(dq_ptr.dtype.element_ty),
-             mask=q_mask)
+        dq += tl.dot(
+            ds.to(DOT), k.to(DOT), input_precision=PRECISION
+        )  # dQ_i += dS K_j (x scale)
+    tl.store(
+        dq_ptr + (bh * T_q + rows[:, None]) * D + d[None, :],
+        (dq * scale).to(dq_ptr.dtype.element_ty),
+        mask=q_mask,
+    )
 
 
-def blocks(pass_: str, dtype: torch.dtype, D: int, capability: tuple[int, int] | None) -> dict:
+def blocks(
+    pass_: str, dtype: torch.dtype, D: int, capability: tuple[int, int] | None
+) -> dict:
     """Block sizes, warps and pipeline stages for ``pass_`` ("forward" or "backward") on a GPU of compute
     ``capability`` (None: the interpreter, sized as a T4).
 
@@ -153,13 +273,25 @@ def blocks(pass_: str, dtype: torch.dtype, D: int, capability: tuple[int, int] |
     big_head, half = D > 64, dtype != torch.float32
     if capability is not None and capability[0] >= 8:
         if pass_ == "forward":
-            return dict(BLOCK_M=128 if half else 64, BLOCK_N=64, num_warps=8 if big_head else 4, num_stages=3)
-        return dict(BLOCK_M=64, BLOCK_N=64, num_warps=4 if half else 8, num_stages=3 if half else 2)
+            return dict(
+                BLOCK_M=128 if half else 64,
+                BLOCK_N=64,
+                num_warps=8 if big_head else 4,
+                num_stages=3,
+            )
+        return dict(
+            BLOCK_M=64,
+            BLOCK_N=64,
+            num_warps=4 if half else 8,
+            num_stages=3 if half else 2,
+        )
     stages = {} if capability is None else dict(num_warps=4, num_stages=1)
     if pass_ == "forward":
         return dict(BLOCK_M=64, BLOCK_N=32 if (big_head and not half) else 64, **stages)
     if half:
-        return dict(BLOCK_M=32 if big_head else 64, BLOCK_N=32 if big_head else 64, **stages)
+        return dict(
+            BLOCK_M=32 if big_head else 64, BLOCK_N=32 if big_head else 64, **stages
+        )
     return dict(BLOCK_M=16 if big_head else 32, BLOCK_N=32, **stages)
 
 
@@ -171,10 +303,17 @@ def _launch(q: torch.Tensor, pass_: str) -> dict:
     there bfloat16 products run in float32.
     """
     capability = torch.cuda.get_device_capability(q.device) if q.is_cuda else None
-    dot = {torch.float16: tl.float16, torch.float32: tl.float32,
-           torch.bfloat16: tl.bfloat16 if q.is_cuda else tl.float32}[q.dtype]
-    return dict(**blocks(pass_, q.dtype, q.shape[-1], capability), BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
-                DOT=dot, PRECISION="ieee")
+    dot = {
+        torch.float16: tl.float16,
+        torch.float32: tl.float32,
+        torch.bfloat16: tl.bfloat16 if q.is_cuda else tl.float32,
+    }[q.dtype]
+    return dict(
+        **blocks(pass_, q.dtype, q.shape[-1], capability),
+        BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
+        DOT=dot,
+        PRECISION="ieee",
+    )
 
 
 class FlashAttention(torch.autograd.Function):
@@ -186,9 +325,13 @@ class FlashAttention(torch.autograd.Function):
         T_k = k.shape[2]
         meta = _launch(q, "forward")
         o = backend.output_buffer((B, H, T_q, D), q)
-        lse = backend.output_buffer((B, H, T_q), torch.empty(0, dtype=torch.float32, device=q.device))
+        lse = backend.output_buffer(
+            (B, H, T_q), torch.empty(0, dtype=torch.float32, device=q.device)
+        )
         grid = (triton.cdiv(T_q, meta["BLOCK_M"]), B * H)
-        attention_fwd_kernel[grid](q, k, v, o, lse, T_q, T_k, D, scale * LOG2E, CAUSAL=causal, **meta)
+        attention_fwd_kernel[grid](
+            q, k, v, o, lse, T_q, T_k, D, scale * LOG2E, CAUSAL=causal, **meta
+        )
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.causal, ctx.scale = causal, scale
         return o
@@ -204,21 +347,42 @@ class FlashAttention(torch.autograd.Function):
         meta = _launch(q, "backward")
         args = (ctx.scale, ctx.scale * LOG2E)
         attention_bwd_dkdv_kernel[(triton.cdiv(T_k, meta["BLOCK_N"]), B * H)](
-            q, k, v, do, lse, delta, dk, dv, T_q, T_k, D, *args, CAUSAL=ctx.causal, **meta)
+            q,
+            k,
+            v,
+            do,
+            lse,
+            delta,
+            dk,
+            dv,
+            T_q,
+            T_k,
+            D,
+            *args,
+            CAUSAL=ctx.causal,
+            **meta,
+        )
         attention_bwd_dq_kernel[(triton.cdiv(T_q, meta["BLOCK_M"]), B * H)](
-            q, k, v, do, lse, delta, dq, T_q, T_k, D, *args, CAUSAL=ctx.causal, **meta)
+            q, k, v, do, lse, delta, dq, T_q, T_k, D, *args, CAUSAL=ctx.causal, **meta
+        )
         return dq, dk, dv, None, None
 
 
 def attention_triton(q, k, v, causal=False, scale=None):
     """The Triton kernels, differentiable. Shapes as ``attention``; returns o (B, H, T_q, D)."""
     if q.dtype not in _DTYPES:
-        raise ValueError(f"attention: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, got {q.dtype}; "
-                         f"use impl='tiled'")
+        raise ValueError(
+            f"attention: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, got {q.dtype}; "
+            f"use impl='tiled'"
+        )
     if not 16 <= q.shape[-1] <= 128:
-        raise ValueError(f"attention: the Triton kernel takes head sizes D from 16 to 128, got D = {q.shape[-1]}; "
-                         f"use impl='tiled'")
-    if not q.is_cuda and backend.interpreter_problem():  # the kernels loop over blocks to a run-time bound
+        raise ValueError(
+            f"attention: the Triton kernel takes head sizes D from 16 to 128, got D = {q.shape[-1]}; "
+            f"use impl='tiled'"
+        )
+    if (
+        not q.is_cuda and backend.interpreter_problem()
+    ):  # the kernels loop over blocks to a run-time bound
         raise RuntimeError(f"attention: {backend.interpreter_problem()}")
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     # the kernels address memory as contiguous (B, H, T, D) arrays

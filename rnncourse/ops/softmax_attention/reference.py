@@ -18,6 +18,7 @@ For every batch element and head, with queries q_i, keys k_j and values v_j of s
 Both take q (B, H, T_q, D), k and v (B, H, T_k, D); ``attention_tiled`` computes half
 precision in float32 and rounds the output back, as the Triton kernel does.
 """
+
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,9 @@ _HALF = (torch.float16, torch.bfloat16)
 def attention_naive(q, k, v, causal=False, scale=None):
     """softmax(scale Q K^T) V with the full (T_q, T_k) score matrix. Returns o (B, H, T_q, D)."""
     scale = q.shape[-1] ** -0.5 if scale is None else scale
-    S = scale * (q @ k.transpose(-1, -2))  # s_ij = scale q_i . k_j      (B, H, T_q, T_k)
+    S = scale * (
+        q @ k.transpose(-1, -2)
+    )  # s_ij = scale q_i . k_j      (B, H, T_q, T_k)
     if causal:
         T = q.shape[2]
         above = torch.ones(T, T, dtype=torch.bool, device=q.device).triu(1)  # j > i
@@ -53,23 +56,37 @@ def tiled_forward(q, k, v, causal, scale, block_size):
     Triton kernel gives each block of queries its own program instead), so at most (T_q, B_c) scores exist.
     """
     T_q, T_k = q.shape[2], k.shape[2]
-    m = torch.full(q.shape[:3], float("-inf"), dtype=q.dtype, device=q.device)  # running maximum per query
+    m = torch.full(
+        q.shape[:3], float("-inf"), dtype=q.dtype, device=q.device
+    )  # running maximum per query
     l = torch.zeros_like(m)  # running sum of exp(s - m)
     acc = torch.zeros_like(q)  # running sum of exp(s - m) v
     for j0 in range(0, T_k, block_size):
         j1 = min(j0 + block_size, T_k)
         i0 = j0 if causal else 0  # causal: queries before the block see none of it
-        S = scale * (q[:, :, i0:] @ k[:, :, j0:j1].transpose(-1, -2))  # (B, H, T_q - i0, j1 - j0)
+        S = scale * (
+            q[:, :, i0:] @ k[:, :, j0:j1].transpose(-1, -2)
+        )  # (B, H, T_q - i0, j1 - j0)
         if causal:
             S = S.masked_fill(_above_diagonal(i0, T_q, j0, j1, q.device), float("-inf"))
         m_old = m[:, :, i0:]
-        m_new = torch.maximum(m_old, S.amax(dim=-1))  # m^(j) = max(m^(j-1), rowmax(S^(j)))
+        m_new = torch.maximum(
+            m_old, S.amax(dim=-1)
+        )  # m^(j) = max(m^(j-1), rowmax(S^(j)))
         P = torch.exp(S - m_new[..., None])  # P~^(j) = exp(S^(j) - m^(j))
-        alpha = torch.exp(m_old - m_new)  # the old terms' correction e^(m^(j-1) - m^(j))
-        l[:, :, i0:] = alpha * l[:, :, i0:] + P.sum(dim=-1)  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~^(j))
-        acc[:, :, i0:] = alpha[..., None] * acc[:, :, i0:] + P @ v[:, :, j0:j1]  # O^(j) = e^(m^(j-1) - m^(j)) O^(j-1) + P~ V_j
+        alpha = torch.exp(
+            m_old - m_new
+        )  # the old terms' correction e^(m^(j-1) - m^(j))
+        l[:, :, i0:] = alpha * l[:, :, i0:] + P.sum(
+            dim=-1
+        )  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~^(j))
+        acc[:, :, i0:] = (
+            alpha[..., None] * acc[:, :, i0:] + P @ v[:, :, j0:j1]
+        )  # O^(j) = e^(m^(j-1) - m^(j)) O^(j-1) + P~ V_j
         m[:, :, i0:] = m_new
-    return acc / l[..., None], m + torch.log(l)  # O = diag(l)^-1 O^(last);  L = m + log l, all the backward needs
+    return acc / l[..., None], m + torch.log(
+        l
+    )  # O = diag(l)^-1 O^(last);  L = m + log l, all the backward needs
 
 
 def tiled_backward(q, k, v, o, L, do, causal, scale, block_size):
@@ -80,7 +97,12 @@ def tiled_backward(q, k, v, o, L, do, causal, scale, block_size):
     for j0 in range(0, T_k, block_size):
         j1 = min(j0 + block_size, T_k)
         i0 = j0 if causal else 0
-        k_j, v_j, q_i, do_i = k[:, :, j0:j1], v[:, :, j0:j1], q[:, :, i0:], do[:, :, i0:]
+        k_j, v_j, q_i, do_i = (
+            k[:, :, j0:j1],
+            v[:, :, j0:j1],
+            q[:, :, i0:],
+            do[:, :, i0:],
+        )
         S = scale * (q_i @ k_j.transpose(-1, -2))
         if causal:
             S = S.masked_fill(_above_diagonal(i0, T_q, j0, j1, q.device), float("-inf"))
@@ -109,13 +131,20 @@ class TiledAttention(torch.autograd.Function):
         q, k, v = (x.float() if dtype in _HALF else x for x in (q, k, v))
         o, L = tiled_forward(q, k, v, causal, scale, block_size)
         ctx.save_for_backward(q, k, v, o, L)
-        ctx.causal, ctx.scale, ctx.block_size, ctx.dtype = causal, scale, block_size, dtype
+        ctx.causal, ctx.scale, ctx.block_size, ctx.dtype = (
+            causal,
+            scale,
+            block_size,
+            dtype,
+        )
         return o.to(dtype)
 
     @staticmethod
     def backward(ctx, do):
         q, k, v, o, L = ctx.saved_tensors
-        grads = tiled_backward(q, k, v, o, L, do.to(q.dtype), ctx.causal, ctx.scale, ctx.block_size)
+        grads = tiled_backward(
+            q, k, v, o, L, do.to(q.dtype), ctx.causal, ctx.scale, ctx.block_size
+        )
         return (*(g.to(ctx.dtype) for g in grads), None, None, None)
 
 
@@ -125,8 +154,18 @@ def flops(B: int, H: int, T_q: int, T_k: int, D: int, causal: bool) -> float:
     return 4 * B * H * T_q * T_k * D / (2 if causal else 1)
 
 
-def memory_naive(B: int, H: int, T_q: int, T_k: int, D: int, causal: bool = False, bytes_per_number: int = 4) -> int:
+def memory_naive(
+    B: int,
+    H: int,
+    T_q: int,
+    T_k: int,
+    D: int,
+    causal: bool = False,
+    bytes_per_number: int = 4,
+) -> int:
     """Bytes one forward pass of ``attention_naive`` allocates at its peak, beyond its inputs: the scores S
     and their softmax P, (B, H, T_q, T_k) each, alive together, the output o, (B, H, T_q, D), and when
     ``causal`` the (T, T) mask of booleans, a byte each."""
-    return bytes_per_number * (2 * B * H * T_q * T_k + B * H * T_q * D) + (T_q * T_k if causal else 0)
+    return bytes_per_number * (2 * B * H * T_q * T_k + B * H * T_q * D) + (
+        T_q * T_k if causal else 0
+    )

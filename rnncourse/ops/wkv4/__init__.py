@@ -21,20 +21,41 @@ Token-by-token generation carries the state between calls::
 
 gives the outputs of one call on k[:, :2], v[:, :2].
 """
+
 from __future__ import annotations
 
 import torch
 
 from rnncourse.ops import backend
-from rnncourse.ops.wkv4.reference import WKV4State, compute_dtype, wkv4_loop, wkv4_naive, wkv4_parallel
+from rnncourse.ops.wkv4.reference import (
+    WKV4State,
+    compute_dtype,
+    wkv4_loop,
+    wkv4_naive,
+    wkv4_parallel,
+)
 
-__all__ = ["WKV4State", "wkv4", "wkv4_loop", "wkv4_naive", "wkv4_parallel", "wkv4_triton"]
+__all__ = [
+    "WKV4State",
+    "wkv4",
+    "wkv4_loop",
+    "wkv4_naive",
+    "wkv4_parallel",
+    "wkv4_triton",
+]
 
 _REFERENCES = {"naive": wkv4_naive, "parallel": wkv4_parallel, "loop": wkv4_loop}
 
 
-def wkv4(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: WKV4State | None = None,
-         output_final_state: bool = False, impl: str = "auto"):
+def wkv4(
+    w: torch.Tensor,
+    u: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    state: WKV4State | None = None,
+    output_final_state: bool = False,
+    impl: str = "auto",
+):
     """RWKV-4's WKV over a batch of sequences.
 
     Args:
@@ -54,9 +75,12 @@ def wkv4(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sta
         state's values but not gradients through it (with a state given, it must not require grad).
     """
     state = _check_inputs(w, u, k, v, state)
-    impl = backend.choose("wkv4", impl, k, references=tuple(_REFERENCES), fastest="loop")
+    impl = backend.choose(
+        "wkv4", impl, k, references=tuple(_REFERENCES), fastest="loop"
+    )
     if impl == "triton":
         from rnncourse.ops.wkv4.kernel import wkv4_triton  # imports triton, only now
+
         out, final = wkv4_triton(w, u, k, v, state)
     else:
         out, final = _REFERENCES[impl](w, u, k, v, state)
@@ -66,36 +90,64 @@ def wkv4(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor, sta
 def _check_inputs(w, u, k, v, state) -> WKV4State | None:
     for name, x in (("w", w), ("u", u), ("k", k), ("v", v)):
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"wkv4: {name} must be a torch.Tensor, got {type(x).__name__}")
+            raise TypeError(
+                f"wkv4: {name} must be a torch.Tensor, got {type(x).__name__}"
+            )
     if k.dim() != 3:
-        raise ValueError(f"wkv4: k must have shape (B, T, C), got a {k.dim()}-D tensor of shape {tuple(k.shape)}")
+        raise ValueError(
+            f"wkv4: k must have shape (B, T, C), got a {k.dim()}-D tensor of shape {tuple(k.shape)}"
+        )
     B, T, C = k.shape
     if v.shape != k.shape:
-        raise ValueError(f"wkv4: v must have the shape of k, (B, T, C) = {tuple(k.shape)}, got {tuple(v.shape)}")
+        raise ValueError(
+            f"wkv4: v must have the shape of k, (B, T, C) = {tuple(k.shape)}, got {tuple(v.shape)}"
+        )
     for name, x in (("w", w), ("u", u)):
         if tuple(x.shape) != (C,):
-            raise ValueError(f"wkv4: {name} must have shape (C,) = ({C},), got {tuple(x.shape)}")
+            raise ValueError(
+                f"wkv4: {name} must have shape (C,) = ({C},), got {tuple(x.shape)}"
+            )
     if T == 0:
-        raise ValueError(f"wkv4: empty sequence (k of shape {tuple(k.shape)}): expected T >= 1 time steps")
+        raise ValueError(
+            f"wkv4: empty sequence (k of shape {tuple(k.shape)}): expected T >= 1 time steps"
+        )
     if not k.is_floating_point():
-        raise ValueError(f"wkv4: w, u, k and v must be floating-point tensors, got {k.dtype} (convert with .float())")
+        raise ValueError(
+            f"wkv4: w, u, k and v must be floating-point tensors, got {k.dtype} (convert with .float())"
+        )
     for name, x in (("w", w), ("u", u), ("v", v)):
         if x.dtype != k.dtype:
-            raise ValueError(f"wkv4: {name} must have the dtype of k, {k.dtype}, got {x.dtype}")
+            raise ValueError(
+                f"wkv4: {name} must have the dtype of k, {k.dtype}, got {x.dtype}"
+            )
         if x.device != k.device:
-            raise ValueError(f"wkv4: {name} must be on the device of k, {k.device}, got {x.device}")
+            raise ValueError(
+                f"wkv4: {name} must be on the device of k, {k.device}, got {x.device}"
+            )
     if state is None:
         return None
-    if not (isinstance(state, tuple) and len(state) == 3 and all(isinstance(x, torch.Tensor) for x in state)):
-        raise ValueError(f"wkv4: state must be a WKV4State (a, b, p) of three (B, C) tensors, got {type(state).__name__}")
+    if not (
+        isinstance(state, tuple)
+        and len(state) == 3
+        and all(isinstance(x, torch.Tensor) for x in state)
+    ):
+        raise ValueError(
+            f"wkv4: state must be a WKV4State (a, b, p) of three (B, C) tensors, got {type(state).__name__}"
+        )
     for name, x in zip(WKV4State._fields, state):
         if tuple(x.shape) != (B, C):
-            raise ValueError(f"wkv4: state.{name} must have shape (B, C) = ({B}, {C}), got {tuple(x.shape)}")
+            raise ValueError(
+                f"wkv4: state.{name} must have shape (B, C) = ({B}, {C}), got {tuple(x.shape)}"
+            )
         if x.dtype != compute_dtype(k.dtype):
-            raise ValueError(f"wkv4: state.{name} must have dtype {compute_dtype(k.dtype)} (the state is kept in "
-                             f"float32 for half-precision inputs), got {x.dtype}")
+            raise ValueError(
+                f"wkv4: state.{name} must have dtype {compute_dtype(k.dtype)} (the state is kept in "
+                f"float32 for half-precision inputs), got {x.dtype}"
+            )
         if x.device != k.device:
-            raise ValueError(f"wkv4: state.{name} must be on the device of k, {k.device}, got {x.device}")
+            raise ValueError(
+                f"wkv4: state.{name} must be on the device of k, {k.device}, got {x.device}"
+            )
     return WKV4State(*state)
 
 
@@ -103,5 +155,6 @@ def __getattr__(name: str):
     # `from rnncourse.ops.wkv4 import wkv4_triton` imports triton then, and only then
     if name == "wkv4_triton":
         from rnncourse.ops.wkv4.kernel import wkv4_triton
+
         return wkv4_triton
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

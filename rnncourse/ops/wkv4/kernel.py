@@ -23,6 +23,7 @@ gradients of N_t and D_t scaled by e^(p_t), gN and gD, which stay finite:
 since p_t >= p - w). The state given to the forward is a constant here: the kernels carry
 its value, not a gradient through it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,9 +37,27 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
-def wkv4_fwd_kernel(w_ptr, u_ptr, k_ptr, v_ptr, a0_ptr, b0_ptr, p0_ptr, y_ptr, sa_ptr, sb_ptr, sp_ptr,
-                    aT_ptr, bT_ptr, pT_ptr, T, C,
-                    HAS_STATE: tl.constexpr, SAVE: tl.constexpr, BLOCK_C: tl.constexpr):
+def wkv4_fwd_kernel(
+    w_ptr,
+    u_ptr,
+    k_ptr,
+    v_ptr,
+    a0_ptr,
+    b0_ptr,
+    p0_ptr,
+    y_ptr,
+    sa_ptr,
+    sb_ptr,
+    sp_ptr,
+    aT_ptr,
+    bT_ptr,
+    pT_ptr,
+    T,
+    C,
+    HAS_STATE: tl.constexpr,
+    SAVE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
     c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     seq = tl.program_id(1).to(tl.int64)
     ok = c < C
@@ -59,8 +78,13 @@ def wkv4_fwd_kernel(w_ptr, u_ptr, k_ptr, v_ptr, a0_ptr, b0_ptr, p0_ptr, y_ptr, s
         # wkv_t = (N_(t-1) + e^(u + k_t) v_t) / (D_(t-1) + e^(u + k_t)), each term divided by e^q
         q = tl.maximum(p, u + k)
         e_state, e_token = tl.exp(p - q), tl.exp(u + k - q)
-        tl.store(y_ptr + offs, ((e_state * a + e_token * v) / (e_state * b + e_token)).to(y_ptr.dtype.element_ty),
-                 mask=ok)
+        tl.store(
+            y_ptr + offs,
+            ((e_state * a + e_token * v) / (e_state * b + e_token)).to(
+                y_ptr.dtype.element_ty
+            ),
+            mask=ok,
+        )
         # N_t = e^(-w) N_(t-1) + e^(k_t) v_t, D_t likewise, with the new largest exponent max(p - w, k_t)
         q = tl.maximum(p - w, k)
         e_state, e_token = tl.exp(p - w - q), tl.exp(k - q)
@@ -75,9 +99,27 @@ def wkv4_fwd_kernel(w_ptr, u_ptr, k_ptr, v_ptr, a0_ptr, b0_ptr, p0_ptr, y_ptr, s
 
 
 @triton.jit
-def wkv4_bwd_kernel(w_ptr, u_ptr, k_ptr, v_ptr, a0_ptr, b0_ptr, p0_ptr, sa_ptr, sb_ptr, sp_ptr, gy_ptr,
-                    dk_ptr, dv_ptr, dw_ptr, du_ptr, T, C,
-                    HAS_STATE: tl.constexpr, BLOCK_C: tl.constexpr):
+def wkv4_bwd_kernel(
+    w_ptr,
+    u_ptr,
+    k_ptr,
+    v_ptr,
+    a0_ptr,
+    b0_ptr,
+    p0_ptr,
+    sa_ptr,
+    sb_ptr,
+    sp_ptr,
+    gy_ptr,
+    dk_ptr,
+    dv_ptr,
+    dw_ptr,
+    du_ptr,
+    T,
+    C,
+    HAS_STATE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
     c = tl.program_id(0) * BLOCK_C + tl.arange(0, BLOCK_C)
     seq = tl.program_id(1).to(tl.int64)
     ok = c < C
@@ -104,14 +146,22 @@ def wkv4_bwd_kernel(w_ptr, u_ptr, k_ptr, v_ptr, a0_ptr, b0_ptr, p0_ptr, sa_ptr, 
         p_t = tl.load(sp_ptr + offs, mask=ok, other=0.0)
         # the state before token t: saved after token t-1, or the initial one
         first = t == 0
-        a = tl.where(first, a0, tl.load(sa_ptr + offs - C, mask=ok & (t > 0), other=0.0))
-        b = tl.where(first, b0, tl.load(sb_ptr + offs - C, mask=ok & (t > 0), other=0.0))
-        p = tl.where(first, p0, tl.load(sp_ptr + offs - C, mask=ok & (t > 0), other=0.0))
+        a = tl.where(
+            first, a0, tl.load(sa_ptr + offs - C, mask=ok & (t > 0), other=0.0)
+        )
+        b = tl.where(
+            first, b0, tl.load(sb_ptr + offs - C, mask=ok & (t > 0), other=0.0)
+        )
+        p = tl.where(
+            first, p0, tl.load(sp_ptr + offs - C, mask=ok & (t > 0), other=0.0)
+        )
         q = tl.maximum(p, u + k)
         e_state, e_token = tl.exp(p - q), tl.exp(u + k - q)
         den = e_state * b + e_token
         y = (e_state * a + e_token * v) / den
-        decay = tl.exp(p - w - p_t)  # e^(-w) between N_(t-1) and N_t, in the scaled units
+        decay = tl.exp(
+            p - w - p_t
+        )  # e^(-w) between N_(t-1) and N_t, in the scaled units
         direct = g * e_token / den
         dk = direct * (v - y) + tl.exp(k - p_t) * (gN * v + gD)
         dv = direct + gN * tl.exp(k - p_t)
@@ -140,10 +190,29 @@ class WKV4(torch.autograd.Function):
         f32 = torch.empty(0, dtype=torch.float32, device=k.device)
         y = backend.output_buffer(k.shape, k)
         save = any(ctx.needs_input_grad[:4])
-        saved = [backend.output_buffer(k.shape, f32) for _ in range(3)] if save else [None] * 3
+        saved = (
+            [backend.output_buffer(k.shape, f32) for _ in range(3)]
+            if save
+            else [None] * 3
+        )
         final = [backend.output_buffer((B, C), f32) for _ in range(3)]
-        wkv4_fwd_kernel[run["grid"]](w, u, k, v, a0, b0, p0, y, *saved, *final, T, C,
-                                     HAS_STATE=a0 is not None, SAVE=save, BLOCK_C=run["BLOCK_C"])
+        wkv4_fwd_kernel[run["grid"]](
+            w,
+            u,
+            k,
+            v,
+            a0,
+            b0,
+            p0,
+            y,
+            *saved,
+            *final,
+            T,
+            C,
+            HAS_STATE=a0 is not None,
+            SAVE=save,
+            BLOCK_C=run["BLOCK_C"],
+        )
         ctx.mark_non_differentiable(*final)
         if save:
             ctx.save_for_backward(w, u, k, v, a0, b0, p0, *saved)
@@ -157,22 +226,49 @@ class WKV4(torch.autograd.Function):
         f32 = torch.empty(0, dtype=torch.float32, device=k.device)
         dk, dv = backend.output_buffer(k.shape, k), backend.output_buffer(v.shape, v)
         dw, du = backend.output_buffer((B, C), f32), backend.output_buffer((B, C), f32)
-        wkv4_bwd_kernel[run["grid"]](w, u, k, v, a0, b0, p0, sa, sb, sp, gy.contiguous(), dk, dv, dw, du, T, C,
-                                     HAS_STATE=a0 is not None, BLOCK_C=run["BLOCK_C"])
+        wkv4_bwd_kernel[run["grid"]](
+            w,
+            u,
+            k,
+            v,
+            a0,
+            b0,
+            p0,
+            sa,
+            sb,
+            sp,
+            gy.contiguous(),
+            dk,
+            dv,
+            dw,
+            du,
+            T,
+            C,
+            HAS_STATE=a0 is not None,
+            BLOCK_C=run["BLOCK_C"],
+        )
         return dw.sum(0).to(w.dtype), du.sum(0).to(u.dtype), dk, dv, None, None, None
 
 
 def wkv4_triton(w, u, k, v, state: WKV4State | None = None):
     """The Triton kernels, differentiable in w, u, k and v. w, u (C,), k, v (B, T, C) -> (wkv, final state)."""
     if k.dtype not in _DTYPES:
-        raise ValueError(f"wkv4: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, got {k.dtype}; "
-                         f"use impl='loop'")
+        raise ValueError(
+            f"wkv4: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, got {k.dtype}; "
+            f"use impl='loop'"
+        )
     if state is not None and any(x.requires_grad for x in state):
-        raise ValueError("wkv4: the Triton kernel carries the state's value but no gradient through it; "
-                         "detach the state, or use impl='loop'")
-    if not k.is_cuda and backend.interpreter_problem():  # the kernels loop over time to a run-time bound
+        raise ValueError(
+            "wkv4: the Triton kernel carries the state's value but no gradient through it; "
+            "detach the state, or use impl='loop'"
+        )
+    if (
+        not k.is_cuda and backend.interpreter_problem()
+    ):  # the kernels loop over time to a run-time bound
         raise RuntimeError(f"wkv4: {backend.interpreter_problem()}")
     w, u, k, v = (x.contiguous() for x in (w, u, k, v))
-    a0, b0, p0 = (None, None, None) if state is None else (x.contiguous() for x in state)
+    a0, b0, p0 = (
+        (None, None, None) if state is None else (x.contiguous() for x in state)
+    )
     y, a, b, p = WKV4.apply(w, u, k, v, a0, b0, p0)
     return y, WKV4State(a, b, p)

@@ -25,6 +25,7 @@ Half-precision inputs are computed in float32 and the output rounded back, as th
 Triton kernel does; the state stays in float32 (p reaches magnitudes where float16
 cannot resolve fractions).
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -64,11 +65,16 @@ def wkv4_naive(w, u, k, v, state: WKV4State | None = None):
     t = torch.arange(T, device=k.device)
     gap = (t[:, None] - 1 - t[None, :]).clamp(min=0)  # t - 1 - i, for i < t
     # weight of token i in the average at t: e^(-(t-1-i) w + k_i) for i < t, e^(u + k_t) for i = t
-    earlier = torch.exp(-gap[None, :, :, None] * w + k[:, None, :, :])  # (B, T, T, C): [b, t, i, c]
+    earlier = torch.exp(
+        -gap[None, :, :, None] * w + k[:, None, :, :]
+    )  # (B, T, T, C): [b, t, i, c]
     current = torch.exp(u + k)  # (B, T, C)
     causal = (t[None, :] < t[:, None])[None, :, :, None]
     weights = torch.where(causal, earlier, 0.0)
-    N0, D0 = state.a * torch.exp(state.p), state.b * torch.exp(state.p)  # the state's N and D, decayed by e^(-t w)
+    N0, D0 = (
+        state.a * torch.exp(state.p),
+        state.b * torch.exp(state.p),
+    )  # the state's N and D, decayed by e^(-t w)
     carried = torch.exp(-t[:, None] * w)  # (T, C)
     numerator = (weights * v[:, None]).sum(2) + carried * N0[:, None] + current * v
     denominator = weights.sum(2) + carried * D0[:, None] + current
@@ -90,15 +96,24 @@ def wkv4_parallel(w, u, k, v, state: WKV4State | None = None):
     t = torch.arange(T, device=k.device)
     gap = (t[:, None] - 1 - t[None, :]).clamp(min=0)
     # exponent of token i in the average at t: -(t-1-i) w + k_i for i < t, u + k_t for i = t, -inf after t
-    exponents = torch.where((t[None, :] < t[:, None])[None, :, :, None], -gap[None, :, :, None] * w + k[:, None],
-                            float("-inf"))  # (B, T, T, C): [b, t, i, c]
-    exponents = torch.where((t[None, :] == t[:, None])[None, :, :, None], (u + k)[:, None], exponents)
-    carried = state.p[:, None] - t[:, None] * w  # (B, T, C): the state's exponent, decayed by e^(-t w)
+    exponents = torch.where(
+        (t[None, :] < t[:, None])[None, :, :, None],
+        -gap[None, :, :, None] * w + k[:, None],
+        float("-inf"),
+    )  # (B, T, T, C): [b, t, i, c]
+    exponents = torch.where(
+        (t[None, :] == t[:, None])[None, :, :, None], (u + k)[:, None], exponents
+    )
+    carried = (
+        state.p[:, None] - t[:, None] * w
+    )  # (B, T, C): the state's exponent, decayed by e^(-t w)
     # the largest exponent per output; a constant shift, so it carries no gradient
     m = torch.maximum(exponents.amax(2), carried).detach()
     weights = torch.exp(exponents - m[:, :, None])
     e_state = torch.exp(carried - m)
-    wkv = ((weights * v[:, None]).sum(2) + e_state * state.a[:, None]) / (weights.sum(2) + e_state * state.b[:, None])
+    wkv = ((weights * v[:, None]).sum(2) + e_state * state.a[:, None]) / (
+        weights.sum(2) + e_state * state.b[:, None]
+    )
     # the final state: exponents -(T-1-i) w + k_i and the old state's p - T w, scaled by their maximum
     to_end = -(T - 1 - t)[:, None] * w + k  # (B, T, C)
     old = state.p - T * w
@@ -132,5 +147,9 @@ def _widen(w, u, k, v, state):
     """Everything in the computing dtype, and the state before the first token when there is none."""
     dtype = compute_dtype(k.dtype)
     B, _, C = k.shape
-    state = WKV4State.zeros(B, C, dtype, k.device) if state is None else WKV4State(*(x.to(dtype) for x in state))
+    state = (
+        WKV4State.zeros(B, C, dtype, k.device)
+        if state is None
+        else WKV4State(*(x.to(dtype) for x in state))
+    )
     return w.to(dtype), u.to(dtype), k.to(dtype), v.to(dtype), state
