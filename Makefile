@@ -19,7 +19,7 @@ help:
 	@echo "make lint     ruff: the package, tests, scripts and notebooks formatted and lint-free (part of make test)"
 	@echo "make site-test  load every page of the built site in headless Chromium (part of make test)"
 	@echo "make bench    time every op's implementations on this machine into benchmarks/results/"
-	@echo "make arena    train and measure chapter 9's models into rnncourse/arena.json (about 20 minutes on a 2-core CPU)"
+	@echo "make arena    train and measure chapter 9's models into rnncourse/arena/results.json (about 20 minutes on a 2-core CPU)"
 	@echo "make serve    serve the built site on http://localhost:8000"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make student  write student versions, solutions removed, to student/notebooks/"
