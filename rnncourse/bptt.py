@@ -1,4 +1,5 @@
-"""Backpropagation through time written out by hand, for an Elman RNN with a linear readout.
+"""Backpropagation through time written out by hand, for an Elman RNN with a
+linear readout.
 
 The network is h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h), y_t = W_hy h_t + b_y,
 and the loss is L = (1/B) sum_b sum_t loss(y_t, target_t), with a squared error
@@ -18,7 +19,8 @@ LOSSES = ("squared_error", "cross_entropy")
 
 
 class ElmanParams(NamedTuple):
-    """The weights of an Elman RNN with a linear readout (the notation of book/notation.md)."""
+    """The weights of an Elman RNN with a linear readout (the notation
+    of book/notation.md)."""
 
     W_xh: torch.Tensor  # (D_h, D_in)
     W_hh: torch.Tensor  # (D_h, D_h)
@@ -61,15 +63,18 @@ class Gradients(NamedTuple):
 
 
 def check_inputs(x: torch.Tensor, params: ElmanParams, h0: torch.Tensor | None) -> None:
-    """Raise a ValueError naming the expected shape when x or h0 does not fit the weights."""
+    """Raise a ValueError naming the expected shape when x or h0 does not fit
+    the weights."""
     D_h, D_in = params.W_xh.shape
     if x.dim() != 3 or x.shape[2] != D_in or x.shape[1] == 0:
         raise ValueError(
-            f"x must have shape (B, T, D_in) with D_in={D_in} and T >= 1, got {tuple(x.shape)}"
+            f"x must have shape (B, T, D_in) with D_in={D_in} and T >= 1, got "
+            f"{tuple(x.shape)}"
         )
     if h0 is not None and tuple(h0.shape) != (x.shape[0], D_h):
         raise ValueError(
-            f"h0 must have shape (B, D_h) = ({x.shape[0]}, {D_h}), got {tuple(h0.shape)}"
+            f"h0 must have shape (B, D_h) = ({x.shape[0]}, {D_h}), got "
+            f"{tuple(h0.shape)}"
         )
 
 
@@ -104,8 +109,8 @@ def loss_and_dy(y: torch.Tensor, target: torch.Tensor, loss: str = "squared_erro
     if loss == "squared_error":
         if target.shape != y.shape:
             raise ValueError(
-                f"a squared-error target must have the shape of y, (B, T, D_out) = {(B, T, D_out)}, "
-                f"got {tuple(target.shape)}"
+                "a squared-error target must have the shape of y, (B, T, D_out) = "
+                f"{(B, T, D_out)}, got {tuple(target.shape)}"
             )
         diff = y - target
         # dL/dy_t = (y_t - target_t) / B
@@ -113,8 +118,8 @@ def loss_and_dy(y: torch.Tensor, target: torch.Tensor, loss: str = "squared_erro
     if loss == "cross_entropy":
         if target.shape != (B, T) or target.dtype != torch.long:
             raise ValueError(
-                f"a cross-entropy target must be int64 class ids of shape (B, T) = {(B, T)}, "
-                f"got {target.dtype} of shape {tuple(target.shape)}"
+                "a cross-entropy target must be int64 class ids of shape (B, T) = "
+                f"{(B, T)}, got {target.dtype} of shape {tuple(target.shape)}"
             )
         log_p = torch.log_softmax(y, dim=-1)  # (B, T, D_out)
         one_hot = torch.nn.functional.one_hot(target, D_out).to(y.dtype)
@@ -132,9 +137,10 @@ def step_backward(
 ):
     """Backpropagate through one step h_t = tanh(W_xh x_t + W_hh h_{t-1} + b_h).
 
-    dh: (B, D_h), the full dL/dh_t; h = h_t, h_prev = h_{t-1}: (B, D_h); x = x_t: (B, D_in).
-    Returns this step's share of the gradients, (dW_xh, dW_hh, db_h), and dL/dh_{t-1}
-    through this step: (dh_prev (B, D_h), dW_xh (D_h, D_in), dW_hh (D_h, D_h), db_h (D_h,)).
+    dh: (B, D_h), the full dL/dh_t; h = h_t, h_prev = h_{t-1}: (B, D_h); x = x_t:
+    (B, D_in). Returns this step's share of the gradients, (dW_xh, dW_hh, db_h), and
+    dL/dh_{t-1} through this step: (dh_prev (B, D_h), dW_xh (D_h, D_in), dW_hh
+    (D_h, D_h), db_h (D_h,)).
     """
     # tanh'(a_t) = 1 - tanh(a_t)^2 = 1 - h_t^2, so dL/da_t = dL/dh_t * (1 - h_t^2)
     da = dh * (1 - h**2)
@@ -203,8 +209,9 @@ def autograd_gradients(
     h0: torch.Tensor | None = None,
     loss: str = "squared_error",
 ):
-    """The trusted answer: the same loss computed by ``torch.nn.RNN`` and ``torch.nn.Linear``,
-    differentiated by autograd. Same arguments and return value as :func:`bptt`."""
+    """The trusted answer: the same loss computed by ``torch.nn.RNN`` and
+    ``torch.nn.Linear``, differentiated by autograd. Same arguments and return value
+    as :func:`bptt`."""
     check_inputs(x, params, h0)
     B = x.shape[0]
     D_h, D_in = params.W_xh.shape
@@ -245,13 +252,15 @@ def autograd_gradients(
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """||a - b|| / max(||a||, ||b||): 0 when equal, about 1e-16 at float64's precision."""
+    """||a - b|| / max(||a||, ||b||): 0 when equal, about 1e-16 at
+    float64's precision."""
     scale = max(a.norm().item(), b.norm().item())
     return (a - b).norm().item() / scale if scale > 0 else 0.0
 
 
 def numerical_gradient(f, tensor: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Central differences (f(p + eps) - f(p - eps)) / (2 eps), one entry of ``tensor`` at a time.
+    """Central differences (f(p + eps) - f(p - eps)) / (2 eps), one entry of ``tensor``
+    at a time.
 
     ``f()`` returns the loss as a float and reads ``tensor``, which is changed in
     place and restored. Costs 2 evaluations per entry: for small tensors only.

@@ -1,4 +1,5 @@
-"""Measurements: the time and memory of a call, of a training step, of every sequence mixer, and of a state.
+"""Measurements: the time and memory of a call, of a training step, of every sequence
+mixer, and of a state.
 
 - ``peak_memory``: how much memory a call allocates at its peak, on any device,
   counted tensor by tensor. A ``TorchDispatchMode`` sees every tensor an operator
@@ -7,9 +8,9 @@
   peak beyond the memory that existed before it (its inputs). It also keeps the
   largest single allocation, which is how the tests show that tiled attention
   never builds a T x T matrix. Workspace an operator allocates inside C++ and
-  frees before it returns is not seen (``torch.nn.functional.scaled_dot_product_attention``
-  on the CPU keeps a few blocks per thread there); on a GPU,
-  ``torch.cuda.max_memory_allocated`` counts everything.
+  frees before it returns is not seen
+  (``torch.nn.functional.scaled_dot_product_attention`` on the CPU keeps a few blocks
+  per thread there); on a GPU, ``torch.cuda.max_memory_allocated`` counts everything.
 - ``saved_bytes`` and ``step_cost``: what one training step costs, its time and
   the memory autograd keeps for the backward pass. Backpropagation needs the
   forward pass's intermediate values (for BPTT, every state h_t and more), so
@@ -49,8 +50,9 @@ from rnncourse.ops import linear_attention, linear_scan, softmax_attention, wkv4
 
 @dataclass
 class MemoryUse:
-    """What ``peak_memory`` measured: ``peak`` bytes alive at once, the ``largest`` single allocation
-    (bytes) and its ``largest_shape``, and the number of operator ``calls`` counted."""
+    """What ``peak_memory`` measured: ``peak`` bytes alive at once, the ``largest``
+    single allocation (bytes) and its ``largest_shape``, and the number of operator
+    ``calls`` counted."""
 
     peak: int
     largest: int
@@ -103,8 +105,9 @@ class _Tracker(TorchDispatchMode):
 
 
 def peak_memory(fn: Callable[[], Any]) -> tuple[Any, MemoryUse]:
-    """Run ``fn()`` and return (its result, ``MemoryUse``): the bytes its operators allocate at their peak,
-    beyond the tensors that existed before (run it under ``torch.no_grad()`` for an inference pass)."""
+    """Run ``fn()`` and return (its result, ``MemoryUse``): the bytes its operators
+    allocate at their peak, beyond the tensors that existed before (run it under
+    ``torch.no_grad()`` for an inference pass)."""
     tracker = _Tracker()
     with tracker:
         result = fn()
@@ -195,11 +198,13 @@ MIXERS: dict[str, Callable[[int, int, torch.Generator], Callable]] = {
 def forward_cost(
     mixer: str, T: int, d: int = 64, seed: int = 0
 ) -> tuple[float, MemoryUse]:
-    """(seconds, memory) of one forward pass of ``mixer`` (a key of ``MIXERS``) over T tokens of width d.
+    """(seconds, memory) of one forward pass of ``mixer`` (a key of ``MIXERS``) over T
+    tokens of width d.
 
-    The memory is the peak beyond the inputs, counted by ``rnncourse.memory.peak_memory``. Counting costs a
-    few microseconds per operator call, so the counted run's time is kept only when it made at most a
-    thousand calls and took over half a second; otherwise the time is the fastest of up to three runs
+    The memory is the peak beyond the inputs, counted by
+    ``peak_memory``. Counting costs a few microseconds per operator
+    call, so the counted run's time is kept only when it made at most a thousand calls
+    and took over half a second; otherwise the time is the fastest of up to three runs
     without counting (fewer once they add up to a second). No gradients are kept.
     """
     run = MIXERS[mixer](T, d, torch.Generator().manual_seed(seed))
@@ -222,7 +227,8 @@ def n_params(model: torch.nn.Module) -> int:
 
 
 def state_tensors(state: Any) -> list[torch.Tensor]:
-    """Every tensor in a (nested) state: tuples, lists, named tuples; ints such as a position are left out."""
+    """Every tensor in a (nested) state: tuples, lists, named tuples; ints such as a
+    position are left out."""
     if isinstance(state, torch.Tensor):
         return [state]
     return (

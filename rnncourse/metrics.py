@@ -1,4 +1,5 @@
-"""Scores for translations: exact match, the character error rate, and accuracy by source length.
+"""Scores for translations: exact match, the character error rate, and accuracy by
+source length.
 
 Exact match counts a translation as right only if every character is right;
 the character error rate (the edit distance to the reference, divided by the
@@ -27,7 +28,8 @@ def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
 
 
 def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: the fewest insertions, deletions and substitutions that turn a into b."""
+    """Levenshtein distance: the fewest insertions, deletions and substitutions that
+    turn a into b."""
     # d[j] holds the distance between the first i characters of a and the first j of b
     d = list(range(len(b) + 1))
     for i, ca in enumerate(a, start=1):
@@ -41,7 +43,8 @@ def edit_distance(a: str, b: str) -> int:
 def character_error_rate(
     predictions: Sequence[str], references: Sequence[str]
 ) -> float:
-    """Total edit distance over total reference length (0 is perfect; it can exceed 1)."""
+    """Total edit distance over total reference length
+    (0 is perfect; it can exceed 1)."""
     _check_pairs(predictions, references)
     return sum(edit_distance(p, r) for p, r in zip(predictions, references)) / sum(
         map(len, references)
@@ -53,12 +56,13 @@ def accuracy_by_length(
 ):
     """Bin examples by source length and return (counts (n_bins,), accuracy (n_bins,)).
 
-    lengths: (N,) int; correct: (N,) bool; bin k holds edges[k] <= length < edges[k + 1].
+    lengths: (N,) int; correct: (N,) bool; bin k holds
+    edges[k] <= length < edges[k + 1].
     """
     if lengths.shape != correct.shape or lengths.dim() != 1:
         raise ValueError(
-            f"lengths and correct must both have shape (N,), got {tuple(lengths.shape)} "
-            f"and {tuple(correct.shape)}"
+            "lengths and correct must both have shape (N,), got "
+            f"{tuple(lengths.shape)} and {tuple(correct.shape)}"
         )
     counts, accuracy = [], []
     for lo, hi in zip(edges[:-1], edges[1:]):

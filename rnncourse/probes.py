@@ -1,5 +1,5 @@
-"""Probes that look inside a network: how the gradient reaching h_t from h_T grows or shrinks with the
-distance T - t, and what an LSTM's gates do on a real sequence.
+"""Probes that look inside a network: how the gradient reaching h_t from h_T grows or
+shrinks with the distance T - t, and what an LSTM's gates do on a real sequence.
 
 By the chain rule dh_T/dh_t is a product of one Jacobian per step (Bengio,
 Simard & Frasconi 1994; Pascanu, Mikolov & Bengio 2013):
@@ -38,15 +38,18 @@ def jacobian_product(
 ) -> torch.Tensor:
     """dh_T/dh_0 of one sequence from its states, by the formula.
 
-    hs: (T+1, D_h) holding h_0..h_T; W_hh: (D_h, D_h). Returns J: (D_h, D_h), J[i, j] = dh_T[i]/dh_0[j].
+    hs: (T+1, D_h) holding h_0..h_T; W_hh: (D_h, D_h). Returns J: (D_h, D_h),
+    J[i, j] = dh_T[i]/dh_0[j].
     """
     if hs.dim() != 2 or hs.shape[1] != W_hh.shape[0]:
         raise ValueError(
-            f"hs must have shape (T+1, D_h) with D_h={W_hh.shape[0]}, got {tuple(hs.shape)}"
+            f"hs must have shape (T+1, D_h) with D_h={W_hh.shape[0]}, got "
+            f"{tuple(hs.shape)}"
         )
     J = torch.eye(W_hh.shape[0], dtype=W_hh.dtype)
     for k in range(1, hs.shape[0]):
-        # dh_k/dh_{k-1} = diag(f'(a_k)) W_hh, and the newest factor multiplies on the left
+        # dh_k/dh_{k-1} = diag(f'(a_k)) W_hh, and the newest factor multiplies on
+        # the left
         J = (derivative_from_state(hs[k], nonlinearity)[:, None] * W_hh) @ J
     return J
 
@@ -54,7 +57,8 @@ def jacobian_product(
 def unroll_states(
     rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None
 ) -> list[torch.Tensor]:
-    """h_0, h_1, ..., h_T of the first layer of ``rnn`` as a list of (B, D_h) tensors in one graph.
+    """h_0, h_1, ..., h_T of the first layer of ``rnn`` as a list of (B, D_h) tensors in
+    one graph.
 
     x: (B, T, D_in). Keeping every h_t lets autograd give dL/dh_t for each of them.
     """
@@ -62,13 +66,15 @@ def unroll_states(
         raise ValueError("gradient measurements use a one-layer, one-direction RNN")
     if x.dim() != 3 or x.shape[2] != rnn.input_size:
         raise ValueError(
-            f"x must have shape (B, T, D_in) with D_in={rnn.input_size}, got {tuple(x.shape)}"
+            f"x must have shape (B, T, D_in) with D_in={rnn.input_size}, got "
+            f"{tuple(x.shape)}"
         )
     h = x.new_zeros(x.shape[0], rnn.hidden_size) if h0 is None else h0
     hs = [h]
     w = rnn.weights(0, 0)
     for t in range(x.shape[1]):
-        # h_t = f(W_xh x_t + W_hh h_{t-1} + b_h): the input's part first, then the recurrent cell
+        # h_t = f(W_xh x_t + W_hh h_{t-1} + b_h): the input's part first, then the
+        # recurrent cell
         xw_t = x[:, t] @ w["weight_ih"].T + (
             w["bias_ih"] if rnn.bias else 0
         )  # W_xh x_t + b_ih
@@ -80,11 +86,13 @@ def unroll_states(
 def gradient_norms(
     rnn: RNN, x: torch.Tensor, h0: torch.Tensor | None = None, seed: int = 0
 ) -> torch.Tensor:
-    """||dL/dh_t|| for L = <u, h_T>, with u a random unit vector per sequence, measured with autograd.
+    """||dL/dh_t|| for L = <u, h_T>, with u a random unit vector per sequence, measured
+    with autograd.
 
     x: (B, T, D_in), h0: (B, D_h) or None. Returns (T+1,): entry d is the norm at
     distance d = T - t from the end, averaged over the batch (entry 0 is ||u|| = 1).
-    dL/dh_t = (dh_T/dh_t)^T u, so this is how much of a gradient arriving at h_T reaches h_t.
+    dL/dh_t = (dh_T/dh_t)^T u, so this is how much of a gradient arriving at h_T
+    reaches h_t.
     """
     B = x.shape[0]
     h0 = x.new_zeros(B, rnn.hidden_size) if h0 is None else h0.detach().clone()
@@ -106,19 +114,22 @@ def gradient_norms(
 def unroll_lstm_states(
     lstm: torch.nn.Module, x: torch.Tensor
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """h_0..h_T and c_0..c_T of the first layer of an LSTM, each a list of (B, D_h) tensors in one graph.
+    """h_0..h_T and c_0..c_T of the first layer of an LSTM, each a list of (B, D_h)
+    tensors in one graph.
 
-    ``lstm``: an :class:`rnncourse.nn.LSTM` or a ``torch.nn.LSTM`` (one layer, one direction, no
-    projection; the two share parameter names). x: (B, T, D_in). h_0 and c_0 are zero leaves that
-    require gradients, so every state is in the graph.
+    ``lstm``: an :class:`rnncourse.nn.LSTM` or a ``torch.nn.LSTM`` (one layer, one
+    direction, no projection; the two share parameter names). x: (B, T, D_in). h_0 and
+    c_0 are zero leaves that require gradients, so every state is in the graph.
     """
     if lstm.num_layers != 1 or lstm.bidirectional or lstm.proj_size:
         raise ValueError(
-            "gradient measurements use a one-layer, one-direction LSTM without projection"
+            "gradient measurements use a one-layer, one-direction LSTM "
+            "without projection"
         )
     if x.dim() != 3 or x.shape[2] != lstm.input_size:
         raise ValueError(
-            f"x must have shape (B, T, D_in) with D_in={lstm.input_size}, got {tuple(x.shape)}"
+            f"x must have shape (B, T, D_in) with D_in={lstm.input_size}, got "
+            f"{tuple(x.shape)}"
         )
     h = x.new_zeros(x.shape[0], lstm.hidden_size, requires_grad=True)
     c = x.new_zeros(x.shape[0], lstm.hidden_size, requires_grad=True)
@@ -136,7 +147,8 @@ def unroll_lstm_states(
 def lstm_gradient_norms(
     lstm: torch.nn.Module, x: torch.Tensor, seed: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """||dL/dh_t|| and ||dL/dc_t|| for L = <u, h_T>, u a random unit vector per sequence.
+    """||dL/dh_t|| and ||dL/dc_t|| for L = <u, h_T>, u a random unit vector
+    per sequence.
 
     x: (B, T, D_in). Returns two (T+1,) tensors indexed by distance d = T - t,
     averaged over the batch, as :func:`gradient_norms` does for the Elman RNN.
@@ -165,10 +177,11 @@ def probe(
     B: int = 16,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Gradient norms against distance for a given recurrent matrix, in a standard setting.
+    """Gradient norms against distance for a given recurrent matrix, in a
+    standard setting.
 
-    A float64 :class:`~rnncourse.nn.RNN` with W_hh: (D_h, D_h), input weights drawn as PyTorch
-    draws them, zero biases, reads B sequences of T steps of Gaussian inputs
+    A float64 :class:`~rnncourse.nn.RNN` with W_hh: (D_h, D_h), input weights drawn as
+    PyTorch draws them, zero biases, reads B sequences of T steps of Gaussian inputs
     times ``input_scale`` from h_0 = 0. Returns :func:`gradient_norms`: (T+1,).
     Everything is seeded by ``seed``, so only W_hh and the arguments change the result.
     """
@@ -191,11 +204,12 @@ def probe(
 def lstm_gate_trace(
     lstm: torch.nn.Module, x: torch.Tensor, layer: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Run one sequence through the first ``layer + 1`` layers and record layer ``layer``'s gates.
+    """Run one sequence through the first ``layer + 1`` layers and record layer
+    ``layer``'s gates.
 
-    ``lstm``: one direction, no projection, ``batch_first`` either way; x: (T, D_in), one
-    sequence. Returns a dict of (T, D_h) tensors: the gates ``"i"``, ``"f"``, ``"g"``, ``"o"``
-    and the states ``"c"`` and ``"h"`` at every step.
+    ``lstm``: one direction, no projection, ``batch_first`` either way; x: (T, D_in),
+    one sequence. Returns a dict of (T, D_h) tensors: the gates ``"i"``, ``"f"``,
+    ``"g"``, ``"o"`` and the states ``"c"`` and ``"h"`` at every step.
     """
     if lstm.bidirectional or lstm.proj_size:
         raise ValueError(
@@ -205,7 +219,8 @@ def lstm_gate_trace(
         raise ValueError(f"layer must lie in 0..{lstm.num_layers - 1}, got {layer}")
     if x.dim() != 2 or x.shape[1] != lstm.input_size or x.shape[0] == 0:
         raise ValueError(
-            f"x must be one non-empty sequence of shape (T, {lstm.input_size}), got {tuple(x.shape)}"
+            f"x must be one non-empty sequence of shape (T, {lstm.input_size}), got "
+            f"{tuple(x.shape)}"
         )
     for l in range(layer + 1):
         trace = {name: [] for name in "ifgoch"}

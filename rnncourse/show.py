@@ -30,8 +30,10 @@ class Source:
             self.code, PythonLexer(), HtmlFormatter(noclasses=True, style="default")
         )
         return (
-            f'<div style="font-size: 0.8em; color: #666; margin-bottom: 2px">{self.where}</div>'
-            f'<div style="max-height: 40em; overflow: auto; font-size: 0.9em">{body}</div>'
+            '<div style="font-size: 0.8em; color: #666; margin-bottom: 2px">'
+            f"{self.where}</div>"
+            '<div style="max-height: 40em; overflow: auto; font-size: 0.9em">'
+            f"{body}</div>"
         )
 
     def __repr__(self) -> str:
@@ -52,7 +54,8 @@ def show(obj) -> Source:
         path = Path(inspect.getsourcefile(obj)).resolve()
     except (TypeError, OSError) as err:
         raise TypeError(
-            f"show() needs a module, class, function or method defined in Python source, got {obj!r}"
+            "show() needs a module, class, function or method defined in Python "
+            f"source, got {obj!r}"
         ) from err
     try:
         path = path.relative_to(_PACKAGE_ROOT)

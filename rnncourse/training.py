@@ -1,10 +1,11 @@
-"""Training: the loop every chapter reuses, truncated BPTT as its loss function, and gradient clipping.
+"""Training: the loop every chapter reuses, truncated BPTT as its loss function, and
+gradient clipping.
 
 ``train`` runs a fixed number of optimiser steps (or fewer, if a time budget
 runs out first), shows a tqdm progress bar, optionally clips the gradient (by
-norm or by value), and returns the loss history. The model-specific part is ``loss_fn(model,
-batch)``, so the same loop trains a sine forecaster, a character model or a
-translator.
+norm or by value), and returns the loss history. The model-specific part is
+``loss_fn(model, batch)``, so the same loop trains a sine forecaster, a character model
+or a translator.
 
 Truncated backpropagation through time (``TruncatedBPTT``) is such a loss
 function. A long stream is read in windows. Every k1 new steps the model takes one
@@ -39,7 +40,8 @@ from tqdm.auto import tqdm
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python's, NumPy's and torch's generators; return a torch.Generator seeded the same way."""
+    """Seed Python's, NumPy's and torch's generators; return a torch.Generator seeded
+    the same way."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -64,8 +66,9 @@ class History:
         last = f", last eval {self.evals[-1][1]:.4f}" if self.evals else ""
         return (
             (
-                f"History({self.steps} steps in {self.seconds:.1f} s, stopped by {self.stopped_by}, "
-                f"loss {self.losses[0]:.4f} -> {self.losses[-1]:.4f}{last})"
+                f"History({self.steps} steps in {self.seconds:.1f} s, stopped by "
+                f"{self.stopped_by}, loss {self.losses[0]:.4f} -> "
+                f"{self.losses[-1]:.4f}{last})"
             )
             if self.losses
             else "History(no steps)"
@@ -119,7 +122,8 @@ def train(
         loss = loss_fn(model, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        # clip_grad_norm_ returns the norm before clipping; max_norm=inf only measures it.
+        # clip_grad_norm_ returns the norm before clipping; max_norm=inf only
+        # measures it.
         norm = torch.nn.utils.clip_grad_norm_(params, clip_grad_norm or math.inf)
         if clip_grad_value is not None:
             torch.nn.utils.clip_grad_value_(params, clip_grad_value)
@@ -153,7 +157,8 @@ def _evaluate(
 
 
 def detach_state(state):
-    """The state cut from the graph that made it: a tensor, a tuple of tensors (LSTM), or None."""
+    """The state cut from the graph that made it: a tensor, a tuple of tensors (LSTM),
+    or None."""
     if state is None:
         return None
     if isinstance(state, torch.Tensor):
@@ -175,18 +180,21 @@ def stream_windows(
     _check_k(k1, k2)
     if x.shape[:2] != y.shape[:2]:
         raise ValueError(
-            f"x and y must share their first two axes (B, N), got {tuple(x.shape)} and {tuple(y.shape)}"
+            f"x and y must share their first two axes (B, N), got {tuple(x.shape)} and "
+            f"{tuple(y.shape)}"
         )
     if x.shape[1] < k2:
         raise ValueError(
-            f"the streams must hold at least k2={k2} steps, got x of shape {tuple(x.shape)} (B, N, ...)"
+            f"the streams must hold at least k2={k2} steps, got x of shape "
+            f"{tuple(x.shape)} (B, N, ...)"
         )
     for start in range(0, x.shape[1] - k2 + 1, k1):
         yield x[:, start : start + k2], y[:, start : start + k2]
 
 
 class TruncatedBPTT:
-    """A ``loss_fn(model, batch)`` for :func:`rnncourse.train` that carries the state across batches.
+    """A ``loss_fn(model, batch)`` for :func:`rnncourse.training.train` that carries
+    the state across batches.
 
     ``loss_fn(outputs, targets)`` scores one window: outputs (B, k1, ...) and
     targets (B, k1, ...), the window's k1 newest steps. Batches are the
@@ -216,7 +224,8 @@ class TruncatedBPTT:
         k1, k2 = self.k1, self.k2
         if x.shape[1] != k2:
             raise ValueError(
-                f"each batch must be a window of k2={k2} steps, shape (B, {k2}, ...), got {tuple(x.shape)}"
+                f"each batch must be a window of k2={k2} steps, shape (B, {k2}, ...), "
+                f"got {tuple(x.shape)}"
             )
         outputs, state = model(
             x[:, :k1], self.state
@@ -235,8 +244,8 @@ class TruncatedBPTT:
 def _check_k(k1: int, k2: int) -> None:
     if not 1 <= k1 <= k2:
         raise ValueError(
-            f"truncated BPTT needs 1 <= k1 <= k2 (update every k1 steps, backpropagate k2 steps), "
-            f"got k1={k1}, k2={k2}"
+            "truncated BPTT needs 1 <= k1 <= k2 (update every k1 steps, backpropagate "
+            f"k2 steps), got k1={k1}, k2={k2}"
         )
 
 
@@ -246,7 +255,8 @@ def global_norm(grads: Iterable[torch.Tensor]) -> torch.Tensor:
 
 
 def clip_by_norm(grads: list[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
-    """Scale every gradient by max_norm / ||g|| when the global norm ||g|| exceeds ``max_norm``."""
+    """Scale every gradient by max_norm / ||g|| when the global norm ||g|| exceeds
+    ``max_norm``."""
     if max_norm <= 0:
         raise ValueError(f"max_norm must be positive, got {max_norm}")
     norm = global_norm(grads)

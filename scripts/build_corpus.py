@@ -30,7 +30,8 @@ def build() -> str:
     text = "\n\n".join(topics[key].strip() for key in sorted(topics)).translate(ASCII)
     if any(not (32 <= ord(c) < 127 or c == "\n") for c in text):
         raise ValueError(
-            "the corpus holds characters outside printable ASCII; extend the ASCII table"
+            "the corpus holds characters outside printable ASCII; "
+            "extend the ASCII table"
         )
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
 

@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def nbgrader(course: Path, *args: str) -> None:
-    # nbgrader runs alembic for its gradebook: put this environment's scripts first on the PATH.
+    # nbgrader runs alembic for its gradebook: put this environment's scripts first on
+    # the PATH.
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -119,7 +120,8 @@ def main() -> None:
         writer.writerows(rows)
     for row in rows:
         print(
-            f"{row['student']:>12s}  {row['chapter']}: {row['score']:g} / {row['max_score']:g}"
+            f"{row['student']:>12s}  {row['chapter']}: {row['score']:g} / "
+            f"{row['max_score']:g}"
         )
     print(f"scores written to {args.out}")
 

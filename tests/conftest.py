@@ -1,5 +1,5 @@
-"""Shared test setup: figures drawn without a display; no test may open a network connection;
-Triton kernels run in the interpreter on the CPU."""
+"""Shared test setup: figures drawn without a display; no test may open a network
+connection; Triton kernels run in the interpreter on the CPU."""
 
 import json
 import os
@@ -17,8 +17,8 @@ import torch  # noqa: E402
 # TRITON_INTERPRET=1 yourself to interpret them there too).
 if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
-# Kernels fill their outputs with NaN first, so an element a kernel never writes fails the comparison
-# (rnncourse.ops.backend.output_buffer).
+# Kernels fill their outputs with NaN first, so an element a kernel never writes fails
+# the comparison (rnncourse.ops.backend.output_buffer).
 os.environ.setdefault("RNNCOURSE_CHECK_OUTPUTS", "1")
 
 
@@ -35,7 +35,8 @@ def no_network(monkeypatch):
 
 @pytest.fixture
 def arena_results():
-    """Two made-up models in the arena's JSON layout (string keys, as json.loads gives them)."""
+    """Two made-up models in the arena's JSON layout (string keys, as json.loads
+    gives them)."""
 
     def row(acc, bpc, speed, cache):
         return {

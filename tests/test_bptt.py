@@ -1,4 +1,5 @@
-"""The hand-written BPTT against autograd: float64, several shapes, both losses, with and without h_0."""
+"""The hand-written BPTT against autograd: float64, several shapes, both losses, with
+and without h_0."""
 
 import pytest
 import torch

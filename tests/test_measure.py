@@ -1,10 +1,19 @@
-"""rnncourse.measure: the peak memory of a call, the cost of a training step and of every mixer, and state sizes."""
+"""rnncourse.measure: the peak memory of a call, the cost of a training step and of
+every mixer, and state sizes."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from rnncourse.measure import MIXERS, forward_cost, saved_bytes, step_cost
+from rnncourse.measure import (
+    MIXERS,
+    forward_cost,
+    n_params,
+    saved_bytes,
+    state_bytes,
+    state_tensors,
+    step_cost,
+)
 from rnncourse.nn import CharLM
 from rnncourse.ops.softmax_attention import memory_naive
 
@@ -57,3 +66,13 @@ def test_memory_grows_as_the_chapter_says(mixer):
 def test_unknown_mixer():
     with pytest.raises(KeyError):
         forward_cost("attention (magic)", 16)
+
+
+def test_state_bytes_counts_nested_tensors():
+    state = (3, [torch.zeros(2, 3), (torch.zeros(4, dtype=torch.float64), None)])
+    assert len(state_tensors(state)) == 2
+    assert state_bytes(state) == 6 * 4 + 4 * 8
+
+
+def test_n_params_counts_every_parameter():
+    assert n_params(torch.nn.Linear(3, 2)) == 3 * 2 + 2

@@ -1,4 +1,5 @@
-"""rnncourse.probes: Jacobian products and gradient norms against autograd, and the LSTM's recorded gates."""
+"""rnncourse.probes: Jacobian products and gradient norms against autograd, and the
+LSTM's recorded gates."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""rnncourse.training: the loop, truncated BPTT and clipping, each against torch or autograd."""
+"""rnncourse.training: the loop, truncated BPTT and clipping, each against torch
+or autograd."""
 
 import copy
 
@@ -133,7 +134,8 @@ def test_windows_carry_the_state_forward_but_not_the_gradient():
         progress=False,
     )
     assert history.steps == 4 and history.stopped_by == "end of data"
-    # with lr = 0 the weights never change, so the windows' losses are the full sequence's, window by window
+    # with lr = 0 the weights never change, so the windows' losses are the full
+    # sequence's, window by window
     out, _ = model(x)
     expected = [
         F.mse_loss(out[:, s : s + k], y[:, s : s + k]).item() for s in range(0, 24, k)
@@ -150,7 +152,8 @@ def test_gradient_stops_at_the_window_start():
     tbptt(model, windows[0])
     model.zero_grad()
     tbptt(model, windows[1]).backward()
-    # the same gradient as a fresh forward pass from the carried state, with nothing before it
+    # the same gradient as a fresh forward pass from the carried state, with nothing
+    # before it
     reference = copy.deepcopy(model)
     reference.zero_grad()
     _, state = reference(x[:, :k])

@@ -1,4 +1,5 @@
-"""The performance appendix's tables, written at build time from the benchmark harness's results.
+"""The performance appendix's tables, written at build time from the benchmark
+harness's results.
 
 A page holds the directive-shaped placeholder
 
@@ -28,8 +29,8 @@ RESULTS = (
 
 
 def load_runs(folder: Path) -> list[dict]:
-    """Every results file in ``folder``: GPU runs first, then by device, the newest run of a device first.
-    Each run gains ``file``, the file's name."""
+    """Every results file in ``folder``: GPU runs first, then by device, the newest run
+    of a device first. Each run gains ``file``, the file's name."""
     runs = [
         dict(json.loads(path.read_text()), file=path.name)
         for path in sorted(Path(folder).glob("*.json"))
@@ -42,9 +43,11 @@ def load_runs(folder: Path) -> list[dict]:
 
 
 def results_markdown(folder: Path, repository: str | None = None) -> str:
-    """The appendix's generated part: a section for the GPU runs and one for the CPU runs.
+    """The appendix's generated part: a section for the GPU runs and one for the
+    CPU runs.
 
-    ``repository`` (``https://github.com/owner/name/blob/branch``), when given, links each file.
+    ``repository`` (``https://github.com/owner/name/blob/branch``), when given, links
+    each file.
     """
     runs = load_runs(folder)
     lines = ["## GPU runs", ""]
@@ -52,9 +55,10 @@ def results_markdown(folder: Path, repository: str | None = None) -> str:
     if not gpu:
         lines += [
             ":::{note}",
-            "No GPU run has been committed yet, so there are no GPU numbers on this page: the Triton "
-            "kernels have been checked on the CPU (under the Triton interpreter) but not timed. "
-            "[Running the benchmarks](#performance-reproduce) says how to add a GPU run.",
+            "No GPU run has been committed yet, so there are no GPU numbers on this "
+            "page: the Triton kernels have been checked on the CPU (under the Triton "
+            "interpreter) but not timed. [Running the benchmarks]"
+            "(#performance-reproduce) says how to add a GPU run.",
             ":::",
             "",
         ]
@@ -81,16 +85,19 @@ def _run(run: dict, repository: str | None) -> list[str]:
     lines = [
         f"### {run['device']}, {date:%Y-%m-%d %H:%M} UTC",
         "",
-        f"From {source}. Software: torch {run['torch']}, triton {run['triton'] or 'not installed'}. "
+        f"From {source}. Software: torch {run['torch']}, "
+        f"triton {run['triton'] or 'not installed'}. "
         f"Timing: {run['timing']}.",
         "",
-        f"Measured peaks{' (' + run['peak_timing'] + ')' if 'peak_timing' in run else ''}: "
+        "Measured peaks"
+        f"{' (' + run['peak_timing'] + ')' if 'peak_timing' in run else ''}: "
         f"copy {_digits(peaks['copy_GBps'])} GB/s; matrix product {matmul}.",
     ]
     if run.get("load_average_at_start") is not None and _on_cpu(run):
         lines[-1] += (
-            f" The load average was {run['load_average_at_start']:.2f} when the run started: on a shared "
-            f"machine the times are slower and noisier than on an idle one."
+            f" The load average was {run['load_average_at_start']:.2f} when the run "
+            "started: on a shared machine the times are slower and noisier than on an "
+            "idle one."
         )
     lines.append("")
     for op, rows in groupby(
@@ -108,9 +115,10 @@ def _run(run: dict, repository: str | None) -> list[str]:
 
 
 def _table(rows: list[dict], run: dict, dtype_column: bool) -> list[str]:
-    """One op's rows in the order they were measured. Integer dimensions share a column (``B×T×D``);
-    any other entry of the size (attention's ``causal``) gets its own; the dtype gets one only where
-    the rows differ in it (otherwise the heading names it), so that the table fits the page."""
+    """One op's rows in the order they were measured. Integer dimensions share a column
+    (``B×T×D``); any other entry of the size (attention's ``causal``) gets its own; the
+    dtype gets one only where the rows differ in it (otherwise the heading names it), so
+    that the table fits the page."""
     dims = [
         k
         for k, v in rows[0]["size"].items()
@@ -174,13 +182,15 @@ def _option(value) -> str:
 
 
 def _exponent(x: float) -> str:
-    """One significant digit in the shortest exponent form, narrow enough for the tables: 3.6e-07 -> 4e-7."""
+    """One significant digit in the shortest exponent form, narrow enough for the
+    tables: 3.6e-07 -> 4e-7."""
     mantissa, exponent = f"{x:.0e}".split("e")
     return f"{mantissa}e{int(exponent)}"
 
 
 def _digits(x: float, significant: int = 3) -> str:
-    """``x`` with ``significant`` digits and no exponent: 34128.5 -> 34129, 51.94 -> 51.9, 0.00306 -> 0.00306."""
+    """``x`` with ``significant`` digits and no exponent: 34128.5 -> 34129,
+    51.94 -> 51.9, 0.00306 -> 0.00306."""
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
     decimals = max(0, significant - 1 - math.floor(math.log10(abs(x))))
@@ -191,13 +201,17 @@ def _fill_in(app, docname: str, source: list[str]) -> None:
     if PLACEHOLDER not in source[0]:
         return
     folder = Path(app.srcdir) / RESULTS
-    # Sphinx counts a dependency that is not a file as changed, so the folder makes every build read
-    # the page again: a new, changed or removed results file always shows.
+    # Sphinx counts a dependency that is not a file as changed, so the folder makes
+    # every build read the page again: a new, changed or removed results file
+    # always shows.
     app.env.note_dependency(str(folder))
     options = app.config.html_theme_options or {}
     repository = options.get("repository_url")
     if repository:
-        repository = f"{repository.rstrip('/')}/blob/{options.get('repository_branch') or 'main'}"
+        repository = (
+            f"{repository.rstrip('/')}/blob/"
+            f"{options.get('repository_branch') or 'main'}"
+        )
     source[0] = source[0].replace(PLACEHOLDER, results_markdown(folder, repository))
 
 

@@ -1,4 +1,5 @@
-"""Fixes to the scripts in each page's head, both found by the browser test (tests/site).
+"""Fixes to the scripts in each page's head, both found by the browser test
+(tests/site).
 
 1. Sphinx 7.4 puts an inline script that an extension adds while the documents
    are read into every page twice: sphinx-thebe's ``const THEBE_JS_URL = ...``
@@ -15,7 +16,8 @@ import json
 WIDGETS = """var require = {{paths: {paths}}};
 document.addEventListener("DOMContentLoaded", () => {{
     if (window.MathJax && !window.MathJax.Hub) {{
-        MathJax.Hub = {{Queue: ([, , element]) => MathJax.startup.promise.then(() => MathJax.typesetPromise([element]))}};
+        MathJax.Hub = {{Queue: ([, , element]) =>
+            MathJax.startup.promise.then(() => MathJax.typesetPromise([element]))}};
     }}
 }});"""
 

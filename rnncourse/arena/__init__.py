@@ -1,4 +1,5 @@
-"""Chapter 9's arena: the course's architectures on the same tasks, under the same budget.
+"""Chapter 9's arena: the course's architectures on the same tasks, under the
+same budget.
 
 Six small language models of about the same number of parameters (``build``): an LSTM,
 a transformer, RetNet, RWKV-4, Mamba, and a hybrid (RetNet with softmax attention in its
@@ -16,12 +17,13 @@ bytes of the state (a recurrent state, or a transformer's key-value cache) after
 contexts of several lengths. ``ABLATIONS`` trains changed models on recall alone: RetNet
 and the hybrid without their short convolution.
 
-``python -m rnncourse.arena`` (``make arena``, the runner in ``__main__``) runs it all, about a
-quarter of an hour on two CPU cores, and writes ``rnncourse/arena/results.json``, stamped with
-``source_hash()``: a hash of the budget and of the code of every ``rnncourse`` module that this
-one imports, found by following the import statements (``run_path``), so that no list can
-forget one. ``load()`` refuses a file whose stamp does not match the code, so the chapter never
-shows numbers of a model that has since changed. :mod:`rnncourse.arena.analysis` reads the
+``python -m rnncourse.arena`` (``make arena``, the runner in ``__main__``) runs it all,
+about a quarter of an hour on two CPU cores, and writes
+``rnncourse/arena/results.json``, stamped with ``source_hash()``: a hash of the budget
+and of the code of every ``rnncourse`` module that this one imports, found by following
+the import statements (``run_path``), so that no list can forget one. ``load()`` refuses
+a file whose stamp does not match the code, so the chapter never shows numbers of a
+model that has since changed. :mod:`rnncourse.arena.analysis` reads the
 results; :mod:`rnncourse.figures.arena` draws them.
 """
 
@@ -64,9 +66,9 @@ CACHE = "results.json"
 
 
 def configs(vocab_size: int, d_model: int = 64) -> dict[str, Any]:
-    """One configuration per model, sized to about the same number of parameters (within 10%):
-    a transformer block holds 12 d^2; a Mamba block about half of that, so Mamba gets 4 blocks,
-    a little narrower, for the others' 2."""
+    """One configuration per model, sized to about the same number of parameters
+    (within 10%): a transformer block holds 12 d^2; a Mamba block about half of that, so
+    Mamba gets 4 blocks, a little narrower, for the others' 2."""
     return {
         "lstm": LSTMConfig(vocab_size, d_model, hidden_size=80, n_layers=2),
         "transformer": TransformerConfig(vocab_size, d_model, n_layers=2, n_heads=4),
@@ -81,9 +83,9 @@ def configs(vocab_size: int, d_model: int = 64) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Budget:
-    """The same for every model: on each task, ``*_steps`` steps of AdamW at ``lr`` with a one-cycle
-    schedule and gradients clipped to norm 1, on batches of ``*_batch`` sequences; the recall
-    task cycles through ``pairs`` from step to step."""
+    """The same for every model: on each task, ``*_steps`` steps of AdamW at ``lr`` with
+    a one-cycle schedule and gradients clipped to norm 1, on batches of ``*_batch``
+    sequences; the recall task cycles through ``pairs`` from step to step."""
 
     lr: float = 3e-3
     recall_steps: int = 4000
@@ -121,7 +123,8 @@ def _masked_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _fit(model, next_batch, steps: int, lr: float) -> tuple[float, int]:
-    """Train for ``steps`` on ``next_batch(step) -> (x, y)``; returns (seconds, tokens seen)."""
+    """Train for ``steps`` on ``next_batch(step) -> (x, y)``; returns
+    (seconds, tokens seen)."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, lr, total_steps=steps, pct_start=0.1
@@ -150,8 +153,9 @@ def _accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def recall_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
-    """Train on MQAR, each step's batch with the next number of pairs in ``budget.pairs``;
-    returns the accuracy on fresh sequences for each number of pairs."""
+    """Train on MQAR, each step's batch with the next number of pairs in
+    ``budget.pairs``; returns the accuracy on fresh sequences for each number
+    of pairs."""
     seed_everything(seed)
     model = build(model_config)
 
@@ -174,7 +178,8 @@ def recall_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
 
 
 def copy_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
-    """Train on selective copying (targets are the data tokens' ids); returns the test accuracy."""
+    """Train on selective copying (targets are the data tokens' ids); returns the
+    test accuracy."""
     seed_everything(seed)
     model = build(model_config)
 
@@ -197,7 +202,8 @@ def copy_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
 
 
 def text_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
-    """Train on random windows of the corpus; returns validation bits per character and tokens per second."""
+    """Train on random windows of the corpus; returns validation bits per character and
+    tokens per second."""
     seed_everything(seed)
     model = build(model_config)
     corpus = char_corpus()
@@ -231,9 +237,10 @@ def inference_cost(
     seed: int = 0,
     piece_length: int = 512,
 ) -> dict[int, dict[str, float]]:
-    """For each context length C: read C tokens (in pieces of at most ``piece_length`` tokens, with the
-    state), then time ``generated`` tokens fed one at a time with the state.
-    Returns {C: {"seconds_per_token": the median, "state_bytes": after the context}}."""
+    """For each context length C: read C tokens (in pieces of at most ``piece_length``
+    tokens, with the state), then time ``generated`` tokens fed one at a time with the
+    state. Returns {C: {"seconds_per_token": the median, "state_bytes": after
+    the context}}."""
     model.eval()
     model(
         torch.zeros(1, 1, dtype=torch.long)
@@ -260,8 +267,9 @@ def inference_cost(
 
 
 def _module_file(root: Path, module: str) -> Path | None:
-    """The file of ``rnncourse.<...>`` under ``root`` (the package's folder): a package's
-    ``__init__.py`` or a module; None for a name that is not a module (a function imported from one)."""
+    """The file of ``rnncourse.<...>`` under ``root`` (the package's folder): a
+    package's ``__init__.py`` or a module; None for a name that is not a module
+    (a function imported from one)."""
     parts = module.split(".")[1:]
     candidates = [root.joinpath(*parts, "__init__.py")] + (
         [root.joinpath(*parts).with_suffix(".py")] if parts else []
@@ -270,8 +278,9 @@ def _module_file(root: Path, module: str) -> Path | None:
 
 
 def _imported(source: str) -> set[str]:
-    """Every ``rnncourse`` module name that ``source`` imports, anywhere in it (inside functions too),
-    with each name imported from a package (``from rnncourse.ops import backend``) as a candidate."""
+    """Every ``rnncourse`` module name that ``source`` imports, anywhere in it
+    (inside functions too), with each name imported from a package
+    (``from rnncourse.ops import backend``) as a candidate."""
     names = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
@@ -284,10 +293,11 @@ def _imported(source: str) -> set[str]:
 
 
 def run_path(root: Path | None = None) -> dict[str, Path]:
-    """Every ``rnncourse`` module that importing ``rnncourse.arena`` imports, directly or not: the
-    modules that build, train and time the models. Found by following the import statements from
-    this package's own source, each module's parent packages included (Python runs their
-    ``__init__.py`` first). ``root``: the package's folder (default: the installed one)."""
+    """Every ``rnncourse`` module that importing ``rnncourse.arena`` imports, directly
+    or not: the modules that build, train and time the models. Found by following the
+    import statements from this package's own source, each module's parent packages
+    included (Python runs their ``__init__.py`` first). ``root``: the package's folder
+    (default: the installed one)."""
     root = Path(str(resources.files("rnncourse"))) if root is None else Path(root)
     found: dict[str, Path] = {}
     todo = ["rnncourse.arena"]
@@ -305,7 +315,8 @@ def run_path(root: Path | None = None) -> dict[str, Path]:
 
 
 def _code(source: str) -> str:
-    """The program in ``source`` without its comments and docstrings: editing the prose keeps the hash."""
+    """The program in ``source`` without its comments and docstrings: editing the prose
+    keeps the hash."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -333,8 +344,9 @@ def source_hash(budget: Budget = Budget(), root: Path | None = None) -> str:
 def measure(
     name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None
 ) -> dict[str, Any]:
-    """One model's row: its parameter counts, its three tasks, its generation cost and its configuration.
-    ``threads`` sets torch's threads for the run (None: leave them)."""
+    """One model's row: its parameter counts, its three tasks, its generation cost and
+    its configuration. ``threads`` sets torch's threads for the run
+    (None: leave them)."""
     if threads is not None:
         torch.set_num_threads(threads)
     vocabs = {
@@ -360,7 +372,8 @@ def measure(
     return row
 
 
-# Recall only, for models changed in one respect: what RetNet's short convolution (rnncourse.nn.short_conv) buys.
+# Recall only, for models changed in one respect: what RetNet's short convolution
+# (rnncourse.nn.short_conv) buys.
 ABLATIONS = {
     "retnet_no_conv": ("retnet", {"short_conv": 0}),
     "hybrid_no_conv": ("hybrid", {"short_conv": 0}),
@@ -370,7 +383,8 @@ ABLATIONS = {
 def measure_ablation(
     name: str, budget: Budget = Budget(), seed: int = 0, threads: int | None = None
 ) -> dict[str, Any]:
-    """The recall task for ``ABLATIONS[name]``: a model of ``MODELS`` with some configuration fields changed."""
+    """The recall task for ``ABLATIONS[name]``: a model of ``MODELS`` with some
+    configuration fields changed."""
     if threads is not None:
         torch.set_num_threads(threads)
     base, changes = ABLATIONS[name]
@@ -396,9 +410,10 @@ def run(
     ablations: tuple[str, ...] = tuple(ABLATIONS),
     log=print,
 ) -> dict[str, Any]:
-    """Every model on every task and in generation, and the ``ablations`` on recall; returns the results
-    as a JSON-ready dict. With ``jobs`` > 1, that many runs go at once, each in its own process on one
-    thread (so that every model's times are taken under the same conditions)."""
+    """Every model on every task and in generation, and the ``ablations`` on recall;
+    returns the results as a JSON-ready dict. With ``jobs`` > 1, that many runs go at
+    once, each in its own process on one thread (so that every model's times are taken
+    under the same conditions)."""
     threads = 1 if jobs > 1 else torch.get_num_threads()
     start = time.perf_counter()
     results: dict[str, Any] = {
@@ -429,7 +444,8 @@ def run(
             else ""
         )
         log(
-            f"{name:15s} {row['seconds']:6.1f} s  recall {row['recall']['accuracy']}{tasks}"
+            f"{name:15s} {row['seconds']:6.1f} s  recall "
+            f"{row['recall']['accuracy']}{tasks}"
         )
 
     if jobs == 1:
@@ -459,15 +475,18 @@ def cache_path() -> Path:
 
 
 def load(path: str | Path | None = None, budget: Budget = Budget()) -> dict[str, Any]:
-    """The cached results, after checking that they were produced by the code and budget of today.
+    """The cached results, after checking that they were produced by the code and budget
+    of today.
 
-    Raises ``ValueError`` (run ``make arena``) when the file is missing or its hash differs.
-    Keys come back as they were written: JSON turns the integer keys (pairs, contexts) into strings.
+    Raises ``ValueError`` (run ``make arena``) when the file is missing or its hash
+    differs. Keys come back as they were written: JSON turns the integer keys
+    (pairs, contexts) into strings.
     """
     path = Path(path) if path is not None else cache_path()
     if not path.is_file():
         raise ValueError(
-            f"no arena results at {path}: run `make arena` (python -m rnncourse.arena) to produce them"
+            f"no arena results at {path}: run `make arena` (python -m rnncourse.arena) "
+            "to produce them"
         )
     results = json.loads(path.read_text())
     if results.get("source_hash") != source_hash(budget):

@@ -1,4 +1,5 @@
-"""``python -m rnncourse.arena`` (``make arena``): train and measure chapter 9's models, write the results."""
+"""``python -m rnncourse.arena`` (``make arena``): train and measure chapter 9's models,
+write the results."""
 
 from __future__ import annotations
 

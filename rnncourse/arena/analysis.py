@@ -1,8 +1,9 @@
-"""Chapter 9's results read: recall curves, crossovers, the table and the triangle's scores.
+"""Chapter 9's results read: recall curves, crossovers, the table and the
+triangle's scores.
 
-Every function takes the results dict as :func:`rnncourse.arena.load` returns it (JSON: the
-numbers of pairs and the context lengths are string keys) and computes from what was measured,
-nothing else; :mod:`rnncourse.figures.arena` draws them.
+Every function takes the results dict as :func:`rnncourse.arena.load` returns it (JSON:
+the numbers of pairs and the context lengths are string keys) and computes from what was
+measured, nothing else; :mod:`rnncourse.figures.arena` draws them.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ NAMES = {
 
 
 def recall_curve(results: dict[str, Any], name: str) -> tuple[list[int], list[float]]:
-    """(numbers of pairs, recall accuracy at each) for one model, in increasing order of pairs."""
+    """(numbers of pairs, recall accuracy at each) for one model, in increasing order
+    of pairs."""
     accuracy = results["models"][name]["recall"]["accuracy"]
     pairs = sorted(int(n) for n in accuracy)
     return pairs, [accuracy[str(n)] for n in pairs]
 
 
 def crossover(results: dict[str, Any], name: str, threshold: float = 0.5) -> int | None:
-    """The first number of pairs at which the model's recall accuracy falls below ``threshold``
-    (None if it never does over the pairs measured)."""
+    """The first number of pairs at which the model's recall accuracy falls below
+    ``threshold`` (None if it never does over the pairs measured)."""
     for n, acc in zip(*recall_curve(results, name)):
         if acc < threshold:
             return n
@@ -41,9 +43,9 @@ def contexts(results: dict[str, Any]) -> list[int]:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The chapter's table as Markdown: parameters, quality per task, training throughput, the time
-    of one generated token after the two longest contexts, and the memory kept after the shortest
-    and the longest."""
+    """The chapter's table as Markdown: parameters, quality per task, training
+    throughput, the time of one generated token after the two longest contexts, and the
+    memory kept after the shortest and the longest."""
     budget, cs = results["budget"], contexts(results)
     pairs = sorted(budget["pairs"])
     short, middle, long = cs[0], cs[-2], cs[-1]
@@ -80,9 +82,10 @@ def table(results: dict[str, Any]) -> str:
 
 def triangle_scores(results: dict[str, Any]) -> dict[str, tuple[float, float, float]]:
     """Each model's three scores in [0, 1], each relative to the best model on it:
-    training parallelism (training tokens per second), cheap inference (the smallest state or
-    cache after the longest context, on a log scale), and quality (the mean of recall accuracy
-    over the pairs, selective-copy accuracy and the text score, lowest bits per character = 1)."""
+    training parallelism (training tokens per second), cheap inference (the smallest
+    state or cache after the longest context, on a log scale), and quality (the mean of
+    recall accuracy over the pairs, selective-copy accuracy and the text score, lowest
+    bits per character = 1)."""
     models = results["models"]
     long = str(contexts(results)[-1])
     speed = {n: r["text"]["tokens_per_s"] for n, r in models.items()}

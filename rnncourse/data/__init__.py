@@ -1,4 +1,5 @@
-"""Offline data sets: generated on the spot or shipped with the package, never downloaded."""
+"""Offline data sets: generated on the spot or shipped with the package,
+never downloaded."""
 
 from rnncourse.data.dates import DateBatches, Tokenizer, date_splits, date_tokenizers
 from rnncourse.data.mackey_glass import mackey_glass

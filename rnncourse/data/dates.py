@@ -1,4 +1,5 @@
-"""Dates written by people, in four languages, to translate into ISO 8601 ('YYYY-MM-DD').
+"""Dates written by people, in four languages, to translate into ISO 8601
+('YYYY-MM-DD').
 
 A small translation task made offline (the classic toy task for attention, as
 in the date-normalisation exercises that followed Bahdanau et al. 2015): the
@@ -33,10 +34,22 @@ STYLE_WEIGHTS = (0.25, 0.35, 0.15, 0.25)
 # --------------------------------------------------------------------------
 
 MONTHS = {
-    "en": "January February March April May June July August September October November December".split(),
-    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split(),
-    "de": "Januar Februar März April Mai Juni Juli August September Oktober November Dezember".split(),
-    "es": "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(),
+    "en": (
+        "January February March April May June July August September October "
+        "November December"
+    ).split(),
+    "fr": (
+        "janvier février mars avril mai juin juillet août septembre octobre "
+        "novembre décembre"
+    ).split(),
+    "de": (
+        "Januar Februar März April Mai Juni Juli August September Oktober "
+        "November Dezember"
+    ).split(),
+    "es": (
+        "enero febrero marzo abril mayo junio julio agosto septiembre octubre "
+        "noviembre diciembre"
+    ).split(),
 }
 MONTHS_SHORT = {
     "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(),
@@ -52,24 +65,24 @@ WEEKDAYS = {  # Monday first, as datetime.date.weekday() counts
 }
 
 EN_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-    "fifteen sixteen seventeen eighteen nineteen"
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen "
+    "fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
 EN_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 FR_ONES = (
-    "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze "
-    "seize dix-sept dix-huit dix-neuf"
+    "zéro un deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze "
+    "quinze seize dix-sept dix-huit dix-neuf"
 ).split()
 FR_TENS = "_ _ vingt trente quarante cinquante soixante".split()
 DE_ONES = (
-    "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn vierzehn "
-    "fünfzehn sechzehn siebzehn achtzehn neunzehn"
+    "null eins zwei drei vier fünf sechs sieben acht neun zehn elf zwölf dreizehn "
+    "vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn"
 ).split()
 DE_TENS = "_ _ zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig".split()
 ES_ONES = (
-    "cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince "
-    "dieciséis diecisiete dieciocho diecinueve veinte veintiuno veintidós veintitrés veinticuatro "
-    "veinticinco veintiséis veintisiete veintiocho veintinueve"
+    "cero uno dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce "
+    "quince dieciséis diecisiete dieciocho diecinueve veinte veintiuno veintidós "
+    "veintitrés veinticuatro veinticinco veintiséis veintisiete veintiocho veintinueve"
 ).split()
 ES_TENS = "_ _ _ treinta cuarenta cincuenta sesenta setenta ochenta noventa".split()
 
@@ -101,7 +114,8 @@ def ordinal_en(n: int) -> str:
 
 
 def number_fr(n: int) -> str:
-    """1-99 in French words: 71 -> 'soixante et onze', 80 -> 'quatre-vingts', 91 -> 'quatre-vingt-onze'."""
+    """1-99 in French words: 71 -> 'soixante et onze', 80 -> 'quatre-vingts',
+    91 -> 'quatre-vingt-onze'."""
     if n < 20:
         return FR_ONES[n]
     if n <= 60:
@@ -127,7 +141,8 @@ def number_de(n: int) -> str:
 
 
 def ordinal_de(n: int) -> str:
-    """1-31 as a German ordinal after 'am': 1 -> 'ersten', 3 -> 'dritten', 21 -> 'einundzwanzigsten'."""
+    """1-31 as a German ordinal after 'am': 1 -> 'ersten', 3 -> 'dritten',
+    21 -> 'einundzwanzigsten'."""
     irregular = {1: "ersten", 3: "dritten", 7: "siebten", 8: "achten"}
     return irregular.get(n) or number_de(n) + ("ten" if n < 20 else "sten")
 
@@ -174,7 +189,8 @@ def year_in_words(year: int, lang: str, rng: random.Random) -> str:
 
 
 def write_digits(d: datetime.date, lang: str, rng: random.Random) -> str:
-    """'21.03.2019', '21/3/19', '2019/03/21': day first (or ISO-like year first), never month first."""
+    """'21.03.2019', '21/3/19', '2019/03/21': day first (or ISO-like year first), never
+    month first."""
     sep = (
         {"de": ".", "fr": "/", "es": "/", "en": "/"}[lang]
         if rng.random() < 0.7
@@ -192,7 +208,8 @@ def write_digits(d: datetime.date, lang: str, rng: random.Random) -> str:
 
 
 def write_month_name(d: datetime.date, lang: str, rng: random.Random) -> str:
-    """'Thursday, March 21st, 2019', '21. März 2019', 'le 1er mars 2019', '21 de marzo de 2019'."""
+    """'Thursday, March 21st, 2019', '21. März 2019', 'le 1er mars 2019', '21 de marzo
+    de 2019'."""
     month = (MONTHS if rng.random() < 0.7 else MONTHS_SHORT)[lang][d.month - 1]
     year = str(d.year)
     if lang == "en":
@@ -228,7 +245,8 @@ def write_month_name(d: datetime.date, lang: str, rng: random.Random) -> str:
 
 
 def write_spelled_out(d: datetime.date, lang: str, rng: random.Random) -> str:
-    """Day and year in words: 'the twenty-first of March, two thousand nineteen', 'ersten März zweitausend'."""
+    """Day and year in words: 'the twenty-first of March, two thousand nineteen',
+    'ersten März zweitausend'."""
     month, year = MONTHS[lang][d.month - 1], year_in_words(d.year, lang, rng)
     if lang == "en":
         return rng.choice(
@@ -297,7 +315,8 @@ ARTICLES = {
 
 
 def write_date(d: datetime.date, lang: str, style: str, rng: random.Random) -> str:
-    """One human-written form of ``d`` in language ``lang`` (one of LANGUAGES) and ``style`` (one of STYLES).
+    """One human-written form of ``d`` in language ``lang`` (one of LANGUAGES) and
+    ``style`` (one of STYLES).
 
     The writers leave out the article, which the sentences supply; a date on
     its own gets one sometimes (always when German spells out the day), and
@@ -305,7 +324,8 @@ def write_date(d: datetime.date, lang: str, style: str, rng: random.Random) -> s
     """
     if lang not in LANGUAGES or style not in WRITERS:
         raise ValueError(
-            f"lang must be one of {LANGUAGES} and style one of {STYLES}, got {lang!r} and {style!r}"
+            f"lang must be one of {LANGUAGES} and style one of {STYLES}, got {lang!r} "
+            f"and {style!r}"
         )
     text = WRITERS[style](d, lang, rng)
     if (
@@ -344,7 +364,8 @@ def all_dates() -> list[datetime.date]:
 def make_examples(
     dates: list[datetime.date], n: int, rng: random.Random
 ) -> list[Example]:
-    """``n`` examples, each a date drawn from ``dates`` in a random language and style."""
+    """``n`` examples, each a date drawn from ``dates`` in a random language
+    and style."""
     examples = []
     for _ in range(n):
         d, lang = rng.choice(dates), rng.choice(LANGUAGES)
@@ -367,8 +388,9 @@ class DateSplits:
 def date_splits(
     n_train: int = 30_000, n_val: int = 1_000, n_test: int = 2_000, seed: int = 0
 ) -> DateSplits:
-    """Shuffle all dates with ``seed``, give 80% to training and 10% each to validation and
-    test, then write ``n_*`` examples from each split's own dates. Same seed, same examples."""
+    """Shuffle all dates with ``seed``, give 80% to training and 10% each to validation
+    and test, then write ``n_*`` examples from each split's own dates. Same seed,
+    same examples."""
     if min(n_train, n_val, n_test) < 1:
         raise ValueError(
             f"every split needs at least one example, got {n_train}, {n_val}, {n_test}"
@@ -400,7 +422,8 @@ TARGET_CHARS = string.digits + "-"
 
 
 class Tokenizer:
-    """Characters to integer ids and back, with padding (id 0), start (1) and end (2) symbols."""
+    """Characters to integer ids and back, with padding (id 0), start (1) and end
+    (2) symbols."""
 
     def __init__(self, chars: str):
         self.symbols = [PAD, SOS, EOS, *sorted(set(chars))]
@@ -418,7 +441,8 @@ class Tokenizer:
         return [self.sos] * sos + [self.index[c] for c in text] + [self.eos] * eos
 
     def decode(self, ids) -> str:
-        """ids (list or 1-D tensor) -> str, stopping at the first end symbol and skipping start and padding."""
+        """ids (list or 1-D tensor) -> str, stopping at the first end symbol and
+        skipping start and padding."""
         out = []
         for i in torch.as_tensor(ids).tolist():
             if i == self.eos:
@@ -435,7 +459,8 @@ class Tokenizer:
 def pad_sequences(
     seqs: list[list[int]], pad: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lists of ids -> (ids (B, L) int64 padded with ``pad``, mask (B, L) bool, True on real tokens)."""
+    """Lists of ids -> (ids (B, L) int64 padded with ``pad``, mask (B, L) bool, True on
+    real tokens)."""
     if not seqs or min(map(len, seqs)) == 0:
         raise ValueError("pad_sequences needs at least one sequence, and no empty ones")
     L = max(map(len, seqs))
@@ -450,7 +475,8 @@ def pad_sequences(
 
 @dataclass
 class Batch:
-    """A padded batch. src, src_mask: (B, S); tgt_in, tgt_out: (B, T), tgt_in = [<sos>, y], tgt_out = [y, <eos>]."""
+    """A padded batch. src, src_mask: (B, S); tgt_in, tgt_out: (B, T),
+    tgt_in = [<sos>, y], tgt_out = [y, <eos>]."""
 
     src: torch.Tensor  # (B, S) int64 source ids, padded with 0
     src_mask: torch.Tensor  # (B, S) bool, True on real characters
@@ -479,7 +505,8 @@ class DateBatches:
         return len(self.examples)
 
     def batch(self, index: torch.Tensor) -> Batch:
-        """The examples at ``index`` (B,), their source trimmed to the longest one among them."""
+        """The examples at ``index`` (B,), their source trimmed to the longest one
+        among them."""
         S = int(self.lengths[index].max())
         return Batch(
             self.src[index, :S],
@@ -491,22 +518,25 @@ class DateBatches:
     def similar_length_batch(
         self, batch_size: int, generator: torch.Generator
     ) -> Batch:
-        """``batch_size`` neighbours in length order, from a random place: little padding,
-        so a batch of short sentences costs little (bucketing)."""
+        """``batch_size`` neighbours in length order, from a random place: little
+        padding, so a batch of short sentences costs little (bucketing)."""
         start = int(
             torch.randint(0, len(self) - batch_size + 1, (1,), generator=generator)
         )
         return self.batch(self.by_length[start : start + batch_size])
 
     def batches(self, batch_size: int):
-        """Every example once, shortest first, in batches of ``batch_size`` (the last may be smaller).
+        """Every example once, shortest first, in batches of ``batch_size``
+        (the last may be smaller).
 
-        Yields (index (B,), Batch): the examples' positions in the split, to put results back in order.
+        Yields (index (B,), Batch): the examples' positions in the split, to put results
+        back in order.
         """
         for index in self.by_length.split(batch_size):
             yield index, self.batch(index)
 
 
 def date_tokenizers() -> tuple[Tokenizer, Tokenizer]:
-    """The source tokenizer (letters of the four languages, digits, punctuation) and the target one (digits and '-')."""
+    """The source tokenizer (letters of the four languages, digits, punctuation) and the
+    target one (digits and '-')."""
     return Tokenizer(SOURCE_CHARS), Tokenizer(TARGET_CHARS)

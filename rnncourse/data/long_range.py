@@ -1,4 +1,5 @@
-"""Two synthetic tasks whose answer depends on inputs far in the past, generated on the spot.
+"""Two synthetic tasks whose answer depends on inputs far in the past, generated on
+the spot.
 
 Copy memory (Hochreiter & Schmidhuber 1997; close to the form of Arjovsky,
 Shah & Bengio 2016): read a few symbols, wait, then write them back when a marker
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
-IGNORE = -100  # the target at steps with nothing to predict; torch's cross_entropy skips it by default
+# the target at steps with nothing to predict; torch's cross_entropy skips it by default
+IGNORE = -100
 
 
 @dataclass
@@ -45,19 +47,23 @@ class CopyMemory:
 def copy_memory(
     n: int, lag: int, memory_length: int = 3, n_symbols: int = 8, seed: int = 0
 ) -> CopyMemory:
-    """``n`` sequences in which symbol i, read at step i, must be written at step i + lag.
+    """``n`` sequences in which symbol i, read at step i, must be written at step
+    i + lag.
 
     Steps 0..memory_length-1 hold random symbols, then blanks, the "go" marker at
-    step lag - 1, and blanks while the answer is written (steps lag..lag+memory_length-1).
-    Needs lag > memory_length so that the marker comes after the symbols.
+    step lag - 1, and blanks while the answer is written (steps
+    lag..lag+memory_length-1). Needs lag > memory_length so that the marker comes after
+    the symbols.
     """
     if n < 1 or memory_length < 1 or n_symbols < 2:
         raise ValueError(
-            f"need n >= 1, memory_length >= 1 and n_symbols >= 2, got {n}, {memory_length}, {n_symbols}"
+            f"need n >= 1, memory_length >= 1 and n_symbols >= 2, got {n}, "
+            f"{memory_length}, {n_symbols}"
         )
     if lag <= memory_length:
         raise ValueError(
-            f"lag must exceed memory_length={memory_length} so the marker follows the symbols, got lag={lag}"
+            f"lag must exceed memory_length={memory_length} so the marker follows the "
+            f"symbols, got lag={lag}"
         )
     g = torch.Generator().manual_seed(seed)
     T = lag + memory_length
@@ -74,8 +80,9 @@ def copy_memory(
 
 @dataclass
 class AddingProblem:
-    """A batch of the adding problem: ``x`` (N, T, 2), values in channel 0 and the two marks
-    in channel 1; ``y`` (N,) the sum of the two marked values; ``positions`` (N, 2) where the marks are."""
+    """A batch of the adding problem: ``x`` (N, T, 2), values in channel 0 and the two
+    marks in channel 1; ``y`` (N,) the sum of the two marked values; ``positions``
+    (N, 2) where the marks are."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -83,7 +90,8 @@ class AddingProblem:
 
 
 def adding_problem(n: int, length: int, seed: int = 0) -> AddingProblem:
-    """``n`` sequences of ``length`` steps: values uniform in [0, 1], one mark in each half."""
+    """``n`` sequences of ``length`` steps: values uniform in [0, 1], one mark in
+    each half."""
     if n < 1 or length < 2:
         raise ValueError(f"need n >= 1 and length >= 2, got n={n}, length={length}")
     g = torch.Generator().manual_seed(seed)

@@ -35,10 +35,11 @@ def mackey_glass(
 ) -> SineWaves:
     """``n`` series of ``length`` readings, centred and scaled to about [-1, 1].
 
-    Returns a :class:`rnncourse.data.SineWaves` record (so the forecasting code reads both
-    alike): ``noisy`` and ``clean`` are the same (N, T, 1) series (it has no noise; its
-    irregularity is its own), ``freq``, ``phase`` and ``amplitude`` hold NaN. The first
-    ``warmup`` time units are integrated and dropped so each series is on its attractor.
+    Returns a :class:`rnncourse.data.SineWaves` record (so the forecasting code reads
+    both alike): ``noisy`` and ``clean`` are the same (N, T, 1) series (it has no noise;
+    its irregularity is its own), ``freq``, ``phase`` and ``amplitude`` hold NaN. The
+    first ``warmup`` time units are integrated and dropped so each series is on
+    its attractor.
     """
     if n < 1 or length < 1:
         raise ValueError(f"n and length must be positive, got n={n}, length={length}")

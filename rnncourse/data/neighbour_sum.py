@@ -1,4 +1,5 @@
-"""A tagging task that needs the future: at each step, the sum of the two neighbours modulo K.
+"""A tagging task that needs the future: at each step, the sum of the two neighbours
+modulo K.
 
 Input: a sequence of random symbols x_0..x_{T-1} from {0, ..., K-1}. Target at
 step t (for 0 < t < T-1): y_t = (x_{t-1} + x_{t+1}) mod K. A model reading left
@@ -19,7 +20,8 @@ from rnncourse.data.long_range import IGNORE
 
 @dataclass
 class NeighbourSum:
-    """``x``: (N, T) int64 symbols in 0..K-1; ``y``: (N, T) int64 targets, ``IGNORE`` at the two ends."""
+    """``x``: (N, T) int64 symbols in 0..K-1; ``y``: (N, T) int64 targets, ``IGNORE`` at
+    the two ends."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -27,7 +29,8 @@ class NeighbourSum:
 
 
 def neighbour_sum(n: int, length: int = 16, K: int = 4, seed: int = 0) -> NeighbourSum:
-    """``n`` random sequences of ``length`` symbols with their targets (x_{t-1} + x_{t+1}) mod K."""
+    """``n`` random sequences of ``length`` symbols with their targets
+    (x_{t-1} + x_{t+1}) mod K."""
     if n < 1 or length < 3 or K < 2:
         raise ValueError(
             f"need n >= 1, length >= 3 and K >= 2, got n={n}, length={length}, K={K}"

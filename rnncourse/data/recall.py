@@ -1,5 +1,5 @@
-"""Multi-query associative recall (MQAR: Arora et al. 2023, "Zoology: measuring and improving
-recall in efficient language models"), generated on the spot.
+"""Multi-query associative recall (MQAR: Arora et al. 2023, "Zoology: measuring and
+improving recall in efficient language models"), generated on the spot.
 
 A sequence first lists ``n_pairs`` key-value pairs, then asks for every key again, in a
 new random order:
@@ -31,8 +31,8 @@ class AssociativeRecall:
     """A batch of the MQAR task.
 
     ``x``: (B, 3 N) int64 tokens: N key-value pairs (2 N tokens), then the N queries.
-    ``y``: (B, 3 N) int64 targets: at query step t >= 2 N, the value token paired with the
-    key x[:, t]; ``IGNORE`` elsewhere.
+    ``y``: (B, 3 N) int64 targets: at query step t >= 2 N, the value token paired with
+    the key x[:, t]; ``IGNORE`` elsewhere.
     """
 
     x: torch.Tensor
@@ -50,12 +50,14 @@ class AssociativeRecall:
 def associative_recall(
     n: int, n_pairs: int, n_keys: int = 64, n_values: int = 64, seed: int = 0
 ) -> AssociativeRecall:
-    """``n`` MQAR sequences of ``n_pairs`` pairs each (distinct keys per sequence), every key queried once."""
+    """``n`` MQAR sequences of ``n_pairs`` pairs each (distinct keys per sequence),
+    every key queried once."""
     if n < 1 or n_pairs < 1:
         raise ValueError(f"need n >= 1 and n_pairs >= 1, got n={n}, n_pairs={n_pairs}")
     if n_pairs > n_keys:
         raise ValueError(
-            f"n_pairs={n_pairs} distinct keys need n_keys >= n_pairs, got n_keys={n_keys}"
+            f"n_pairs={n_pairs} distinct keys need n_keys >= n_pairs, got "
+            f"n_keys={n_keys}"
         )
     if n_values < 2:
         raise ValueError(f"need n_values >= 2 values to choose from, got {n_values}")

@@ -52,15 +52,18 @@ class SelectiveCopy:
 def selective_copy(
     n: int, length: int = 64, n_tokens: int = 4, n_symbols: int = 8, seed: int = 0
 ) -> SelectiveCopy:
-    """``n`` sequences: ``n_tokens`` data tokens at random distinct steps among ``length``
-    blanks-and-data steps, then ``n_tokens`` recall markers at which they are due, in order."""
+    """``n`` sequences: ``n_tokens`` data tokens at random distinct steps among
+    ``length`` blanks-and-data steps, then ``n_tokens`` recall markers at which they are
+    due, in order."""
     if n < 1 or n_tokens < 1 or n_symbols < 2:
         raise ValueError(
-            f"need n >= 1, n_tokens >= 1 and n_symbols >= 2, got {n}, {n_tokens}, {n_symbols}"
+            f"need n >= 1, n_tokens >= 1 and n_symbols >= 2, got {n}, {n_tokens}, "
+            f"{n_symbols}"
         )
     if length < n_tokens:
         raise ValueError(
-            f"length must be at least n_tokens={n_tokens} to hold the data tokens, got length={length}"
+            f"length must be at least n_tokens={n_tokens} to hold the data tokens, got "
+            f"length={length}"
         )
     g = torch.Generator().manual_seed(seed)
     positions = (

@@ -15,7 +15,8 @@ import torch
 
 @dataclass
 class SineWaves:
-    """A batch of series: ``noisy`` is what a model sees, ``clean`` the sine beneath it."""
+    """A batch of series: ``noisy`` is what a model sees, ``clean`` the sine
+    beneath it."""
 
     noisy: torch.Tensor  # (N, T, 1)
     clean: torch.Tensor  # (N, T, 1)
@@ -37,7 +38,8 @@ def sine_waves(
         raise ValueError(f"n and length must be positive, got n={n}, length={length}")
     if not 0 < freq_range[0] <= freq_range[1] <= 0.5:
         raise ValueError(
-            f"freq_range must lie in (0, 0.5] cycles per step (the Nyquist limit), got {freq_range}"
+            "freq_range must lie in (0, 0.5] cycles per step (the Nyquist limit), got "
+            f"{freq_range}"
         )
     g = torch.Generator().manual_seed(seed)
     freq = torch.empty(n).uniform_(*freq_range, generator=g)

@@ -56,7 +56,8 @@ class CharVocab:
 
 @dataclass
 class CharCorpus:
-    """A text split into training and validation ids: the first 90% trains, the rest validates."""
+    """A text split into training and validation ids: the first 90% trains, the
+    rest validates."""
 
     text: str
     vocab: CharVocab
@@ -65,7 +66,8 @@ class CharCorpus:
 
 
 def char_corpus(val_fraction: float = 0.1) -> CharCorpus:
-    """The Python documentation corpus, encoded and split (contiguously, so no text leaks)."""
+    """The Python documentation corpus, encoded and split (contiguously, so no
+    text leaks)."""
     if not 0 < val_fraction < 1:
         raise ValueError(
             f"val_fraction must lie strictly between 0 and 1, got {val_fraction}"
@@ -80,10 +82,12 @@ def char_corpus(val_fraction: float = 0.1) -> CharCorpus:
 def random_windows(
     ids: torch.Tensor, batch_size: int, seq_len: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of windows at random offsets: inputs x and next-character targets y, each (B, T)."""
+    """A batch of windows at random offsets: inputs x and next-character targets y, each
+    (B, T)."""
     if ids.dim() != 1 or len(ids) <= seq_len:
         raise ValueError(
-            f"ids must be a 1-D tensor longer than seq_len={seq_len}, got shape {tuple(ids.shape)}"
+            f"ids must be a 1-D tensor longer than seq_len={seq_len}, got shape "
+            f"{tuple(ids.shape)}"
         )
     starts = torch.randint(0, len(ids) - seq_len, (batch_size,), generator=generator)
     offsets = torch.arange(seq_len)
@@ -106,7 +110,8 @@ def truncated_windows(
     stream_len = (len(ids) - 1) // batch_size
     if stream_len < seq_len:
         raise ValueError(
-            f"{len(ids)} ids are too few for {batch_size} streams of at least seq_len={seq_len}"
+            f"{len(ids)} ids are too few for {batch_size} streams of at least "
+            f"seq_len={seq_len}"
         )
     streams = ids[: batch_size * stream_len + 1]
     x_all = streams[:-1].view(batch_size, stream_len)  # (B, L)

@@ -1,6 +1,7 @@
 """Figures: every plotting function of the course, its colours and its widgets.
 
-- ``diagrams``: networks and algorithms drawn (the Elman cell, BPTT's graph, the parallel scan, tiles);
+- ``diagrams``: networks and algorithms drawn (the Elman cell, BPTT's graph, the
+  parallel scan, tiles);
 - ``charts``: measured data (losses, gradient norms, kernels, attention weights, costs);
 - ``arena``: chapter 9's results; ``widgets``: the interactive explorers;
 - ``style``: the colour-blind-safe palette and the convention every figure follows

@@ -1,6 +1,7 @@
 """Chapter 9's figures, drawn from the arena's results (:func:`rnncourse.arena.load`).
 
-Each accepts an ``ax`` to draw into and returns the ``matplotlib.figure.Figure`` it drew on.
+Each accepts an ``ax`` to draw into and returns the ``matplotlib.figure.Figure`` it
+drew on.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ MARKERS = {
 
 
 def plot_recall(results: dict[str, Any], ax: Axes | None = None) -> Figure:
-    """Recall accuracy against the number of key-value pairs, one line per model, and the accuracy
-    1/N of a model that answers with one of the N values it saw, at random."""
+    """Recall accuracy against the number of key-value pairs, one line per model, and
+    the accuracy 1/N of a model that answers with one of the N values it saw,
+    at random."""
     fig, ax = figure_and_axes(ax, figsize=(6, 3.5))
     for name in results["models"]:
         pairs, acc = recall_curve(results, name)
@@ -55,8 +57,8 @@ def plot_recall(results: dict[str, Any], ax: Axes | None = None) -> Figure:
 def plot_inference(
     results: dict[str, Any], key: str = "state_bytes", ax: Axes | None = None
 ) -> Figure:
-    """Memory (``key="state_bytes"``) or time (``"seconds_per_token"``) of generation against the
-    number of tokens already read, log-log, one line per model."""
+    """Memory (``key="state_bytes"``) or time (``"seconds_per_token"``) of generation
+    against the number of tokens already read, log-log, one line per model."""
     fig, ax = figure_and_axes(ax, figsize=(6, 3.5))
     cs = contexts(results)
     scale = 1 / 1024 if key == "state_bytes" else 1e3
@@ -80,9 +82,10 @@ def plot_inference(
 
 
 def plot_triangle(results: dict[str, Any], ax: Axes | None = None) -> Figure:
-    """The "impossible triangle": each model placed at the weighted centre of the three corners
-    (training parallelism, cheap inference, quality), weighted by its measured scores; a model
-    that had all three would sit in the middle, one strong on a single property near its corner."""
+    """The "impossible triangle": each model placed at the weighted centre of the three
+    corners (training parallelism, cheap inference, quality), weighted by its measured
+    scores; a model that had all three would sit in the middle, one strong on a single
+    property near its corner."""
     fig, ax = figure_and_axes(ax, figsize=(5, 4.5))
     corners = [(0.0, 0.0), (1.0, 0.0), (0.5, math.sqrt(3) / 2)]
     labels = ["training\nparallelism", "cheap\ninference", "quality"]

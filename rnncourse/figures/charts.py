@@ -1,5 +1,5 @@
-"""Charts of measured data: training curves, gradient norms against distance, an SSM's kernel,
-attention weights, accuracy by length, and the cost of a forward pass against T.
+"""Charts of measured data: training curves, gradient norms against distance, an SSM's
+kernel, attention weights, accuracy by length, and the cost of a forward pass against T.
 
 Like every function in :mod:`rnncourse.figures`, each accepts an ``ax`` (``axes``
 for a chart of two panels) to draw into and returns the ``matplotlib.figure.Figure``
@@ -75,7 +75,8 @@ def plot_gradient_norms(
     guides: dict[str, float] | None = None,
     ylim: tuple[float, float] = (1e-12, 1e6),
 ) -> Figure:
-    """Gradient norm against the distance T - t, on a log scale, one line per entry of ``curves``.
+    """Gradient norm against the distance T - t, on a log scale, one line per entry of
+    ``curves``.
 
     ``curves`` maps a label to norms indexed by distance (entry 0 at distance 0).
     ``guides`` maps a label to a factor r, drawn dashed as r^distance (the formula
@@ -118,7 +119,8 @@ def plot_gradient_norms(
 def plot_kernel(
     K: torch.Tensor, channels: Sequence[int] = (0, 1, 2), ax: Axes | None = None
 ) -> Figure:
-    """K: (H, L), the convolution kernel of a diagonal SSM: one line per chosen channel."""
+    """K: (H, L), the convolution kernel of a diagonal SSM: one line per
+    chosen channel."""
     fig, ax = figure_and_axes(ax, figsize=(7, 2.8))
     for h in channels:
         ax.plot(K[h].detach(), lw=1.2, label=f"channel {h}")
@@ -144,7 +146,8 @@ def attention_heatmap(
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Alignment weights as a heatmap: one row per target token, one column per source token.
+    """Alignment weights as a heatmap: one row per target token, one column per
+    source token.
 
     weights: (T, S), row i holding alpha_i1..alpha_iS; ``source`` and ``target``
     are the S and T tokens that label the columns and rows.
@@ -152,8 +155,8 @@ def attention_heatmap(
     weights = torch.as_tensor(weights, dtype=torch.float32)
     if weights.dim() != 2 or weights.shape != (len(target), len(source)):
         raise ValueError(
-            f"weights must have shape (T, S) = ({len(target)}, {len(source)}) to match the tokens, "
-            f"got {tuple(weights.shape)}"
+            f"weights must have shape (T, S) = ({len(target)}, {len(source)}) to match "
+            f"the tokens, got {tuple(weights.shape)}"
         )
     T, S = weights.shape
     fig, ax = figure_and_axes(ax, figsize=(max(4.0, 0.16 * S + 1.5), 0.3 * T + 1.2))
@@ -196,7 +199,8 @@ def plot_accuracy_by_length(
     for name, accuracy in accuracies.items():
         if len(accuracy) != len(centres):
             raise ValueError(
-                f"{name}: expected {len(centres)} accuracies (one per bin), got {len(accuracy)}"
+                f"{name}: expected {len(centres)} accuracies (one per bin), got "
+                f"{len(accuracy)}"
             )
         ax.plot(centres, 100 * np.asarray(accuracy), "o-", label=name)
     labels = [f"{int(a)}-{int(b) - 1}" for a, b in zip(edges[:-1], edges[1:])]
@@ -227,8 +231,9 @@ def plot_cost(
 ) -> Figure:
     """Peak memory and time of one forward pass against T, one line per mixer (log-log).
 
-    ``rows``: dicts with keys "mixer", "T", "seconds" and "bytes". ``formula``: optional function of T giving
-    the naive form's predicted bytes, drawn dashed. ``axes``: two axes to draw into (memory, time).
+    ``rows``: dicts with keys "mixer", "T", "seconds" and "bytes". ``formula``: optional
+    function of T giving the naive form's predicted bytes, drawn dashed. ``axes``: two
+    axes to draw into (memory, time).
     """
     if axes is None:
         axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")[1]

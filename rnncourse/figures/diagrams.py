@@ -89,7 +89,8 @@ def _box(ax: Axes, xy: tuple[float, float], label: str, kind: str) -> FancyBboxP
 
 
 def _arrow(ax: Axes, start: Patch, end: Patch, color: str = INK) -> FancyArrowPatch:
-    """A straight arrow from one node to another; matplotlib clips it at both borders."""
+    """A straight arrow from one node to another; matplotlib clips it at
+    both borders."""
     arrow = FancyArrowPatch(
         _center(start),
         _center(end),
@@ -156,7 +157,8 @@ def _center(patch: Patch) -> tuple[float, float]:
 
 
 def _on_circle(circle: Circle, degrees: float) -> tuple[float, float]:
-    """The point of a circle's border at the given angle, so curves start on the border."""
+    """The point of a circle's border at the given angle, so curves start on
+    the border."""
     x, y = circle.center
     angle = np.radians(degrees)
     return x + circle.radius * np.cos(angle), y + circle.radius * np.sin(angle)
@@ -282,7 +284,8 @@ def draw_unrolled(T: int = 4, ax: Axes | None = None) -> Figure:
 
 
 def _feedback_network(ax: Axes, fed_back: str) -> None:
-    """One panel of `draw_jordan_vs_elman`: ``fed_back`` is "hidden" (Elman) or "output" (Jordan)."""
+    """One panel of `draw_jordan_vs_elman`: ``fed_back`` is "hidden" (Elman) or "output"
+    (Jordan)."""
     x = _node(ax, (0.95, 0), r"$x_t$", "input")
     h = _node(ax, (0, 1.9), r"$h_t$", "hidden")
     y = _node(ax, (0, 3.8), r"$y_t$", "output")
@@ -522,7 +525,8 @@ def _timeline_event(ax: Axes, x: float, stem: float, event: Event) -> None:
 def draw_unrolled_loss(
     T: int = 3, backward: bool = True, ax: Axes | None = None
 ) -> Figure:
-    """The Elman network unrolled over ``T`` steps (1 to about 6) with its readout and loss.
+    """The Elman network unrolled over ``T`` steps (1 to about 6) with its readout
+    and loss.
 
     Each state h_t gives an output y_t and a loss L_t; the losses add up to L.
     With ``backward=True`` red dashed arrows show the gradient flowing back
@@ -550,7 +554,8 @@ def draw_unrolled_loss(
         _weight(ax, (col + 0.1, row / 2), r"$W_{xh}$", fontsize=10)
         _weight(ax, (col + 0.1, 1.5 * row), r"$W_{hy}$", fontsize=10)
         if backward:
-            # dL/dh_t collects L_t's share (down through y_t) and h_{t+1}'s (back along the chain)
+            # dL/dh_t collects L_t's share (down through y_t) and h_{t+1}'s
+            # (back along the chain)
             _curve(
                 ax,
                 [
@@ -594,10 +599,12 @@ def draw_unrolled_loss(
 
 
 def draw_parallel_scan(T: int = 8, ax: Axes | None = None) -> Figure:
-    """The Hillis-Steele scan of T steps: log2(T) rounds, in round r step t combines with step t - 2^r.
+    """The Hillis-Steele scan of T steps: log2(T) rounds, in round r step t combines
+    with step t - 2^r.
 
-    Each box names the steps it has composed so far, "s:t" for (a_s, b_s) o ... o (a_t, b_t);
-    after the last round box t holds 1:t, so its b is h_t (from h_0 = 0).
+    Each box names the steps it has composed so far, "s:t" for
+    (a_s, b_s) o ... o (a_t, b_t); after the last round box t holds 1:t, so its b is h_t
+    (from h_0 = 0).
     """
     rounds = math.ceil(math.log2(T))
     fig, ax = figure_and_axes(ax, figsize=(1.1 * T + 1, 1.0 * rounds + 1.6))
@@ -659,11 +666,13 @@ def draw_parallel_scan(T: int = 8, ax: Axes | None = None) -> Figure:
 def draw_tiles(
     T: int = 8, block: int = 2, causal: bool = True, ax: Axes | None = None
 ) -> Figure:
-    """The (T, T) score matrix in blocks of ``block`` queries (rows) by ``block`` keys (columns).
+    """The (T, T) score matrix in blocks of ``block`` queries (rows) by ``block`` keys
+    (columns).
 
-    Causal attention computes the blocks below the diagonal in full (blue), masks part of the blocks on it
-    (orange) and skips the blocks above it (white): the kernel's loop stops at the diagonal.
-    Each drawn block is a ``Rectangle`` patch of the figure's axes labelled "full", "masked" or "skipped".
+    Causal attention computes the blocks below the diagonal in full (blue), masks part
+    of the blocks on it (orange) and skips the blocks above it (white): the kernel's
+    loop stops at the diagonal. Each drawn block is a ``Rectangle`` patch of the
+    figure's axes labelled "full", "masked" or "skipped".
     """
     fig, ax = figure_and_axes(ax, figsize=(3.6, 3.6))
     n = -(-T // block)

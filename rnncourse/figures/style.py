@@ -18,7 +18,8 @@ from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-# M. Okabe and K. Ito (2008), "Color Universal Design". Its yellow is left out: too pale on white.
+# M. Okabe and K. Ito (2008), "Color Universal Design". Its yellow is left out: too pale
+# on white.
 OKABE_ITO = {
     "blue": "#0072B2",
     "vermillion": "#D55E00",
@@ -32,7 +33,8 @@ CYCLE = list(OKABE_ITO.values())
 
 
 def use_course_colors() -> None:
-    """Make the palette matplotlib's colour cycle (``C0`` is blue, ``C1`` vermillion, ...)."""
+    """Make the palette matplotlib's colour cycle (``C0`` is blue, ``C1``
+    vermillion, ...)."""
     matplotlib.rcParams["axes.prop_cycle"] = cycler(color=CYCLE)
 
 

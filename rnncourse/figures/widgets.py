@@ -59,7 +59,8 @@ def temperature_explorer(
 
 
 def _recurrent_matrix(rho: float, D_h: int = 64) -> torch.Tensor:
-    """One fixed orthogonal matrix times rho: spectral radius and every singular value equal rho."""
+    """One fixed orthogonal matrix times rho: spectral radius and every singular value
+    equal rho."""
     return orthogonal_(
         torch.empty(D_h, D_h, dtype=torch.float64),
         gain=rho,
@@ -81,8 +82,9 @@ def _draw_gradient_norms(ax, rho: float, nonlinearity: str, T: int) -> None:
 def gradient_norm_explorer(
     rho: float = 1.0, nonlinearity: str = "tanh", T: int = 100
 ) -> widgets.VBox:
-    """Sliders for the spectral radius of W_hh and the sequence length, a menu for the nonlinearity,
-    above the gradient-norm curve of :func:`rnncourse.gradients.probe`, redrawn on every change.
+    """Sliders for the spectral radius of W_hh and the sequence length, a menu for the
+    nonlinearity, above the gradient-norm curve of :func:`rnncourse.probes.probe`,
+    redrawn on every change.
 
     W_hh is a fixed orthogonal matrix times the radius, so the radius alone changes.
     """
@@ -134,8 +136,8 @@ def gradient_norm_animation(
     )
     plt.close(fig)
     alt = (
-        f"Gradient norm against distance for a {nonlinearity} RNN over {T} steps, one frame per "
-        f"spectral radius from {radii[0]} to {radii[-1]}"
+        f"Gradient norm against distance for a {nonlinearity} RNN over {T} steps, one "
+        f"frame per spectral radius from {radii[0]} to {radii[-1]}"
     )
     return html.replace(
         "<img id=", f'<img alt="{alt}" id=', 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnncourse.nn._checks import check_token_ids
 from rnncourse.nn.rnn import RNN
 from rnncourse.nn.sampling import generate
 
@@ -36,10 +37,7 @@ class CharLM(nn.Module):
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, idx: torch.Tensor, state=None):
-        if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(
-                f"idx must be int64 character ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}"
-            )
+        check_token_ids(idx, self.vocab_size)
         out, state = self.rnn(self.embed(idx), state)  # (B, T, D_h)
         return self.head(out), state  # (B, T, V)
 
@@ -51,11 +49,8 @@ class CharLM(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Continue ``prompt`` (T0,) int64 by ``n`` sampled characters; returns (n,) ids."""
-        if prompt.dim() != 1 or prompt.numel() == 0:
-            raise ValueError(
-                f"prompt must be a non-empty 1-D tensor of character ids, got shape {tuple(prompt.shape)}"
-            )
-        return generate(
-            self, prompt, n, temperature, generator
-        )  # the prompt once, then one step per character
+        """Continue ``prompt`` (T0,) int64 by ``n`` sampled characters: (n,) ids.
+
+        The prompt is read once, then each character costs one step.
+        """
+        return generate(self, prompt, n, temperature, generator)

@@ -1,15 +1,18 @@
-"""The Mamba block around a state-space layer, and a small stack of them over tokens (Gu & Dao 2023).
+"""The Mamba block around a state-space layer, and a small stack of them over tokens
+(Gu & Dao 2023).
 
 One block (Mamba, Figure 3), for x of shape (batch, L, d_model):
 
-    x, z = in_proj(x)                     expand to two streams of width E = expand * d_model
-    x = SiLU(conv1d(x))                   a short causal convolution along time
-    y = SSM(x) * SiLU(z)                  the state-space layer, gated
-    out = out_proj(y)                     back to d_model
+    x, z = in_proj(x)         expand to two streams of width E = expand * d_model
+    x = SiLU(ShortConv(x))    a short causal convolution along time
+    y = SSM(x) * SiLU(z)      the state-space layer, gated
+    out = out_proj(y)         back to d_model
 
-The SSM inside is either selective (``"selective"``: S6, ``rnncourse.nn.selective_ssm``)
-or time-invariant (``"s4d"``: ``rnncourse.nn.s4d``, run as a convolution), so the two
-can be compared in the same architecture, as Mamba's Table 1 does.
+The convolution is ``rnncourse.nn.short_conv.ShortConvolution``, the one in front of
+chapter 9's retention. The SSM inside is either selective (``"selective"``: S6,
+``rnncourse.nn.selective_ssm``) or time-invariant (``"s4d"``: ``rnncourse.nn.s4d``,
+run as a convolution), so the two can be compared in the same architecture, as
+Mamba's Table 1 does.
 """
 
 from __future__ import annotations
@@ -20,21 +23,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rnncourse.nn._checks import check_token_ids
 from rnncourse.nn.s4d import S4D
 from rnncourse.nn.selective_ssm import SelectiveSSM
+from rnncourse.nn.short_conv import ShortConvolution
 
 
 class MambaState(NamedTuple):
-    """What a Mamba block carries from one piece of a sequence to the next: the last d_conv - 1
-    inputs of its convolution, ``conv`` (batch, d_conv - 1, E), and the SSM's state ``ssm`` (batch, E, N)."""
+    """What a Mamba block carries from one piece of a sequence to the next: the last
+    d_conv - 1 inputs of its convolution, ``conv`` (batch, d_conv - 1, E), and the
+    SSM's state ``ssm`` (batch, E, N)."""
 
     conv: torch.Tensor
     ssm: torch.Tensor
 
 
 class MambaBlock(nn.Module):
-    """x (batch, L, d_model) -> (batch, L, d_model), with a selective or time-invariant SSM inside;
-    ``ssm_options`` (such as ``dt_min``, ``dt_max``) go to the SSM."""
+    """x (batch, L, d_model) -> (batch, L, d_model), with a selective or time-invariant
+    SSM inside; ``ssm_options`` (such as ``dt_min``, ``dt_max``) go to the SSM."""
 
     def __init__(
         self,
@@ -52,20 +58,16 @@ class MambaBlock(nn.Module):
             )
         E = expand * d_model
         self.in_proj = nn.Linear(d_model, 2 * E)
-        self.conv1d = nn.Conv1d(
-            E, E, d_conv, groups=E, padding=d_conv - 1
-        )  # depthwise, causal after trimming
+        self.short_conv = ShortConvolution(E, d_conv)  # depthwise and causal
         self.ssm = (SelectiveSSM if ssm == "selective" else S4D)(
             E, d_state, **ssm_options
         )
         self.out_proj = nn.Linear(E, d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        L = x.shape[1]
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (batch, L, E) each
-        x = F.silu(
-            self.conv1d(x.transpose(1, 2))[..., :L].transpose(1, 2)
-        )  # causal: keep the first L outputs
+        u, _ = self.short_conv(x)  # u_t = sum_j w_j ⊙ x_{t-j}
+        x = F.silu(u)
         y = (
             self.ssm(x)
             if isinstance(self.ssm, SelectiveSSM)
@@ -76,37 +78,32 @@ class MambaBlock(nn.Module):
     def forward_with_state(
         self, x: torch.Tensor, state: MambaState | None = None
     ) -> tuple[torch.Tensor, MambaState]:
-        """x (batch, L, d_model) and the state left by the tokens before it (None at the start) ->
-        (out (batch, L, d_model), the state after it). A sequence fed in pieces, one token at a time
-        included, gives the outputs of ``forward`` on the whole of it. Selective SSM only."""
+        """Continue a sequence from the state left by the tokens before it.
+
+        x (batch, L, d_model) and that state (None at the start) -> (out (batch, L,
+        d_model), the state after x). A sequence fed in pieces, one token at a time
+        included, gives the outputs of ``forward`` on the whole of it. Selective SSM
+        only.
+        """
         if not isinstance(self.ssm, SelectiveSSM):
             raise ValueError(
-                "MambaBlock.forward_with_state needs the selective SSM (ssm='selective')"
+                "MambaBlock.forward_with_state needs the selective SSM "
+                "(ssm='selective')"
             )
-        Bsz, L, _ = x.shape
-        E, K = self.conv1d.in_channels, self.conv1d.kernel_size[0]
         x, z = self.in_proj(x).chunk(2, dim=-1)  # (batch, L, E) each
-        past = x.new_zeros(Bsz, K - 1, E) if state is None else state.conv
-        window = torch.cat(
-            [past, x], dim=1
-        )  # (batch, K - 1 + L, E): each output sees its K inputs
-        x = F.silu(
-            F.conv1d(
-                window.transpose(1, 2), self.conv1d.weight, self.conv1d.bias, groups=E
-            ).transpose(1, 2)
-        )
+        u, window = self.short_conv(x, None if state is None else state.conv)
         y, h = self.ssm(
-            x, h0=None if state is None else state.ssm, output_final_state=True
+            F.silu(u), h0=None if state is None else state.ssm, output_final_state=True
         )
-        return self.out_proj(y * F.silu(z)), MambaState(
-            window[:, window.shape[1] - (K - 1) :], h
-        )
+        return self.out_proj(y * F.silu(z)), MambaState(window, h)
 
 
 class MambaTagger(nn.Module):
-    """Tokens (batch, L) int64 -> logits (batch, L, n_classes): embedding, ``n_layers`` residual
-    Mamba blocks with pre-normalisation, a final norm and a linear readout at every step;
-    ``ssm_options`` go to every block's SSM."""
+    """Tokens (batch, L) int64 -> logits (batch, L, n_classes).
+
+    An embedding, ``n_layers`` residual Mamba blocks with pre-normalisation, a final
+    norm and a linear readout at every step; ``ssm_options`` go to every block's SSM.
+    """
 
     def __init__(
         self,
@@ -129,24 +126,7 @@ class MambaTagger(nn.Module):
         self.head = nn.Linear(d_model, n_classes)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        if (
-            not isinstance(tokens, torch.Tensor)
-            or tokens.dim() != 2
-            or tokens.dtype != torch.long
-        ):
-            raise ValueError(
-                "MambaTagger: tokens must be an int64 tensor of shape (batch, L), got "
-                + (
-                    f"{tokens.dtype} of shape {tuple(tokens.shape)}"
-                    if isinstance(tokens, torch.Tensor)
-                    else type(tokens).__name__
-                )
-            )
-        if tokens.shape[1] == 0 or tokens.min() < 0 or tokens.max() >= self.vocab_size:
-            raise ValueError(
-                f"MambaTagger: tokens must be a non-empty sequence of ids in [0, {self.vocab_size}), "
-                f"got shape {tuple(tokens.shape)}"
-            )
+        check_token_ids(tokens, self.vocab_size, name="tokens", shape="(batch, L)")
         x = self.embedding(tokens)
         for norm, block in zip(self.norms, self.blocks):
             x = x + block(norm(x))  # residual, pre-norm

@@ -1,20 +1,21 @@
-"""A decoder-only language model: a stack of residual blocks around whatever mixes the tokens.
+"""A decoder-only language model: residual blocks around whatever mixes the tokens.
 
-The layout is GPT's with normalisation before each sub-layer (Radford et al. 2019; nanoGPT
-reads the same way). For token ids idx of shape (B, T):
+The layout is GPT's with normalisation before each sub-layer (Radford et al. 2019;
+nanoGPT reads the same way). For token ids idx of shape (B, T):
 
-    x = Embed(idx)                                    (B, T, d)
-    for each block:  x = x + Mixer(LN(x))             the only place where positions exchange information
-                     x = x + MLP(LN(x))               per position (left out by Mamba's stack)
-    logits = Head(LN(x))                              (B, T, vocab)
+    x = Embed(idx)                          (B, T, d)
+    for each block:  x = x + Mixer(LN(x))   the only place where positions exchange
+                                            information
+                     x = x + MLP(LN(x))     per position (left out by Mamba's stack)
+    logits = Head(LN(x))                    (B, T, vocab)
 
-Chapter 9's transformer, RetNet and Mamba models are this stack with different mixers:
-causal self-attention, multi-scale retention, a Mamba block. Each mixer maps
+Chapter 9's transformer, RetNet and Mamba models are this stack with different
+mixers: causal self-attention, multi-scale retention, a Mamba block. Each mixer maps
 ``(x, state, offset) -> (y, state)``, the state being what it needs from the tokens
 before ``x`` (a key-value cache, a retention matrix, a convolution window and an SSM
 state) and ``offset`` the position of x's first token. So a model reads a whole
-sequence in one call, or one token at a time carrying a ``MixerLMState``, with the same
-logits (tests/nn/test_decoder.py).
+sequence in one call, or one token at a time carrying a ``MixerLMState``, with the
+same logits (tests/nn/test_mixer_lm.py).
 """
 
 from __future__ import annotations
@@ -25,18 +26,23 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rnncourse.nn._checks import check_token_ids
 from rnncourse.nn.sampling import generate
 
 
 class MixerLMState(NamedTuple):
-    """What the model carries to the next call: the position of the next token and each block's mixer state."""
+    """What the model carries to the next call: the position of the next token and
+    each block's mixer state."""
 
     offset: int
     layers: list[Any]
 
 
 class MLP(nn.Module):
-    """The position-wise feed-forward layer: x (B, T, d) -> W_2 GELU(W_1 x), hidden width ``mult * d``."""
+    """The position-wise feed-forward layer: x (B, T, d) -> W_2 GELU(W_1 x).
+
+    Its hidden width is ``mult * d``.
+    """
 
     def __init__(self, d_model: int, mult: int = 4):
         super().__init__()
@@ -48,7 +54,10 @@ class MLP(nn.Module):
 
 
 class MixerBlock(nn.Module):
-    """x (B, T, d) -> x + Mixer(LN(x)), then + MLP(LN(.)) if ``mlp_mult`` is not None; returns (x, mixer state)."""
+    """x (B, T, d) -> x + Mixer(LN(x)), then + MLP(LN(.)) if ``mlp_mult`` is not None.
+
+    Returns (x, the mixer's state).
+    """
 
     def __init__(self, d_model: int, mixer: nn.Module, mlp_mult: int | None = 4):
         super().__init__()
@@ -65,10 +74,11 @@ class MixerBlock(nn.Module):
 
 
 class MixerLM(nn.Module):
-    """Token ids in, next-token logits out: idx (B, T) int64 -> (logits (B, T, vocab), ``MixerLMState``).
+    """Token ids in, next-token logits out.
 
-    ``mixers`` gives one token mixer per block; ``mlp_mult`` the MLP's width factor (None: no MLP).
-    Pass the returned state back with the next tokens to continue the same sequences.
+    idx (B, T) int64 -> (logits (B, T, vocab), ``MixerLMState``). ``mixers`` gives one
+    token mixer per block; ``mlp_mult`` the MLP's width factor (None: no MLP). Pass
+    the returned state back with the next tokens to continue the same sequences.
     """
 
     def __init__(
@@ -88,28 +98,11 @@ class MixerLM(nn.Module):
         self.head = nn.Linear(d_model, vocab_size, bias=False)
 
     def forward(self, idx: torch.Tensor, state: MixerLMState | None = None):
-        name = type(self).__name__
-        if (
-            not isinstance(idx, torch.Tensor)
-            or idx.dim() != 2
-            or idx.dtype != torch.long
-            or idx.shape[1] == 0
-        ):
-            shape = (
-                tuple(idx.shape)
-                if isinstance(idx, torch.Tensor)
-                else type(idx).__name__
-            )
-            raise ValueError(
-                f"{name}: idx must be int64 token ids of shape (B, T) with T >= 1, got {shape}"
-            )
-        if idx.min() < 0 or idx.max() >= self.vocab_size:
-            raise ValueError(
-                f"{name}: token ids must lie in [0, {self.vocab_size}), got {idx.min()}..{idx.max()}"
-            )
+        check_token_ids(idx, self.vocab_size)
         if state is not None and len(state.layers) != len(self.blocks):
             raise ValueError(
-                f"{name}: state must hold one entry per block ({len(self.blocks)}), got {len(state.layers)}"
+                f"{type(self).__name__}: state must hold one entry per block "
+                f"({len(self.blocks)}), got {len(state.layers)}"
             )
         offset = 0 if state is None else state.offset
         x = self.embed(idx)
@@ -129,10 +122,8 @@ class MixerLM(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens, one call per token with the state; returns (n,) ids."""
-        if prompt.dim() != 1 or prompt.numel() == 0:
-            raise ValueError(
-                f"{type(self).__name__}: prompt must be a non-empty 1-D tensor of token ids, "
-                f"got shape {tuple(prompt.shape)}"
-            )
+        """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens; returns (n,) ids.
+
+        One call per token, the state carried.
+        """
         return generate(self, prompt, n, temperature, generator)

@@ -1,22 +1,25 @@
 """RWKV-4, a language model that trains like a transformer and generates like an RNN
-(Peng et al. 2023, "RWKV: reinventing RNNs for the transformer era"; Johan Wind, "How the
-RWKV language model works", 2023, walks through the same model in NumPy).
+(Peng et al. 2023, "RWKV: reinventing RNNs for the transformer era"; Johan Wind, "How
+the RWKV language model works", 2023, walks through the same model in NumPy).
 
 Each block, for x of shape (B, T, d), mixes tokens and then channels:
 
     time mixing:     mix each input with the one before it (the token shift), then
-                     r_t = W_r (mu_r x_t + (1 - mu_r) x_(t-1))             receptance   (eq. 11)
-                     k_t = W_k (mu_k x_t + (1 - mu_k) x_(t-1))             key          (eq. 12)
-                     v_t = W_v (mu_v x_t + (1 - mu_v) x_(t-1))             value        (eq. 13)
-                     o_t = W_o (sigmoid(r_t) ⊙ wkv_t)                      output gate  (eq. 15)
-                     with wkv_t the decayed average of past values (eq. 14, ``rnncourse.ops.wkv4``)
-    channel mixing:  r'_t = W'_r (mu'_r x_t + (1 - mu'_r) x_(t-1)),   k'_t = W'_k (mu'_k x_t + ...)   (eqs. 16-17)
-                     o'_t = sigmoid(r'_t) ⊙ W'_v max(k'_t, 0)^2                                         (eq. 18)
+                     r_t = W_r (mu_r x_t + (1 - mu_r) x_(t-1))    receptance   (eq. 11)
+                     k_t = W_k (mu_k x_t + (1 - mu_k) x_(t-1))    key          (eq. 12)
+                     v_t = W_v (mu_v x_t + (1 - mu_v) x_(t-1))    value        (eq. 13)
+                     o_t = W_o (sigmoid(r_t) ⊙ wkv_t)             output gate  (eq. 15)
+                     with wkv_t the decayed average of past values
+                     (eq. 14, ``rnncourse.ops.wkv4``)
+    channel mixing:  r'_t = W'_r (mu'_r x_t + (1 - mu'_r) x_(t-1))            (eq. 16)
+                     k'_t = W'_k (mu'_k x_t + (1 - mu'_k) x_(t-1))            (eq. 17)
+                     o'_t = sigmoid(r'_t) ⊙ W'_v max(k'_t, 0)^2               (eq. 18)
 
 with a pre-LayerNorm residual around each. In training the whole sequence goes through
 at once (wkv4 over T tokens); in generation one token at a time, carrying per layer the
-last input of each mixer and the WKV state (a, b, p): a state of fixed size however long
-the text, where a transformer's key-value cache grows by 2 d numbers per layer per token.
+last input of each mixer and the WKV state (a, b, p): a state of fixed size however
+long the text, where a transformer's key-value cache grows by 2 d numbers per layer per
+token.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from rnncourse.nn._checks import check_token_ids
 from rnncourse.nn.sampling import generate
 from rnncourse.ops.wkv4 import WKV4State, wkv4
 
@@ -41,8 +45,8 @@ class RWKVConfig:
 
 
 class LayerState(NamedTuple):
-    """What one block carries to the next token: the last input of time mixing and of channel
-    mixing, each (B, d), and the WKV state."""
+    """What one block carries to the next token: the last input of time mixing and of
+    channel mixing, each (B, d), and the WKV state."""
 
     time_x: torch.Tensor
     wkv: WKV4State
@@ -50,28 +54,31 @@ class LayerState(NamedTuple):
 
 
 def _shift(x: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
-    """The token shift: x_(t-1) for every t, (B, T, d), with ``last`` (B, d) (zeros if None) before the first."""
+    """The token shift: x_(t-1) for every t, (B, T, d), with ``last`` (B, d) (zeros if
+    None) before the first."""
     first = torch.zeros_like(x[:, :1]) if last is None else last[:, None]
     return torch.cat([first, x[:, :-1]], dim=1)
 
 
 def _ramp(d: int, power: float) -> torch.Tensor:
-    """(i / d)^power for the channels i = 0..d-1: the RWKV-4 code's initial mixing weights."""
+    """(i / d)^power for the channels i = 0..d-1: the RWKV-4 code's initial mixing
+    weights."""
     return (torch.arange(d) / d) ** power
 
 
 class TimeMix(nn.Module):
-    """Token mixing through WKV: x (B, T, d) -> (B, T, d), and the state after the last token."""
+    """Token mixing through WKV: x (B, T, d) -> (B, T, d), and the state after the last
+    token."""
 
     def __init__(self, d: int, layer: int, n_layers: int):
         super().__init__()
         depth = layer / max(n_layers - 1, 1)  # 0 for the first layer, 1 for the last
         channel = torch.arange(d) / max(d - 1, 1)
-        # w = exp(time_decay) > 0: from slow (w ~ e^-5) to fast (w ~ e^3) channels, as the RWKV-4 code starts
+        # w = exp(time_decay) > 0: from slow (w ~ e^-5) to fast (w ~ e^3) channels, as
+        # the RWKV-4 code starts
         self.time_decay = nn.Parameter(-5 + 8 * channel ** (0.7 + 1.3 * depth))
-        self.time_first = nn.Parameter(
-            torch.full((d,), -1.2)
-        )  # u, the current token's bonus (log 0.3)
+        # u, the current token's bonus (log 0.3)
+        self.time_first = nn.Parameter(torch.full((d,), -1.2))
         self.mix_k = nn.Parameter(_ramp(d, 1 - depth))  # mu_k
         self.mix_v = nn.Parameter(_ramp(d, 1 - depth) + 0.3 * depth)  # mu_v
         self.mix_r = nn.Parameter(_ramp(d, 0.5 * (1 - depth)))  # mu_r
@@ -86,6 +93,7 @@ class TimeMix(nn.Module):
         v = self.value(self.mix_v * x + (1 - self.mix_v) * x_prev)  # eq. 13
         r = self.receptance(self.mix_r * x + (1 - self.mix_r) * x_prev)  # eq. 11
         w = torch.exp(self.time_decay)
+        # eq. 14
         wkv, wkv_state = wkv4(
             w,
             self.time_first,
@@ -94,12 +102,13 @@ class TimeMix(nn.Module):
             state=wkv_state,
             output_final_state=True,
             impl=impl,
-        )  # eq. 14
+        )
         return self.output(torch.sigmoid(r) * wkv), x[:, -1], wkv_state  # eq. 15
 
 
 class ChannelMix(nn.Module):
-    """The feed-forward part, with the token shift and a receptance gate: x (B, T, d) -> (B, T, d)."""
+    """The feed-forward part, with the token shift and a receptance gate:
+    x (B, T, d) -> (B, T, d)."""
 
     def __init__(self, d: int, hidden: int, layer: int, n_layers: int):
         super().__init__()
@@ -136,11 +145,13 @@ class RWKVBlock(nn.Module):
 
 
 class RWKV(nn.Module):
-    """Tokens in, next-token logits out: idx (B, T) int64 -> (logits (B, T, vocab), state).
+    """Tokens in, next-token logits out: idx (B, T) int64 -> (logits (B, T, vocab),
+    state).
 
-    ``state`` is None or what the previous call returned (one ``LayerState`` per block), so
-    calling the model on one token at a time with the state (RNN mode) gives the logits of
-    one call on the whole sequence (transformer mode). ``impl`` goes to ``wkv4``.
+    ``state`` is None or what the previous call returned (one ``LayerState`` per
+    block), so calling the model on one token at a time with the state (RNN mode)
+    gives the logits of one call on the whole sequence (transformer mode). ``impl``
+    goes to ``wkv4``.
     """
 
     def __init__(self, config: RWKVConfig, impl: str = "auto"):
@@ -153,28 +164,15 @@ class RWKV(nn.Module):
         )
         self.ln_out = nn.LayerNorm(config.d_model)
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        nn.init.uniform_(
-            self.embed.weight, -1e-4, 1e-4
-        )  # small embeddings, as the RWKV-4 code starts
+        # small embeddings, as the RWKV-4 code starts
+        nn.init.uniform_(self.embed.weight, -1e-4, 1e-4)
 
     def forward(self, idx: torch.Tensor, state: list[LayerState] | None = None):
-        if (
-            not isinstance(idx, torch.Tensor)
-            or idx.dim() != 2
-            or idx.dtype != torch.long
-            or idx.shape[1] == 0
-        ):
-            shape = (
-                tuple(idx.shape)
-                if isinstance(idx, torch.Tensor)
-                else type(idx).__name__
-            )
-            raise ValueError(
-                f"RWKV: idx must be int64 token ids of shape (B, T) with T >= 1, got {shape}"
-            )
+        check_token_ids(idx, self.config.vocab_size)
         if state is not None and len(state) != len(self.blocks):
             raise ValueError(
-                f"RWKV: state must hold one LayerState per block ({len(self.blocks)}), got {len(state)}"
+                f"RWKV: state must hold one LayerState per block ({len(self.blocks)}), "
+                f"got {len(state)}"
             )
         x = self.ln0(self.embed(idx))
         new_state = []
@@ -193,18 +191,16 @@ class RWKV(nn.Module):
         temperature: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens in RNN mode; returns (n,) ids."""
-        if prompt.dim() != 1 or prompt.numel() == 0:
-            raise ValueError(
-                f"RWKV: prompt must be a non-empty 1-D tensor of token ids, got shape {tuple(prompt.shape)}"
-            )
-        return generate(
-            self, prompt, n, temperature, generator
-        )  # the prompt in one pass, then RNN mode
+        """Continue ``prompt`` (T0,) int64 by ``n`` sampled tokens: (n,) ids.
+
+        The prompt goes through in one pass, then the model runs in RNN mode.
+        """
+        return generate(self, prompt, n, temperature, generator)
 
 
 def state_numbers(state: list[LayerState]) -> int:
-    """How many numbers the RNN-mode state holds: 5 d per layer and sequence, whatever the length."""
+    """How many numbers the RNN-mode state holds: 5 d per layer and sequence, whatever
+    the length."""
     return sum(
         x.numel()
         for layer in state

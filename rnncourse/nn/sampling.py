@@ -37,10 +37,10 @@ def sample_next(
 
 
 def token_by_token(model, idx: torch.Tensor) -> torch.Tensor:
-    """The logits of ``model`` fed idx (B, T) one token at a time, the state carried: (B, T, V).
+    """The logits of ``model`` fed idx (B, T) one token at a time, the state carried.
 
-    For a model with a recurrent form, this must equal the parallel pass ``model(idx)[0]``:
-    generation computes what training computed.
+    Returns (B, T, V). For a model with a recurrent form, this must equal the parallel
+    pass ``model(idx)[0]``: generation computes what training computed.
     """
     state, steps = None, []
     for t in range(idx.shape[1]):
@@ -62,8 +62,15 @@ def generate(
     ``model(ids, state)`` takes (1, T) ids and the state of the previous call (None at
     first) and returns ``(logits (1, T, V), state)``, as ``CharLM`` and ``RWKV`` do. The
     prompt is read once; then each id is drawn and fed back alone, the state carried, so
-    every new token costs the same work.
+    every new token costs the same work. The model checks the ids themselves.
     """
+    if not isinstance(prompt, torch.Tensor):
+        raise TypeError(f"prompt must be a tensor of token ids, got {type(prompt).__name__}")
+    if prompt.dim() != 1 or prompt.numel() == 0:
+        raise ValueError(
+            f"prompt must be a non-empty 1-D tensor of token ids, shape (T0,), "
+            f"got shape {tuple(prompt.shape)}"
+        )
     logits, state = model(prompt[None])
     out = []
     for _ in range(n):

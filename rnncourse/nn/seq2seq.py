@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnncourse.nn._checks import check_token_ids
 from rnncourse.nn.cross_attention import CrossAttention
 
 
@@ -24,13 +25,11 @@ class Seq2SeqConfig:
     src_vocab: int
     tgt_vocab: int
     embed_size: int = 32
-    hidden_size: int = (
-        64  # per encoder direction; the decoder state has 2 * hidden_size units
-    )
+    # per encoder direction; the decoder state has 2 * hidden_size units
+    hidden_size: int = 64
     attn_size: int = 64
-    attention: str | None = (
-        "additive"  # "additive", "dot", "general", or None: no attention
-    )
+    # "additive", "dot", "general", or None: no attention
+    attention: str | None = "additive"
     pad: int = 0  # the ids of the padding, start and end symbols
     sos: int = 1
     eos: int = 2
@@ -55,32 +54,25 @@ class Encoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         B, S = src.shape
         x = self.embed(src)  # (B, S, E)
-        last = (
-            src_mask.sum(1) - 1
-        )  # (B,) the position of each sentence's last character
-        # Each sentence is reversed within its own length, so that in both directions the
-        # padding comes after the characters and cannot reach the states that matter.
-        # (torch's packed sequences do the same, but their backward pass is slow on a CPU.)
-        flip = reverse_within_length(src_mask)  # (B, S) positions
+        last = src_mask.sum(1) - 1  # (B,) the position of each sentence's last char
+        # Each sentence is reversed within its own length, so that in both directions
+        # the padding comes after the characters and cannot reach the states that
+        # matter. (torch's packed sequences do the same, but their backward pass is
+        # slow on a CPU.)
+        flip = reverse_within_length(src_mask)[..., None]  # (B, S, 1) positions
         h_fwd, _ = self.forward_rnn(x)  # (B, S, H)
-        h_bwd_flipped, _ = self.backward_rnn(
-            x.gather(1, flip[..., None].expand_as(x))
-        )  # (B, S, H)
-        h_bwd = h_bwd_flipped.gather(
-            1, flip[..., None].expand_as(h_bwd_flipped)
-        )  # back in source order
-        h = (
-            torch.cat([h_fwd, h_bwd], dim=-1) * src_mask[..., None]
-        )  # (B, S, 2H), zero on padding
+        # (B, S, H), the backward direction read on the flipped sentences
+        h_bwd_flipped, _ = self.backward_rnn(x.gather(1, flip.expand_as(x)))
+        h_bwd = h_bwd_flipped.gather(1, flip.expand_as(h_bwd_flipped))  # source order
+        # (B, S, 2H), zero on padding
+        h = torch.cat([h_fwd, h_bwd], dim=-1) * src_mask[..., None]
         rows = torch.arange(B)
-        return h, torch.cat(
-            [h_fwd[rows, last], h_bwd[:, 0]], dim=-1
-        )  # (B, S, 2H), (B, 2H)
+        return h, torch.cat([h_fwd[rows, last], h_bwd[:, 0]], dim=-1)  # (B, 2H)
 
 
 def reverse_within_length(mask: torch.Tensor) -> torch.Tensor:
-    """mask (B, S) bool, True on a prefix of length L of each row -> positions (B, S) int64
-    that reverse the first L entries of the row and leave the padding in place."""
+    """mask (B, S) bool, True on a prefix of length L of each row -> positions (B, S)
+    int64 that reverse the first L entries of the row and leave the padding in place."""
     j = torch.arange(mask.shape[1])  # (S,)
     L = mask.sum(1, keepdim=True)  # (B, 1)
     return torch.where(j < L, L - 1 - j, j)
@@ -91,13 +83,10 @@ class Memory:
     """What the decoder reads from the encoder, for B sentences (or B * K beams)."""
 
     keys: torch.Tensor  # (B, S, 2H) the annotations h_j
-    prepared: (
-        torch.Tensor | None
-    )  # (B, S, A) the keys' part of the attention score; None without attention
+    # (B, S, A) the keys' part of the attention score; None without attention
+    prepared: torch.Tensor | None
     mask: torch.Tensor  # (B, S) bool
-    summary: (
-        torch.Tensor
-    )  # (B, 2H) the fixed context vector of the model without attention
+    summary: torch.Tensor  # (B, 2H) the fixed context vector of the model without it
 
     def repeat(self, K: int) -> Memory:
         """Each sentence K times in a row, for K beams: (B, ...) -> (B * K, ...)."""
@@ -133,7 +122,11 @@ class Decoder(nn.Module):
         return torch.tanh(self.init(memory.summary))
 
     def step(self, y_prev: torch.Tensor, s_prev: torch.Tensor, memory: Memory):
-        """y_prev (B,) int64, s_prev (B, D_s) -> s_i (B, D_s), c_i (B, D_k), E y_{i-1} (B, E), alpha_i (B, S) or None."""
+        """One decoder step.
+
+        y_prev (B,) int64, s_prev (B, D_s) -> s_i (B, D_s), c_i (B, D_k),
+        E y_{i-1} (B, E), alpha_i (B, S) or None.
+        """
         e = self.embed(y_prev)  # (B, E)
         if self.attention is None:
             c, alpha = memory.summary, None
@@ -167,7 +160,7 @@ class Seq2Seq(nn.Module):
         self.decoder = Decoder(cfg)
 
     def encode(self, src: torch.Tensor, src_mask: torch.Tensor) -> Memory:
-        _check_source(src, src_mask)
+        _check_source(src, src_mask, self.cfg.src_vocab)
         keys, summary = self.encoder(src, src_mask)
         prepared = (
             self.decoder.attention.prepare(keys) if self.decoder.attention else None
@@ -175,17 +168,15 @@ class Seq2Seq(nn.Module):
         return Memory(keys, prepared, src_mask, summary)
 
     def forward(self, src: torch.Tensor, src_mask: torch.Tensor, tgt_in: torch.Tensor):
-        """Teacher forcing: the decoder reads the true previous token tgt_in[:, i] (B, T), not its own guess."""
-        if (
-            tgt_in.dim() != 2
-            or tgt_in.shape[0] != src.shape[0]
-            or tgt_in.dtype != torch.long
-        ):
-            raise ValueError(
-                f"tgt_in must be int64 ids of shape (B, T) with B={src.shape[0]}, "
-                f"got {tgt_in.dtype} of shape {tuple(tgt_in.shape)}"
-            )
+        """Teacher forcing: the decoder reads the true previous token tgt_in[:, i],
+        tgt_in (B, T), not its own guess."""
         memory = self.encode(src, src_mask)
+        check_token_ids(tgt_in, self.cfg.tgt_vocab, name="tgt_in")
+        if tgt_in.shape[0] != src.shape[0]:
+            raise ValueError(
+                f"tgt_in must have shape (B, T) with B={src.shape[0]} like src, "
+                f"got {tuple(tgt_in.shape)}"
+            )
         s = self.decoder.start(memory)
         states, contexts, embeds, alphas = [], [], [], []
         for i in range(tgt_in.shape[1]):
@@ -199,8 +190,11 @@ class Seq2Seq(nn.Module):
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, src_mask: torch.Tensor, max_len: int = 12):
-        """Pick the most likely token at every step. Returns tokens (B, L) int64, ending in <eos>
-        then padding (L <= max_len), and alignment weights (B, L, S) (None without attention)."""
+        """Pick the most likely token at every step.
+
+        Returns tokens (B, L) int64, ending in <eos> then padding (L <= max_len), and
+        alignment weights (B, L, S) (None without attention).
+        """
         memory = self.encode(src, src_mask)
         s = self.decoder.start(memory)
         y = torch.full((src.shape[0],), self.cfg.sos, dtype=torch.long)
@@ -241,16 +235,14 @@ class Seq2Seq(nn.Module):
         s = self.decoder.start(memory)  # (B * K, D_s)
         y = torch.full((B * K,), self.cfg.sos, dtype=torch.long)
         scores = torch.full((B, K), float("-inf"))
-        scores[:, 0] = (
-            0.0  # the K beams start identical: keep one, or the first step picks K copies
-        )
+        # the K beams start identical: keep one, or the first step picks K copies
+        scores[:, 0] = 0.0
         tokens = torch.zeros(B, K, 0, dtype=torch.long)
         done = torch.zeros(B, K, dtype=torch.bool)
         lengths = torch.zeros(B, K)
         only_pad = torch.full((V,), float("-inf"))
-        only_pad[self.cfg.pad] = (
-            0.0  # a finished beam continues with padding, at log-probability 0
-        )
+        # a finished beam continues with padding, at log-probability 0
+        only_pad[self.cfg.pad] = 0.0
         for _ in range(max_len):
             s, c, e, _ = self.decoder.step(y, s, memory)
             log_probs = F.log_softmax(self.decoder.readout(s, c, e), dim=-1).view(
@@ -267,9 +259,8 @@ class Seq2Seq(nn.Module):
             )
             lengths = lengths.gather(1, beam) + ~done.gather(1, beam)
             done = done.gather(1, beam) | (token == self.cfg.eos)
-            s = s[
-                (torch.arange(B)[:, None] * K + beam).flatten()
-            ]  # each new beam continues its parent's state
+            # each new beam continues its parent's state
+            s = s[(torch.arange(B)[:, None] * K + beam).flatten()]
             y = token.flatten()
             if done.all():
                 break
@@ -292,18 +283,18 @@ def beam_step(scores: torch.Tensor, log_probs: torch.Tensor, k: int):
 
 
 def teacher_forcing_loss(model: Seq2Seq, batch) -> torch.Tensor:
-    """Cross-entropy of each next target token, padding excluded. ``batch`` has src, src_mask, tgt_in, tgt_out."""
+    """Cross-entropy of each next target token, padding excluded.
+
+    ``batch`` has src, src_mask, tgt_in, tgt_out.
+    """
     logits, _ = model(batch.src, batch.src_mask, batch.tgt_in)  # (B, T, V)
     return F.cross_entropy(
         logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=model.cfg.pad
     )
 
 
-def _check_source(src: torch.Tensor, src_mask: torch.Tensor) -> None:
-    if src.dim() != 2 or src.dtype != torch.long:
-        raise ValueError(
-            f"src must be int64 ids of shape (B, S), got {src.dtype} of shape {tuple(src.shape)}"
-        )
+def _check_source(src: torch.Tensor, src_mask: torch.Tensor, vocab_size: int) -> None:
+    check_token_ids(src, vocab_size, name="src", shape="(B, S)")
     if src_mask.shape != src.shape or src_mask.dtype != torch.bool:
         raise ValueError(
             f"src_mask must be a bool tensor of shape (B, S) = {tuple(src.shape)}, "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from rnncourse.nn._checks import check_token_ids
 from rnncourse.nn.gru import GRU
 
 
@@ -28,6 +29,7 @@ class Tagger(nn.Module):
         rnn: type[nn.Module] = GRU,
     ):
         super().__init__()
+        self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, embed_size)
         self.rnn = rnn(
             embed_size,
@@ -39,9 +41,6 @@ class Tagger(nn.Module):
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), n_labels)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        if idx.dim() != 2 or idx.dtype != torch.long:
-            raise ValueError(
-                f"idx must be int64 symbol ids of shape (B, T), got {idx.dtype} of shape {tuple(idx.shape)}"
-            )
+        check_token_ids(idx, self.vocab_size)
         out, _ = self.rnn(self.embed(idx))  # (B, T, dirs * D_h)
         return self.head(out)  # (B, T, n_labels)

@@ -1,4 +1,5 @@
-"""Chapter 9's results read: crossovers, the table and the triangle's scores, from a made-up results dict."""
+"""Chapter 9's results read: crossovers, the table and the triangle's scores, from a
+made-up results dict."""
 
 from rnncourse.arena import analysis
 
@@ -16,8 +17,8 @@ def test_table_has_a_row_per_model_with_the_numbers(arena_results):
     lines = text.splitlines()
     assert len(lines) == 4 and lines[0].count("|") == lines[2].count("|") == 11
     assert (
-        "| LSTM | 1,000 | 0.40 / 0.10 | 0.50 | 2.50 | 1,000 | 16.00 | 256.00 | 0.8 | 0.8 |"
-        in text
+        "| LSTM | 1,000 | 0.40 / 0.10 | 0.50 | 2.50 | 1,000 | "
+        "16.00 | 256.00 | 0.8 | 0.8 |" in text
     )
 
 

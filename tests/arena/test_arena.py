@@ -1,5 +1,6 @@
-"""Chapter 9's arena: the models' sizes match, everything runs on a tiny budget, the inference costs
-behave as the architectures say, and the cached results match the code that produced them."""
+"""Chapter 9's arena: the models' sizes match, everything runs on a tiny budget, the
+inference costs behave as the architectures say, and the cached results match the code
+that produced them."""
 
 import json
 
@@ -9,6 +10,8 @@ from rnncourse import arena
 from rnncourse.data.recall import associative_recall
 from rnncourse.data.selective_copy import selective_copy
 from rnncourse.data.text import char_corpus
+from rnncourse.measure import n_params
+from rnncourse.nn import build
 
 
 @pytest.mark.parametrize(
@@ -21,18 +24,11 @@ from rnncourse.data.text import char_corpus
 )
 def test_parameter_counts_match_within_ten_percent(vocab):
     counts = {
-        name: arena.n_params(arena.build(config))
+        name: n_params(build(config))
         for name, config in arena.configs(vocab).items()
     }
     assert set(counts) == set(arena.MODELS)
     assert max(counts.values()) <= 1.10 * min(counts.values()), counts
-
-
-def test_state_bytes_counts_nested_tensors():
-    import torch
-
-    state = (3, [torch.zeros(2, 3), (torch.zeros(4, dtype=torch.float64), None)])
-    assert arena.state_bytes(state) == 6 * 4 + 4 * 8
 
 
 def test_tiny_run_and_inference_costs():
@@ -98,7 +94,8 @@ def test_hash_follows_the_code_not_the_prose():
 
 
 def test_cached_results_match_the_code(tmp_path):
-    """`make arena` wrote rnncourse/arena.json from today's code and budget; a stale file is refused."""
+    """`make arena` wrote rnncourse/arena.json from today's code and budget; a stale
+    file is refused."""
     results = arena.load()
     assert set(results["models"]) == set(arena.MODELS) and set(
         results["ablations"]

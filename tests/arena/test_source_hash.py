@@ -1,5 +1,6 @@
-"""The arena's stamp is computed from the code that runs, not from a list: editing any module
-on the path that builds, trains and times the models changes it; prose and other modules don't."""
+"""The arena's stamp is computed from the code that runs, not from a list: editing any
+module on the path that builds, trains and times the models changes it; prose and other
+modules don't."""
 
 import shutil
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""The book's pages in the order of _toc.yml, shared by the notebook tests and the browser tests."""
+"""The book's pages in the order of _toc.yml, shared by the notebook tests and the
+browser tests."""
 
 from pathlib import Path
 
@@ -16,6 +17,7 @@ def _toc_files(entries):
 
 
 def toc_pages() -> list[str]:
-    """Every page of the book, as its path without suffix ("notebooks/01_rnn_basics")."""
+    """Every page of the book, as its path without suffix
+    ("notebooks/01_rnn_basics")."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     return [toc["root"], *_toc_files(toc["parts"])]

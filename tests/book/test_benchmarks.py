@@ -1,4 +1,5 @@
-"""The benchmark harness: every op found, every PyTorch form timed and checked, results written."""
+"""The benchmark harness: every op found, every PyTorch form timed and checked,
+results written."""
 
 import json
 
@@ -115,7 +116,8 @@ def test_attention_counts_flashattention2s_flops_on_its_sizes(monkeypatch):
         "sdpa",
         "sdpa_flash",
     } <= set(op.impls)
-    # the naive form is left out where its T x T matrices would not fit, and on a GPU altogether
+    # the naive form is left out where its T x T matrices would not fit, and on a
+    # GPU altogether
     monkeypatch.setattr(
         softmax_attention,
         "available_bytes",

@@ -1,4 +1,5 @@
-"""The chapters as files: clean, listed in the book, readable in Colab, with proper exercises.
+"""The chapters as files: clean, listed in the book, readable in Colab, with
+proper exercises.
 
 (nbval executes every notebook in `make test`; these tests check what execution cannot.)
 """
@@ -61,7 +62,8 @@ def test_markdown_is_plain_enough_for_colab(path):
     for cell in _read(path).cells:
         if cell.cell_type == "markdown":
             assert not MYST.search(cell.source), (
-                f"MyST syntax in a notebook cell (Colab cannot render it):\n{cell.source[:200]}"
+                "MyST syntax in a notebook cell (Colab cannot render it):\n"
+                f"{cell.source[:200]}"
             )
 
 
@@ -96,7 +98,8 @@ def test_seeded_and_installs_itself_in_colab(path):
     cells = [c for c in _read(path).cells if c.cell_type == "code"]
     repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
     assert "google.colab" in cells[0].source and repo in cells[0].source, (
-        "the first code cell installs the package from the repository named in _config.yml when in Colab"
+        "the first code cell installs the package from the repository named in "
+        "_config.yml when in Colab"
     )
     assert any("seed_everything(" in c.source for c in cells), (
         f"{path.name} never seeds its generators"

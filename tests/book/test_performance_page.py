@@ -1,5 +1,5 @@
-"""The performance appendix (book/performance.md): its tables are built from the results files, all of them,
-with the numbers the files hold."""
+"""The performance appendix (book/performance.md): its tables are built from the results
+files, all of them, with the numbers the files hold."""
 
 import json
 import re
@@ -76,7 +76,8 @@ GPU_RUN = {
 
 
 def _tables(markdown: str) -> dict[tuple[str, str], list[dict]]:
-    """{(results file, op): rows as {column: cell}} of every table in the page's Markdown."""
+    """{(results file, op): rows as {column: cell}} of every table in the
+    page's Markdown."""
     tables, file, op, header = {}, None, None, None
     for line in markdown.splitlines():
         if line.startswith("From `"):
@@ -99,7 +100,8 @@ def _close(cell: str, value: float, digits: int) -> bool:
 
 
 def _check_numbers(table: list[dict], rows: list[dict], on_cpu: bool, dtype: str):
-    """The table's cells against the rows of the results file; ``dtype`` is the one its heading names."""
+    """The table's cells against the rows of the results file; ``dtype`` is the one its
+    heading names."""
     assert len(table) == len(rows)
     for cells, row in zip(table, rows):
         dims = next(iter(cells))  # the first column, headed e.g. B×H×T×D
@@ -135,8 +137,8 @@ def _check_numbers(table: list[dict], rows: list[dict], on_cpu: bool, dtype: str
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """A results folder with two real CPU runs of the harness, a memory-bound op's and a compute-bound
-    op's, and a GPU run written here."""
+    """A results folder with two real CPU runs of the harness, a memory-bound op's and a
+    compute-bound op's, and a GPU run written here."""
     folder = tmp_path_factory.mktemp("results")
     for op, size in [
         ("linear_scan", ["2", "9", "3"]),

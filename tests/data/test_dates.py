@@ -1,4 +1,5 @@
-"""The date translation task: deterministic, correct targets, disjoint splits, tokens and batches."""
+"""The date translation task: deterministic, correct targets, disjoint splits, tokens
+and batches."""
 
 import datetime
 import random

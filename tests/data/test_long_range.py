@@ -1,4 +1,5 @@
-"""The long-range tasks: deterministic under a seed, with the right targets at the right lags."""
+"""The long-range tasks: deterministic under a seed, with the right targets at the
+right lags."""
 
 import pytest
 import torch

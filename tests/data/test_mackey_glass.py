@@ -1,4 +1,5 @@
-"""The Mackey-Glass series: seeded, on its attractor, and the delay equation's fixed point where it is stable."""
+"""The Mackey-Glass series: seeded, on its attractor, and the delay equation's fixed
+point where it is stable."""
 
 import pytest
 import torch
@@ -19,7 +20,8 @@ def test_shape_seed_and_range():
 
 
 def test_short_delay_settles_on_the_fixed_point():
-    # With a short delay the equilibrium beta / (1 + x^10) = gamma, i.e. x = 1, is stable: (1 - 0.9) / 0.45 scaled.
+    # With a short delay the equilibrium beta / (1 + x^10) = gamma, i.e. x = 1, is
+    # stable: (1 - 0.9) / 0.45 scaled.
     series = mackey_glass(2, 30, tau=2.0).clean
     torch.testing.assert_close(
         series[:, -5:], torch.full((2, 5, 1), 0.1 / 0.45), rtol=0, atol=1e-4
@@ -27,7 +29,8 @@ def test_short_delay_settles_on_the_fixed_point():
 
 
 def test_tau_17_is_irregular():
-    # Chaotic: no two series agree, and one series does not repeat itself at any lag up to 100 readings.
+    # Chaotic: no two series agree, and one series does not repeat itself at any lag up
+    # to 100 readings.
     x = mackey_glass(1, 400).clean[0, :, 0]
     gaps = torch.stack([(x[lag:] - x[:-lag]).abs().max() for lag in range(1, 101)])
     assert gaps.min() > 0.05

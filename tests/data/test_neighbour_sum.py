@@ -1,4 +1,5 @@
-"""The neighbour-sum task: its targets are (x_{t-1} + x_{t+1}) mod K, nothing at the ends."""
+"""The neighbour-sum task: its targets are (x_{t-1} + x_{t+1}) mod K, nothing at
+the ends."""
 
 import pytest
 import torch

@@ -1,4 +1,5 @@
-"""Multi-query associative recall: the answers agree with a brute-force lookup, the generator is deterministic."""
+"""Multi-query associative recall: the answers agree with a brute-force lookup, the
+generator is deterministic."""
 
 import pytest
 import torch
@@ -8,7 +9,8 @@ from rnncourse.data.recall import associative_recall
 
 
 def brute_force_answers(x: list[int], n_pairs: int) -> list[int]:
-    """Read the pairs into a dictionary, then answer each query by looking its key up."""
+    """Read the pairs into a dictionary, then answer each query by looking its
+    key up."""
     table = {}
     for i in range(n_pairs):
         table[x[2 * i]] = x[2 * i + 1]

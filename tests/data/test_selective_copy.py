@@ -1,4 +1,5 @@
-"""The selective-copying task: tokens where the positions say, blanks elsewhere, targets in order at the end."""
+"""The selective-copying task: tokens where the positions say, blanks elsewhere, targets
+in order at the end."""
 
 import pytest
 import torch

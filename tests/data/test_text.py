@@ -1,4 +1,5 @@
-"""The offline character corpus: shipped, deterministic, round-trips, batches correctly."""
+"""The offline character corpus: shipped, deterministic, round-trips,
+batches correctly."""
 
 import sys
 

@@ -1,4 +1,5 @@
-"""What makes a figure legible, checked on the drawn canvas: no text overlaps another or is cut off."""
+"""What makes a figure legible, checked on the drawn canvas: no text overlaps another or
+is cut off."""
 
 import re
 

@@ -1,4 +1,5 @@
-"""Chapter 9's figures: drawn from a results dict shaped as rnncourse.arena.load returns it."""
+"""Chapter 9's figures: drawn from a results dict shaped as rnncourse.arena.load
+returns it."""
 
 import matplotlib.pyplot as plt
 import pytest

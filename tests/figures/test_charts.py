@@ -1,5 +1,5 @@
-"""rnncourse.figures.charts: every chart draws what it is given, labels it, returns its Figure,
-draws into a given axes, and refuses mismatched input."""
+"""rnncourse.figures.charts: every chart draws what it is given, labels it, returns its
+Figure, draws into a given axes, and refuses mismatched input."""
 
 import matplotlib.pyplot as plt
 import numpy as np

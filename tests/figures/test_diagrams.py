@@ -1,4 +1,5 @@
-"""rnncourse.figures.diagrams: every diagram is drawn, labelled, legible, and drawn into a given axes."""
+"""rnncourse.figures.diagrams: every diagram is drawn, labelled, legible, and drawn into
+a given axes."""
 
 import dataclasses
 

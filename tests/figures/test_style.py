@@ -43,7 +43,8 @@ SRGB_TO_XYZ = np.array(
     [[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]
 )
 WHITE = np.array([0.95047, 1.0, 1.08883])
-# About five times the smallest difference people notice side by side (CIE76 distance 2.3).
+# About five times the smallest difference people notice side by side
+# (CIE76 distance 2.3).
 MIN_DISTANCE = 12
 
 
@@ -79,6 +80,7 @@ def test_cycle_colours_stay_apart(vision):
 
 
 def test_the_check_rejects_matplotlibs_default_cycle():
-    """tab10's orange and green merge for protanopes: the test above would catch a cycle like it."""
+    """tab10's orange and green merge for protanopes: the test above would catch a cycle
+    like it."""
     tab10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     assert closest_pair(tab10, SIMULATIONS["protanopia"])[0] < MIN_DISTANCE

@@ -1,4 +1,5 @@
-"""The gradient-norm explorer redraws on every control; the animation plays without a kernel."""
+"""The gradient-norm explorer redraws on every control; the animation plays without
+a kernel."""
 
 from rnncourse.figures import widgets
 from rnncourse.figures.widgets import gradient_norm_animation, gradient_norm_explorer
@@ -33,6 +34,6 @@ def test_animation_is_html_with_one_frame_per_radius():
     html = gradient_norm_animation(radii=(0.8, 1.0, 1.2), T=10)
     assert "<script" in html and html.count("data:image/png;base64") == 3
     assert (
-        '<img alt="Gradient norm against distance for a tanh RNN over 10 steps, one frame per spectral radius '
-        'from 0.8 to 1.2" id="_anim_img' in html
+        '<img alt="Gradient norm against distance for a tanh RNN over 10 steps, one '
+        'frame per spectral radius from 0.8 to 1.2" id="_anim_img' in html
     )

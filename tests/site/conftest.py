@@ -46,7 +46,8 @@ def site() -> Path:
     path = os.environ.get("RNNCOURSE_SITE")
     if not path:
         pytest.skip(
-            "the site tests run on the built site: `make site-test` after `make book` (part of `make test`)"
+            "the site tests run on the built site: `make site-test` after `make book` "
+            "(part of `make test`)"
         )
     site = (ROOT / path).resolve()
     assert (site / "index.html").exists(), (
@@ -84,12 +85,13 @@ def browser(site):
     executable = _chromium()
     if executable is None:
         pytest.skip(
-            "no Chromium found (Debian: apt-get install chromium): the pages were NOT checked in a browser"
+            "no Chromium found (Debian: apt-get install chromium): the pages were NOT "
+            "checked in a browser"
         )
     if not cdn.is_complete(MIRROR):
         pytest.skip(
-            f"no copies of the pages' CDN scripts in {MIRROR} (`make site-test` fetches them with npm): "
-            "the pages were NOT checked in a browser"
+            f"no copies of the pages' CDN scripts in {MIRROR} (`make site-test` "
+            "fetches them with npm): the pages were NOT checked in a browser"
         )
     from playwright.sync_api import sync_playwright
 
@@ -103,14 +105,16 @@ def browser(site):
 
 
 def _offline(route):
-    """Serve localhost, answer the CDNs from the mirror, refuse the rest (the page sees a failed request)."""
+    """Serve localhost, answer the CDNs from the mirror, refuse the rest (the page sees
+    a failed request)."""
     url = route.request.url
     if url.startswith("http://127.0.0.1:"):
         return route.continue_()
     local = cdn.local_file(url, MIRROR)
     if local is None:
         return route.abort()
-    # The pages load these scripts with crossorigin="anonymous": a CDN allows that with this header.
+    # The pages load these scripts with crossorigin="anonymous": a CDN allows that with
+    # this header.
     route.fulfill(
         path=local,
         content_type=mimetypes.guess_type(local.name)[0] or "application/octet-stream",

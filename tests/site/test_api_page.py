@@ -1,5 +1,5 @@
-"""The API reference (book/api.md) covers the whole package: every module, and every name
-that a package exports in its ``__all__``."""
+"""The API reference (book/api.md) covers the whole package: every module, and every
+name that a package exports in its ``__all__``."""
 
 import importlib
 import pkgutil
@@ -36,7 +36,8 @@ def test_every_module_has_its_section():
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_every_exported_name_has_an_entry(package, site):
-    """Each name in __all__ is documented under the package (rnncourse.nn.LSTM) or its own module."""
+    """Each name in __all__ is documented under the package (rnncourse.nn.LSTM) or its
+    own module."""
     ids = set(
         re.findall(r'id="(rnncourse[\w.]+)"', (site / "book" / "api.html").read_text())
     )

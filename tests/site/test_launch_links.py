@@ -1,5 +1,5 @@
-"""The launch buttons of every chapter page open the notebook that the repository holds at
-that path, and the repository they name comes from _config.yml alone."""
+"""The launch buttons of every chapter page open the notebook that the repository holds
+at that path, and the repository they name comes from _config.yml alone."""
 
 import re
 import subprocess
@@ -21,7 +21,8 @@ def _links(html: str) -> list[str]:
 
 
 def _in_repository(path: str) -> bool:
-    """Whether git tracks ``path`` (a file on disk only, where there is no git checkout)."""
+    """Whether git tracks ``path`` (a file on disk only, where there is no
+    git checkout)."""
     if not (ROOT / ".git").exists():
         return (ROOT / path).is_file()
     return (
@@ -77,7 +78,8 @@ def test_download_button_gives_the_repositorys_notebook(page, site):
     offered = nbformat.read(site / downloads[0], as_version=4)
     stored = nbformat.read(ROOT / f"{page}.ipynb", as_version=4)
     assert [c.source for c in offered.cells] == [c.source for c in stored.cells], (
-        f"{page}: the download button offers another notebook than the repository's {page}.ipynb"
+        f"{page}: the download button offers another notebook than the repository's "
+        f"{page}.ipynb"
     )
 
 
@@ -95,8 +97,8 @@ def test_repository_buttons_name_the_configured_repository(page, site):
 
 
 def test_the_repository_url_is_written_in_config_alone():
-    """Everything else derives it, except the Colab install cell, which cannot read _config.yml
-    (tests/test_notebooks.py checks that cell names the same repository)."""
+    """Everything else derives it, except the Colab install cell, which cannot read
+    _config.yml (tests/test_notebooks.py checks that cell names the same repository)."""
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     tracked = subprocess.run(

@@ -33,7 +33,8 @@ MATH = """() => {
     const math = [...document.querySelectorAll("article .math")];
     return {total: math.length,
             rendered: math.filter(m => m.querySelector("mjx-container")).length,
-            errors: [...document.querySelectorAll("mjx-merror")].map(e => e.textContent)};
+            errors: [...document.querySelectorAll("mjx-merror")]
+                .map(e => e.textContent)};
 }"""
 
 # The article's text outside code, formulas and scripts: where raw TeX would show.
@@ -45,8 +46,10 @@ PROSE = """() => {
 }"""
 
 IMAGES = """() => [...document.images].map(img => ({
-    src: img.src.slice(0, 80), alt: img.alt, loaded: img.complete && img.naturalWidth > 0,
-    inWidget: !!img.closest(".jupyter-widgets"), inArticle: !!img.closest("article")}))"""
+    src: img.src.slice(0, 80), alt: img.alt,
+    loaded: img.complete && img.naturalWidth > 0,
+    inWidget: !!img.closest(".jupyter-widgets"),
+    inArticle: !!img.closest("article")}))"""
 
 # The share of each figure's pixels that are not fully opaque: on the dark theme a
 # transparent figure's dark lines and labels would vanish into the page.
@@ -65,7 +68,8 @@ RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\begin\{|\$[^$\s][^$]*\\[a-zA-Z]+[^$]*\$"
 
 
 def open_page(context, url: str):
-    """Load ``url`` in a new tab, collecting every console error, uncaught exception and failed request."""
+    """Load ``url`` in a new tab, collecting every console error, uncaught exception and
+    failed request."""
     tab = context.new_page()
     tab.errors = []
     tab.on(
@@ -89,7 +93,8 @@ def open_page(context, url: str):
 
 
 def hidden_cells(page: str) -> int:
-    """How many cells of the page's notebook carry the hide-input tag (0 for a Markdown page)."""
+    """How many cells of the page's notebook carry the hide-input tag
+    (0 for a Markdown page)."""
     path = ROOT / f"{page}.ipynb"
     if not path.exists():
         return 0
@@ -125,8 +130,8 @@ def test_page(page, base_url, light, screenshots):
             assert image["alt"] and not re.search(
                 r"\.(png|svg|jpe?g|gif)$", image["alt"]
             ), (
-                f"{page}: image {image['src']} has no alt text (alt={image['alt']!r}): give its cell "
-                '"mystnb": {"image": {"alt": "..."}} metadata'
+                f"{page}: image {image['src']} has no alt text (alt={image['alt']!r}): "
+                'give its cell "mystnb": {"image": {"alt": "..."}} metadata'
             )
 
     tab.screenshot(
@@ -192,7 +197,8 @@ def test_search_finds(term, page, base_url, light):
 
 
 def test_animation_plays_without_a_kernel(base_url, light):
-    """The gradient-norm animation (chapter 3) stands in for the explorer widget on the site."""
+    """The gradient-norm animation (chapter 3) stands in for the explorer widget on
+    the site."""
     tab = open_page(light, f"{base_url}notebooks/03_vanishing_exploding.html")
     animation = tab.locator(".animation")
     assert animation.count() == 1, "chapter 3 should hold one scrubbable animation"
@@ -216,7 +222,8 @@ def test_animation_plays_without_a_kernel(base_url, light):
     ],
 )
 def test_widgets_show_their_stored_state(page, control, base_url, light):
-    """Without a kernel the widgets cannot redraw, but they show what they showed when the notebook ran."""
+    """Without a kernel the widgets cannot redraw, but they show what they showed when
+    the notebook ran."""
     tab = open_page(light, f"{base_url}{page}.html")
     labels = [
         text.strip()

@@ -1,5 +1,6 @@
-"""The performance appendix as a reader sees it: a section for every results file, and tables that fit
-the page's width (no table scrolls sideways or reaches past the text)."""
+"""The performance appendix as a reader sees it: a section for every results file, and
+tables that fit the page's width (no table scrolls sideways or reaches past
+the text)."""
 
 from conftest import ROOT
 from test_pages import open_page
@@ -7,8 +8,10 @@ from test_pages import open_page
 RESULTS = sorted((ROOT / "benchmarks" / "results").glob("*.json"))
 
 TABLES = """() => [...document.querySelectorAll("article table")].map(table => {
-    const box = table.parentElement, text = table.closest("article").getBoundingClientRect();
-    return {columns: table.rows[0].cells.length, right: table.getBoundingClientRect().right, textRight: text.right,
+    const box = table.parentElement,
+        text = table.closest("article").getBoundingClientRect();
+    return {columns: table.rows[0].cells.length,
+            right: table.getBoundingClientRect().right, textRight: text.right,
             scrolls: box.scrollWidth > box.clientWidth};
 })"""
 
@@ -33,7 +36,8 @@ def test_tables_fit_the_page(base_url, light):
     assert tables, "the performance page shows no table"
     for i, table in enumerate(tables):
         assert not table["scrolls"], (
-            f"table {i} ({table['columns']} columns) scrolls sideways: it is wider than the text"
+            f"table {i} ({table['columns']} columns) scrolls sideways: it is wider "
+            "than the text"
         )
         assert table["right"] <= table["textRight"] + 1, (
             f"table {i} reaches past the text: {table}"
