@@ -1,4 +1,5 @@
-"""Exercise checkers: ``check_<name>(your_function)`` prints a pass line or says what is wrong.
+"""Exercise checkers: ``check_<name>(your_function)`` prints a pass line or says what is
+wrong.
 
 The framework is in :mod:`rnncourse.exercises.checker`; each chapter's
 checkers live in a module named after the chapter.

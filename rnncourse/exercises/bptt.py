@@ -1,5 +1,5 @@
-"""Checkers for chapter 2 (backpropagation through time): one backward step, the gradient
-with respect to h_0, and a truncated-BPTT training loop.
+"""Checkers for chapter 2 (backpropagation through time): one backward step, the
+gradient with respect to h_0, and a truncated-BPTT training loop.
 
 Each ``check_<name>(student_fn)`` runs the student's function against the
 reference on several shapes and names the usual mistakes.
@@ -13,8 +13,19 @@ import math
 import torch
 import torch.nn.functional as F
 
+import rnncourse.bptt
 from rnncourse.bptt import step_backward
-from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
+from rnncourse.exercises.checker import (
+    Case,
+    Mistake,
+    Output,
+    call_student,
+    check,
+    comparing,
+    fail,
+    kind_of,
+    require_function,
+)
 from rnncourse.nn import Forecaster, elman_cell
 from rnncourse.training import TruncatedBPTT, stream_windows, train
 
@@ -41,46 +52,69 @@ def _grads_from_da(da, h_prev, x, W_hh):
     return da @ W_hh, da.T @ x, da.T @ h_prev, da.sum(0)
 
 
+def step_backward_reference(dh, h, h_prev, x, W_hh):
+    """dh = dL/dh_t, h = h_t, h_prev = h_{t-1}: (B, D_h), x = x_t: (B, D_in), W_hh:
+    (D_h, D_h) -> (dL/dh_{t-1}, dW_xh, dW_hh, db_h), this step's share of each."""
+    da = dh * (1 - h**2)  # through the tanh: dL/da_t, since tanh' = 1 - tanh^2
+    return _grads_from_da(da, h_prev, x, W_hh)
+
+
+#: What would do exercise 1 for the student, besides autograd: the package's own
+#: backward step and backward pass.
+STEP_BACKWARD_SHORTCUTS = [
+    (rnncourse.bptt, "step_backward"),
+    (rnncourse.bptt, "elman_backward"),
+    (rnncourse.bptt, "bptt"),
+]
+
+
 STEP_BACKWARD_MISTAKES = [
     Mistake(
         lambda dh, h, h_prev, x, W_hh: _grads_from_da(dh, h_prev, x, W_hh),
-        "you skipped the tanh: multiply dh by the derivative 1 - h_t**2 before anything else",
+        "you skipped the tanh: multiply dh by the derivative 1 - h_t**2 before "
+        "anything else",
     ),
     Mistake(
         lambda dh, h, h_prev, x, W_hh: _grads_from_da(
             dh * (1 - torch.tanh(h) ** 2), h_prev, x, W_hh
         ),
-        "you applied tanh to h_t again: h_t is already tanh(a_t), so the derivative is 1 - h_t**2",
+        "you applied tanh to h_t again: h_t is already tanh(a_t), so the derivative is "
+        "1 - h_t**2",
     ),
     Mistake(
         lambda dh, h, h_prev, x, W_hh: _grads_from_da(
             dh * (1 - h_prev**2), h_prev, x, W_hh
         ),
-        "your tanh derivative uses h_prev: the tanh of this step produced h_t, so use 1 - h_t**2",
+        "your tanh derivative uses h_prev: the tanh of this step produced h_t, so use "
+        "1 - h_t**2",
     ),
     Mistake(
         lambda dh, h, h_prev, x, W_hh: (
             ((dh * (1 - h**2)) @ W_hh.T,)
             + _grads_from_da(dh * (1 - h**2), h_prev, x, W_hh)[1:]
         ),
-        "dh_prev multiplies by the wrong side of W_hh: in row-vector form it is da @ W_hh (that is W_hh^T da)",
+        "dh_prev multiplies by the wrong side of W_hh: in row-vector form it is da @ "
+        "W_hh (that is W_hh^T da)",
     ),
     Mistake(
         lambda dh, h, h_prev, x, W_hh: _grads_from_da(dh * (1 - h**2), h, x, W_hh),
-        "dW_hh uses h_t: the matrix W_hh multiplies h_{t-1} in this step, so dW_hh = da.T @ h_prev",
+        "dW_hh uses h_t: the matrix W_hh multiplies h_{t-1} in this step, so dW_hh = "
+        "da.T @ h_prev",
     ),
     Mistake(
         lambda dh, h, h_prev, x, W_hh: (
             _grads_from_da(dh * (1 - h**2), h_prev, x, W_hh)[:3]
             + ((dh * (1 - h**2)).mean(0),)
         ),
-        "db_h averages over the batch: the loss already carries its 1/B, so sum da over the batch",
+        "db_h averages over the batch: the loss already carries its 1/B, so sum da "
+        "over the batch",
     ),
 ]
 
 
 def check_step_backward(step_backward_fn) -> None:
-    """Check ``step_backward(dh, h, h_prev, x, W_hh) -> (dh_prev, dW_xh, dW_hh, db_h)``."""
+    """Check ``step_backward(dh, h, h_prev, x, W_hh)``, which returns
+    ``(dh_prev, dW_xh, dW_hh, db_h)``, against the reference, autograd off limits."""
     sizes = [(3, 4, 5), (1, 2, 3), (4, 3, 3), (2, 1, 6)]
     cases = [
         Case(
@@ -93,7 +127,7 @@ def check_step_backward(step_backward_fn) -> None:
     check(
         "step_backward",
         step_backward_fn,
-        step_backward,
+        step_backward_reference,
         cases,
         [
             Output("dh_prev", ("batch", "unit")),
@@ -102,6 +136,8 @@ def check_step_backward(step_backward_fn) -> None:
             Output("db_h", ("unit",)),
         ],
         STEP_BACKWARD_MISTAKES,
+        by_hand=True,
+        forbidden=STEP_BACKWARD_SHORTCUTS,
     )
 
 
@@ -116,8 +152,8 @@ def _states(x, h0, W_xh, W_hh, b_h) -> list[torch.Tensor]:
 
 
 def grad_h0_reference(x, h0, W_xh, W_hh, b_h, dL_dh):
-    """x: (B, T, D_in), h0: (B, D_h), dL_dh: (B, T, D_h) the gradient reaching each h_t through
-    its own output only -> dL/dh_0: (B, D_h), through every path."""
+    """x: (B, T, D_in), h0: (B, D_h), dL_dh: (B, T, D_h) the gradient reaching each h_t
+    through its own output only -> dL/dh_0: (B, D_h), through every path."""
     hs = _states(x, h0, W_xh, W_hh, b_h)
     dh_next = torch.zeros_like(h0)
     for t in range(x.shape[1], 0, -1):
@@ -153,8 +189,8 @@ def _grad_h1(x, h0, W_xh, W_hh, b_h, dL_dh):
 GRAD_H0_MISTAKES = [
     Mistake(
         lambda *a: _grad_h0_variant(*a, direct="last"),
-        "you only backpropagated the gradient of the last state: at every step add dL_dh[:, t] "
-        "to the gradient arriving from the step after",
+        "you only backpropagated the gradient of the last state: at every step add "
+        "dL_dh[:, t] to the gradient arriving from the step after",
     ),
     Mistake(
         lambda *a: _grad_h0_variant(*a, derivative="none"),
@@ -162,16 +198,28 @@ GRAD_H0_MISTAKES = [
     ),
     Mistake(
         lambda *a: _grad_h0_variant(*a, derivative="h_prev"),
-        "your tanh derivative at step t uses h_{t-1}: the tanh of step t produced h_t, so use 1 - h_t**2",
+        "your tanh derivative at step t uses h_{t-1}: the tanh of step t produced h_t, "
+        "so use 1 - h_t**2",
     ),
     Mistake(
         lambda *a: _grad_h0_variant(*a, transpose=True),
-        "you multiplied by the wrong side of W_hh: in row-vector form the step back is (dh * (1 - h_t**2)) @ W_hh",
+        "you multiplied by the wrong side of W_hh: in row-vector form the step back is "
+        "(dh * (1 - h_t**2)) @ W_hh",
     ),
     Mistake(
         _grad_h1,
-        "you returned the gradient at h_1: go back one more step, through the first tanh, to h_0",
+        "you returned the gradient at h_1: go back one more step, through the first "
+        "tanh, to h_0",
     ),
+]
+
+
+#: What would do exercise 2 for the student, besides autograd: the package's whole
+#: backward pass (its own step_backward, one step of it, is allowed).
+GRAD_H0_SHORTCUTS = [
+    (rnncourse.bptt, "elman_backward"),
+    (rnncourse.bptt, "bptt"),
+    (rnncourse.bptt, "autograd_gradients"),
 ]
 
 
@@ -188,7 +236,8 @@ def _h0_args(B: int, T: int, D_in: int, D_h: int, seed: int) -> tuple:
 
 
 def check_grad_h0(grad_h0) -> None:
-    """Check ``grad_h0(x, h0, W_xh, W_hh, b_h, dL_dh) -> dL/dh_0`` against the reference."""
+    """Check ``grad_h0(x, h0, W_xh, W_hh, b_h, dL_dh) -> dL/dh_0`` against the
+    reference, autograd off limits."""
     sizes = [(2, 5, 3, 4), (1, 1, 2, 3), (3, 8, 1, 2), (2, 4, 4, 4)]
     cases = [
         Case(
@@ -205,6 +254,8 @@ def check_grad_h0(grad_h0) -> None:
         cases,
         [Output("dL/dh_0", ("batch", "unit"))],
         GRAD_H0_MISTAKES,
+        by_hand=True,
+        forbidden=GRAD_H0_SHORTCUTS,
     )
 
 
@@ -216,8 +267,9 @@ def _mse(outputs, targets):
 
 
 def train_truncated_reference(model, loss_fn, x, y, k, optimizer) -> list[float]:
-    """x, y: (B, N, ...) streams; one optimiser step per window of k steps, the state carried
-    from window to window and detached; the last, shorter window is dropped. Returns the losses."""
+    """x, y: (B, N, ...) streams; one optimiser step per window of k steps, the state
+    carried from window to window and detached; the last, shorter window is dropped.
+    Returns the losses."""
     history = train(
         model,
         TruncatedBPTT(loss_fn, k),
@@ -245,7 +297,8 @@ def _loop(model, loss_fn, x, y, k, optimizer, carry=True, zero_grad=True, stride
 
 
 def _one_update(model, loss_fn, x, y, k, optimizer):
-    """Detaches and carries the state, but sums the windows' losses into one update at the end."""
+    """Detaches and carries the state, but sums the windows' losses into one update at
+    the end."""
     state, total, losses = None, 0, []
     for start in range(0, x.shape[1] - k + 1, k):
         outputs, state = model(x[:, start : start + k], state)
@@ -262,25 +315,32 @@ def _one_update(model, loss_fn, x, y, k, optimizer):
 TRAIN_TRUNCATED_MISTAKES = [
     Mistake(
         lambda *a: _loop(*a, carry=False),
-        "every window starts from a zero state: pass the final state of one window on as the initial state of the next",
+        "every window starts from a zero state: pass the final state of one window on "
+        "as the initial state of the next",
     ),
     Mistake(
         lambda *a: _loop(*a, zero_grad=False),
-        "the gradients of earlier windows pile up: call optimizer.zero_grad() before each backward pass",
+        "the gradients of earlier windows pile up: call optimizer.zero_grad() before "
+        "each backward pass",
     ),
     Mistake(
         lambda *a: _loop(*a, stride=1),
-        "your windows overlap: start them every k steps (0, k, 2k, ...), so that they tile each stream",
+        "your windows overlap: start them every k steps (0, k, 2k, ...), so that they "
+        "tile each stream",
     ),
     Mistake(
         _one_update,
-        "you take a single optimiser step at the end: truncated BPTT takes one step per window",
+        "you take a single optimiser step at the end: truncated BPTT takes one step "
+        "per window",
     ),
 ]
 
 
-def _run(fn, model, x, y, k, lr=0.05):
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+LR = 0.05  # the learning rate of every training run
+
+
+def _run(fn, model, x, y, k):
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     return fn(model, _mse, x, y, k, optimizer)
 
 
@@ -292,8 +352,7 @@ def check_train_truncated(train_truncated) -> None:
     the final weights. With k equal to the stream length, both are full BPTT.
     """
     name = "train_truncated"
-    if not callable(train_truncated):
-        fail(name, f"expected a function, got {type(train_truncated).__name__}")
+    require_function(name, train_truncated)
     for seed, (B, N, k) in enumerate([(3, 12, 4), (2, 10, 3), (1, 6, 6), (4, 9, 1)]):
         where = f"(for B={B} streams of N={N} steps and windows of k={k})"
         g = torch.Generator().manual_seed(40 + seed)
@@ -301,55 +360,68 @@ def check_train_truncated(train_truncated) -> None:
         torch.manual_seed(40 + seed)
         model = Forecaster(2, hidden_size=5).double()
         student, reference = copy.deepcopy(model), copy.deepcopy(model)
-        try:
-            got = _run(train_truncated, student, x, y, k)
-        except NotImplementedError:
-            fail(
-                name,
-                "this exercise is not solved yet: replace `raise NotImplementedError()` with your code",
-            )
-        except RuntimeError as err:
-            if "backward through the graph a second time" in str(err):
-                fail(
-                    name,
-                    f"the backward pass ran into the previous window {where}: "
-                    "detach the state (state.detach()) before passing it on",
-                )
-            fail(name, f"your function raised RuntimeError ({err}) {where}")
-        except Exception as err:  # the student's bug, in one sentence
-            fail(name, f"your function raised {type(err).__name__} ({err}) {where}")
+        optimizer = torch.optim.SGD(student.parameters(), lr=LR)
+        got = call_student(
+            name,
+            train_truncated,
+            (student, _mse, x.clone(), y.clone(), k, optimizer),
+            where,
+            explain=_second_backward,
+        )
         expected = _run(train_truncated_reference, reference, x, y, k)
         try:
             got = [float(v) for v in got]
-        except (TypeError, ValueError):
+        except Exception:
             fail(
                 name,
-                f"return the list of the windows' losses as numbers (loss.item()), got {type(got).__name__} {where}",
+                "return the list of the windows' losses as numbers (loss.item()), got "
+                f"{kind_of(got)} {where}",
             )
-        if _same_run(got, student, expected, reference):
-            continue
-        for mistake in TRAIN_TRUNCATED_MISTAKES:
-            planted = copy.deepcopy(model)
-            if _same_run(got, student, _run(mistake.fn, planted, x, y, k), planted):
-                fail(name, mistake.message)
-        if len(got) != len(expected):
-            fail(
-                name,
-                f"expected {len(expected)} losses, one per window of k steps (the last, shorter window "
-                f"dropped), got {len(got)} {where}",
+        with comparing(name, where):
+            _compare_runs(
+                name, got, student, expected, reference, model, x, y, k, where
             )
-        if not math.isclose(got[0], expected[0], rel_tol=1e-9):
-            fail(
-                name,
-                f"the first window's loss is {got[0]:.6g}, expected {expected[0]:.6g} {where}: "
-                "compute loss_fn(outputs, targets) on the window x[:, 0:k], y[:, 0:k] from a zero state",
-            )
+    print(
+        f"\u2705 {name}: correct on all 4 test cases; full BPTT when k is the whole "
+        "stream."
+    )
+
+
+def _second_backward(err: Exception) -> str | None:
+    """A hint for the error of a state passed on without being detached."""
+    if "backward through the graph a second time" in str(err):
+        return (
+            "the backward pass ran into the previous window, detach the state "
+            "(state.detach()) before passing it on"
+        )
+    return None
+
+
+def _compare_runs(name, got, student, expected, reference, model, x, y, k, where):
+    """Fail unless the student's run (losses and final weights) is the reference's."""
+    if _same_run(got, student, expected, reference):
+        return
+    for mistake in TRAIN_TRUNCATED_MISTAKES:
+        planted = copy.deepcopy(model)
+        if _same_run(got, student, _run(mistake.fn, planted, x, y, k), planted):
+            fail(name, mistake.message)
+    if len(got) != len(expected):
         fail(
             name,
-            f"the losses differ from the reference {where}: got {_fmt(got)}, expected {_fmt(expected)}",
+            f"expected {len(expected)} losses, one per window of k steps (the last, "
+            f"shorter window dropped), got {len(got)} {where}",
         )
-    print(
-        f"\u2705 {name}: correct on all 4 test cases, and equal to full BPTT when k is the whole stream."
+    if not math.isclose(got[0], expected[0], rel_tol=1e-9):
+        fail(
+            name,
+            f"the first window's loss is {got[0]:.6g}, expected {expected[0]:.6g} "
+            f"{where}: compute loss_fn(outputs, targets) on the window x[:, 0:k], y[:, "
+            "0:k] from a zero state",
+        )
+    fail(
+        name,
+        f"the losses differ from the reference {where}: got {_fmt(got)}, expected "
+        f"{_fmt(expected)}",
     )
 
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import inspect
 import sys
 import types
@@ -51,8 +50,8 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence, Union
 import torch
 
 NOT_SOLVED = (
-    "this exercise is not solved yet: replace `raise NotImplementedError()` "
-    "with your code"
+    "this exercise is not solved yet: replace `raise NotImplementedError()` with your "
+    "code"
 )
 
 #: What autograd looks like from Python: all of it is off limits under ``by_hand``.
@@ -132,7 +131,10 @@ def fail(exercise: str, message: str) -> NoReturn:
 
 def _quote(err: BaseException, limit: int = 200) -> str:
     """An exception's message, on one line and not too long, to quote in a sentence."""
-    text = _sentence(str(err))
+    try:
+        text = _sentence(str(err))
+    except Exception:  # an exception that cannot even say what it is
+        return "with a message that cannot be printed"
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
@@ -163,11 +165,11 @@ def kind_of(value: Any) -> str:
 def _tensor_hint(value: Any) -> str:
     """What to do about a value that should have been a tensor."""
     if value is None:
-        return ": did the function forget its return statement?"
+        return ": the function needs a return statement that returns it"
     if isinstance(value, types.GeneratorType):
         return (
-            ": a generator expression (or yield) only promises values, "
-            "build the tensor with torch.stack or torch.cat"
+            ": a generator expression (or yield) only promises values, build the "
+            "tensor with torch.stack or torch.cat"
         )
     if isinstance(value, list):
         return ": join a list of tensors with torch.stack or torch.cat"
@@ -188,9 +190,7 @@ def fresh_copies(args: tuple, grad: bool = False) -> tuple:
 
 def _copy(value, grad: bool):
     if isinstance(value, torch.Tensor):
-        return (
-            value.detach().clone().requires_grad_(grad and value.is_floating_point())
-        )
+        return value.detach().clone().requires_grad_(grad and value.is_floating_point())
     if isinstance(value, torch.nn.Module):
         return copy.deepcopy(value)
     if isinstance(value, list):
@@ -290,7 +290,8 @@ class Guard:
         self.armed = False
         self.violation: ExerciseError | None = None
         self._undo: list[Callable[[], None]] = []
-        self._originals: dict[int, tuple[Any, str]] = {}  # id -> (object, sentence)
+        # id of each forbidden function -> (the function, its sentence, its wrapper)
+        self._originals: dict[int, tuple[Any, str, Callable]] = {}
         self._classes: list[tuple[type, str]] = []
 
     # -- the sentences
@@ -298,8 +299,8 @@ class Guard:
         if kind == "by hand":
             return (
                 f"your function calls {display}, but this exercise asks for the "
-                "gradient by hand, not autograd: apply the chain rule yourself "
-                "with tensor operations"
+                "gradient by hand, not autograd: apply the chain rule yourself with "
+                "tensor operations"
             )
         return (
             f"your function calls {display}, which does the exercise for you: "
@@ -353,14 +354,10 @@ class Guard:
         refuses, so that building one is allowed but using it is not."""
         name = "forward" if hasattr(cls, "forward") else "__call__"
         raw = inspect.getattr_static(cls, name)
-        if isinstance(raw, staticmethod):
-            patched = staticmethod(self._wrapper(raw.__func__, sentence))
-        elif isinstance(raw, classmethod):
-            patched = classmethod(self._wrapper(raw.__func__, sentence))
+        if isinstance(raw, (staticmethod, classmethod)):
+            patched = staticmethod(self._wrapper(getattr(cls, name), sentence))
         else:
-            patched = self._wrapper(getattr(cls, name), sentence)
-            if not inspect.isfunction(raw) and not inspect.ismethoddescriptor(raw):
-                patched = self._wrapper(raw, sentence)
+            patched = self._wrapper(raw, sentence)
         self._set_attribute(cls, name, patched)
         self._classes.append((cls, sentence))
 
@@ -415,16 +412,20 @@ class Guard:
                     continue  # not in this version of torch, or not imported
                 owner, name, value, display = resolved
                 sentence = self._sentence_for(display, kind)
-                if id(value) in self._originals:
+                if id(value) in self._originals or any(
+                    value is cls for cls, _ in self._classes
+                ):
                     continue
                 if isinstance(value, type):
                     self._patch_class(value, sentence)
                     continue
                 wrapper = self._wrapper(value, sentence)
                 self._originals[id(value)] = (value, sentence, wrapper)
-                if not isinstance(owner, types.ModuleType):
+                if isinstance(owner, types.ModuleType):  # even if not in sys.modules
+                    self.namespaces.append(vars(owner))
+                else:  # a method
                     raw = inspect.getattr_static(owner, name)
-                    if isinstance(raw, staticmethod):
+                    if isinstance(raw, (staticmethod, classmethod)):
                         wrapper = staticmethod(wrapper)
                     self._set_attribute(owner, name, wrapper)
             if self._originals:
@@ -486,10 +487,6 @@ class Guard:
         previous, self.armed, self.violation = self.armed, True, None
         try:
             yield
-        except ExerciseError:
-            if self.violation is not None:
-                raise self.violation from None
-            raise
         except BaseException:
             if self.violation is not None:
                 raise self.violation from None
@@ -624,6 +621,13 @@ def _matches(got: tuple, expected: tuple, rtol: float, atol: float) -> bool:
     )
 
 
+def _tensors_like(got: tuple, expected: tuple) -> bool:
+    """Whether ``got`` could be a usual mistake's output: tensors on the device of
+    the expected ones (any other answer is explained without running the mistakes)."""
+    devices = {e.device for e in expected if isinstance(e, torch.Tensor)}
+    return all(isinstance(g, torch.Tensor) and g.device in devices for g in got)
+
+
 def _mistake_gives(mistake: Mistake, case: Case, got: tuple, n: int, rtol, atol):
     try:
         planted = _results(mistake.fn(*fresh_copies(case.args)), n)
@@ -665,7 +669,7 @@ def check(
             with comparing(exercise, case.description):
                 got = _results(result, n)
                 if not _matches(got, expected, rtol, atol):
-                    for mistake in mistakes:
+                    for mistake in mistakes if _tensors_like(got, expected) else ():
                         if _mistake_gives(mistake, case, got, n, rtol, atol):
                             fail(exercise, mistake.message)
                     _describe_difference(
@@ -678,17 +682,22 @@ def check(
 
 def _describe_difference(exercise, got, expected, outputs, case, rtol, atol) -> None:
     where = case.description
-    if len(got) == 1 and len(expected) == 1 and got[0] is None:
+    if len(got) == 1 and got[0] is None:
         fail(
             exercise,
-            f"your function returned None {where}: did it forget its return statement?",
+            f"your function returned None {where}: end it with a return statement that "
+            "returns the result",
         )
     if len(got) != len(expected):
         names = " and ".join(o.name for o in outputs)
+        count = (
+            kind_of(got[0])
+            if len(got) == 1 and not isinstance(got[0], torch.Tensor)
+            else len(got)
+        )
         fail(
             exercise,
-            f"expected {len(expected)} return value(s) ({names}), got {len(got)} "
-            f"{where}",
+            f"expected {len(expected)} return value(s) ({names}), got {count} {where}",
         )
     for g, e, out in zip(got, expected, outputs):
         if not isinstance(g, torch.Tensor):
@@ -728,8 +737,8 @@ def _describe_difference(exercise, got, expected, outputs, case, rtol, atol) -> 
             )
             fail(
                 exercise,
-                f"{out.name} is wrong at {at} {where}: "
-                f"got {g[index].item():.6g}, expected {e[index].item():.6g}",
+                f"{out.name} is wrong at {at} {where}: got {g[index].item():.6g}, "
+                f"expected {e[index].item():.6g}",
             )
     fail(exercise, f"your result differs from the expected one {where}")
 
@@ -739,8 +748,9 @@ def _check_gradients(exercise, guard, reference_fn, case, n, rtol, atol) -> None
 
     The student's function gets copies made by an operation (not leaves), so that a
     right answer that changes its arguments in place still passes."""
-    leaves_s, leaves_r = fresh_copies(case.args, grad=True), fresh_copies(
-        case.args, grad=True
+    leaves_s, leaves_r = (
+        fresh_copies(case.args, grad=True),
+        fresh_copies(case.args, grad=True),
     )
     result = guard.call(_through(leaves_s), case.description)
     expected = _results(reference_fn(*leaves_r), n)
@@ -777,13 +787,17 @@ def _check_gradients(exercise, guard, reference_fn, case, n, rtol, atol) -> None
     with comparing(exercise, case.description):
         for name, a_s, a_r in zip(names, leaves_s, leaves_r):
             if isinstance(a_r, torch.Tensor) and a_r.grad is not None:
-                grad_s = a_s.grad if a_s.grad is not None else torch.zeros_like(a_r.grad)
-                if not torch.allclose(grad_s, a_r.grad, rtol=rtol * 100, atol=atol * 100):
+                grad_s = (
+                    a_s.grad if a_s.grad is not None else torch.zeros_like(a_r.grad)
+                )
+                if not torch.allclose(
+                    grad_s, a_r.grad, rtol=rtol * 100, atol=atol * 100
+                ):
                     fail(
                         exercise,
-                        "the values are right but the gradient with respect to "
-                        f"{name} differs {case.description}: check for .detach(), "
-                        "in-place changes or values copied out of the graph",
+                        f"the values are right but the gradient with respect to {name} "
+                        f"differs {case.description}: check for .detach(), in-place "
+                        "changes or values copied out of the graph",
                     )
 
 
@@ -806,6 +820,3 @@ __all__ = [
     "kind_of",
     "require_function",
 ]
-
-# importlib is imported for users of _lookup that may want to import a module first
-del importlib

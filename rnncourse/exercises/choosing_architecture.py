@@ -1,10 +1,11 @@
-"""Checkers for chapter 9 (choosing an architecture): the size of each recurrent model's state, from
-its configuration; the bytes of a transformer's key-value cache; and a hybrid made by adding one
-attention layer to a recurrent stack.
+"""Checkers for chapter 9 (choosing an architecture): the size of each recurrent model's
+state, from its configuration; the bytes of a transformer's key-value cache; and a
+hybrid made by adding one attention layer to a recurrent stack.
 
-``check_state_numbers`` compares the student's count with the state the model really carries
-after reading a token; ``check_add_attention`` compares logits with the reference hybrid and
-names the usual slips (no residual, no normalisation, the layer in the wrong place).
+``check_state_numbers`` compares the student's count with the state the model really
+carries after reading a token; ``check_add_attention`` compares logits with the
+reference hybrid and names the usual slips (no residual, no normalisation, the layer in
+the wrong place).
 """
 
 from __future__ import annotations
@@ -13,35 +14,43 @@ from typing import Callable
 
 import torch
 
-from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
+from rnncourse.exercises.checker import (
+    Case,
+    Mistake,
+    Output,
+    call_student,
+    check,
+    comparing,
+    fail,
+    kind_of,
+    require_function,
+)
 from rnncourse.measure import state_bytes, state_tensors
-from rnncourse.nn.lstm_lm import LSTMLM, LSTMConfig
+from rnncourse.nn.lstm_lm import LSTMConfig
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
-from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
-from rnncourse.nn.rwkv import RWKV, RWKVConfig
-from rnncourse.nn.transformer import CausalSelfAttention, Transformer, TransformerConfig
+from rnncourse.nn.registry import build
+from rnncourse.nn.retnet_lm import RetNetConfig
+from rnncourse.nn.rwkv import RWKVConfig
+from rnncourse.nn.transformer import CausalSelfAttention, TransformerConfig
 
-# --- Exercise 1: how many numbers a recurrent model carries from token to token ---------------
-
-_MODELS = {
-    LSTMConfig: LSTMLM,
-    RetNetConfig: RetNet,
-    RWKVConfig: RWKV,
-    MambaConfig: Mamba,
-}
+# --- Exercise 1: how many numbers a recurrent model carries from token to token -------
 
 
 def measured_state_numbers(config) -> int:
-    """Build the model, read one token of one sequence, and count the numbers in the state it returns."""
+    """Build the model, read one token of one sequence, and count the numbers in the
+    state it returns."""
     torch.manual_seed(0)
-    _, state = _MODELS[type(config)](config)(torch.zeros(1, 1, dtype=torch.long))
+    _, state = build(config)(torch.zeros(1, 1, dtype=torch.long))
     return sum(t.numel() for t in state_tensors(state))
 
 
 def state_numbers_reference(config) -> int:
     """The numbers in one sequence's state, per configuration type:
-    LSTM (h, c): 2 L D_h; RetNet: L (H d_h^2 + (K - 1) d) = L (d^2 / H + (K - 1) d), K the short convolution's
-    kernel; RWKV-4: 5 L d; Mamba: L E (d_conv - 1 + N)."""
+    LSTM (h, c): 2 L D_h;
+    RetNet: L (H d_h^2 + (K - 1) d) = L (d^2 / H + (K - 1) d), K the short
+    convolution's kernel;
+    RWKV-4: 5 L d;
+    Mamba: L E (d_conv - 1 + N)."""
     L, d = config.n_layers, config.d_model
     if isinstance(config, LSTMConfig):
         return 2 * L * config.hidden_size
@@ -54,7 +63,8 @@ def state_numbers_reference(config) -> int:
 
 
 def _window(config: RetNetConfig) -> int:
-    """The numbers of the short convolution's window in one RetNet layer: its last K - 1 inputs."""
+    """The numbers of the short convolution's window in one RetNet layer: its last K - 1
+    inputs."""
     return max(config.short_conv - 1, 0) * config.d_model
 
 
@@ -69,7 +79,8 @@ STATE_MISTAKES = [
             if isinstance(c, LSTMConfig)
             else state_numbers_reference(c)
         ),
-        "the LSTM carries two vectors per layer, the hidden state h and the cell c, so 2 L D_h numbers",
+        "the LSTM carries two vectors per layer, the hidden state h and the cell c, so "
+        "2 L D_h numbers",
     ),
     Mistake(
         lambda c: (
@@ -77,7 +88,8 @@ STATE_MISTAKES = [
             if isinstance(c, RetNetConfig)
             else state_numbers_reference(c)
         ),
-        "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix",
+        "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per "
+        "layer, not one d x d matrix",
     ),
     Mistake(
         lambda c: (
@@ -85,7 +97,8 @@ STATE_MISTAKES = [
             if isinstance(c, RetNetConfig)
             else state_numbers_reference(c)
         ),
-        "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per layer, not one d x d matrix",
+        "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per "
+        "layer, not one d x d matrix",
     ),
     Mistake(
         lambda c: (
@@ -93,7 +106,8 @@ STATE_MISTAKES = [
             if isinstance(c, RetNetConfig)
             else state_numbers_reference(c)
         ),
-        "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K - 1) d numbers",
+        "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K "
+        "- 1) d numbers",
     ),
     Mistake(
         lambda c: (
@@ -101,7 +115,8 @@ STATE_MISTAKES = [
             if isinstance(c, RetNetConfig)
             else state_numbers_reference(c)
         ),
-        "with short_conv=0 a RetNet layer has no convolution and keeps no window of past inputs",
+        "with short_conv=0 a RetNet layer has no convolution and keeps no window of "
+        "past inputs",
     ),
     Mistake(
         lambda c: (
@@ -109,8 +124,8 @@ STATE_MISTAKES = [
             if isinstance(c, RWKVConfig)
             else state_numbers_reference(c)
         ),
-        "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last input of time mixing and of "
-        "channel mixing, 5 d in all",
+        "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last "
+        "input of time mixing and of channel mixing, 5 d in all",
     ),
     Mistake(
         lambda c: (
@@ -118,7 +133,8 @@ STATE_MISTAKES = [
             if isinstance(c, RWKVConfig)
             else state_numbers_reference(c)
         ),
-        "RWKV's WKV state counts too: the numerator a, the denominator b and the running maximum p, d numbers each",
+        "RWKV's WKV state counts too: the numerator a, the denominator b and the "
+        "running maximum p, d numbers each",
     ),
     Mistake(
         lambda c: (
@@ -126,7 +142,8 @@ STATE_MISTAKES = [
             if isinstance(c, MambaConfig)
             else state_numbers_reference(c)
         ),
-        "a Mamba block also keeps the last d_conv - 1 inputs of its short convolution, E (d_conv - 1) numbers",
+        "a Mamba block also keeps the last d_conv - 1 inputs of its short convolution, "
+        "E (d_conv - 1) numbers",
     ),
     Mistake(
         lambda c: (
@@ -134,11 +151,13 @@ STATE_MISTAKES = [
             if isinstance(c, MambaConfig)
             else state_numbers_reference(c)
         ),
-        "the SSM runs on the expanded width E = expand * d_model, with N numbers per channel",
+        "the SSM runs on the expanded width E = expand * d_model, with N numbers per "
+        "channel",
     ),
     Mistake(
         _per_layer,
-        "every layer carries its own state: multiply the count of one layer by n_layers",
+        "every layer carries its own state: multiply the count of one layer by "
+        "n_layers",
     ),
 ]
 
@@ -164,36 +183,24 @@ def _check_count(
     describe: Callable,
     wrong: Callable,
 ) -> None:
-    """Check a function that counts (an int) on each case's arguments against ``measured(*args)``;
-    ``describe(*args)`` names a case, ``wrong(*args, expected, got)`` says what differs."""
-    if not callable(fn):
-        fail(exercise, f"expected a function, got {type(fn).__name__}")
+    """Check a function that counts (an int) on each case's arguments against
+    ``measured(*args)``; ``describe(*args)`` names a case and
+    ``wrong(*args, expected, got)`` says what differs."""
+    require_function(exercise, fn)
     for args in cases:
         expected = measured(*args)
-        try:
-            got = fn(*args)
-        except NotImplementedError:
-            fail(
-                exercise,
-                "this exercise is not solved yet: replace `raise NotImplementedError()` with your code",
-            )
-        except Exception as err:
-            fail(
-                exercise,
-                f"your function raised {type(err).__name__} ({err}) for {describe(*args)}",
-            )
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if not isinstance(got, int) or isinstance(got, bool):
-            fail(
-                exercise,
-                f"expected an int, got {type(got).__name__} for {describe(*args)}",
-            )
-        if got != expected:
-            for mistake in mistakes:
-                if mistake.fn(*args) == got:
-                    fail(exercise, mistake.message)
-            fail(exercise, wrong(*args, expected, got))
+        where = f"for {describe(*args)}"
+        got = call_student(exercise, fn, args, where)
+        with comparing(exercise, where):
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            if not isinstance(got, int) or isinstance(got, bool):
+                fail(exercise, f"expected an int, got {kind_of(got)} {where}")
+            if got != expected:
+                for mistake in mistakes:
+                    if mistake.fn(*args) == got:
+                        fail(exercise, mistake.message)
+                fail(exercise, wrong(*args, expected, got))
 
 
 def check_state_numbers(fn: Callable) -> None:
@@ -212,18 +219,20 @@ def check_state_numbers(fn: Callable) -> None:
     print(f"\u2705 state_numbers: correct on all {len(STATE_CONFIGS)} configurations.")
 
 
-# --- Exercise 2: the bytes of a transformer's key-value cache -----------------------------------
+# --- Exercise 2: the bytes of a transformer's key-value cache -------------------------
 
 
 def measured_cache_bytes(config: TransformerConfig, T: int) -> int:
-    """Build the transformer in float32, read T tokens of one sequence, and count the bytes of its caches."""
+    """Build the transformer in float32, read T tokens of one sequence, and count the
+    bytes of its caches."""
     torch.manual_seed(0)
-    _, state = Transformer(config)(torch.zeros(1, T, dtype=torch.long))
+    _, state = build(config)(torch.zeros(1, T, dtype=torch.long))
     return state_bytes(state)
 
 
 def cache_bytes_reference(config: TransformerConfig, T: int) -> int:
-    """A key and a value of d numbers per layer per token, 4 bytes each in float32: 2 L T d * 4."""
+    """A key and a value of d numbers per layer per token, 4 bytes each in float32:
+    2 L T d * 4."""
     return 2 * config.n_layers * T * config.d_model * 4
 
 
@@ -234,7 +243,8 @@ CACHE_MISTAKES = [
     ),
     Mistake(
         lambda c, T: cache_bytes_reference(c, T) // 2,
-        "the cache keeps both the keys and the values of every token, 2 d numbers per layer per token",
+        "the cache keeps both the keys and the values of every token, 2 d numbers per "
+        "layer per token",
     ),
     Mistake(
         lambda c, T: cache_bytes_reference(c, T) // c.n_layers,
@@ -242,8 +252,8 @@ CACHE_MISTAKES = [
     ),
     Mistake(
         lambda c, T: cache_bytes_reference(c, T) * c.n_heads,
-        "the heads split d between them (d_h = d / H), so the heads together hold d numbers per token, "
-        "not H d",
+        "the heads split d between them (d_h = d / H), so the heads together hold d "
+        "numbers per token, not H d",
     ),
     Mistake(
         lambda c, T: cache_bytes_reference(c, T + 1),
@@ -264,7 +274,8 @@ CACHE_CASES = [
 
 
 def check_cache_bytes(fn: Callable) -> None:
-    """Check ``cache_bytes(config, T) -> int`` against the caches a transformer really returns."""
+    """Check ``cache_bytes(config, T) -> int`` against the caches a transformer really
+    returns."""
     _check_count(
         "cache_bytes",
         fn,
@@ -273,13 +284,14 @@ def check_cache_bytes(fn: Callable) -> None:
         CACHE_MISTAKES,
         lambda c, T: f"{c} and T={T}",
         lambda c, T, expected, got: (
-            f"after T={T} tokens the caches of {c} hold {expected} bytes, you counted {got}"
+            f"after T={T} tokens the caches of {c} hold {expected} bytes, you counted "
+            f"{got}"
         ),
     )
     print(f"\u2705 cache_bytes: correct on all {len(CACHE_CASES)} cases.")
 
 
-# --- Exercise 3: a hybrid, one attention layer added to a recurrent stack ----------------------
+# --- Exercise 3: a hybrid, one attention layer added to a recurrent stack -------------
 
 
 def add_attention_reference(
@@ -289,8 +301,8 @@ def add_attention_reference(
     idx: torch.Tensor,
     layer: int,
 ) -> torch.Tensor:
-    """``model``'s logits (B, T, vocab) for idx (B, T) with a residual attention sub-layer,
-    x = x + Attn(LN(x)), added right after block ``layer``."""
+    """``model``'s logits (B, T, vocab) for idx (B, T) with a residual attention
+    sub-layer, x = x + Attn(LN(x)), added right after block ``layer``."""
     x = model.embed(idx)
     for i, block in enumerate(model.blocks):
         x, _ = block(x)
@@ -324,11 +336,13 @@ def _hybrid(
 ATTENTION_MISTAKES = [
     Mistake(
         lambda *a: _hybrid(*a, residual=False),
-        "the attention layer replaces x instead of adding to it: keep the residual, x = x + Attn(LN(x))",
+        "the attention layer replaces x instead of adding to it: keep the residual, x "
+        "= x + Attn(LN(x))",
     ),
     Mistake(
         lambda *a: _hybrid(*a, normalise=False),
-        "the attention layer reads x without normalising it first: x = x + Attn(LN(x)), LN being `norm`",
+        "the attention layer reads x without normalising it first: x = x + "
+        "Attn(LN(x)), LN being `norm`",
     ),
     Mistake(
         lambda *a: _hybrid(*a, after=False),
@@ -356,7 +370,8 @@ def _hybrid_args(n_layers: int, layer: int, T: int, seed: int) -> tuple:
 
 
 def check_add_attention(fn: Callable) -> None:
-    """Check ``add_attention(model, attention, norm, idx, layer) -> logits`` against the reference."""
+    """Check ``add_attention(model, attention, norm, idx, layer) -> logits`` against the
+    reference."""
     sizes = [(2, 0, 9), (3, 1, 5), (2, 1, 1)]
     cases = [
         Case(

@@ -1,16 +1,27 @@
-"""Checkers for chapter 8 (FlashAttention): the online-softmax update, one query tile of the forward pass, and
-the longest sequence naive attention can hold in a given memory.
+"""Checkers for chapter 8 (FlashAttention): the online-softmax update, one query tile of
+the forward pass, and the longest sequence naive attention can hold in a given memory.
 
-Each ``check_<name>(student_fn)`` runs the student's function against the reference and names the usual
-mistakes: the running sum not rescaled when the maximum grows, the scale applied twice, the causal mask off by
-one, the factor of two in the memory formula forgotten.
+Each ``check_<name>(student_fn)`` runs the student's function against the reference and
+names the usual mistakes: the running sum not rescaled when the maximum grows, the scale
+applied twice, the causal mask off by one, the factor of two in the memory formula
+forgotten.
 """
 
 from __future__ import annotations
 
 import torch
 
-from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
+from rnncourse.exercises.checker import (
+    Case,
+    Mistake,
+    Output,
+    call_student,
+    check,
+    comparing,
+    fail,
+    kind_of,
+    require_function,
+)
 from rnncourse.ops.softmax_attention import memory_naive
 
 
@@ -22,8 +33,9 @@ def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
 
 
 def online_softmax_reference(m, l, acc, s, v):
-    """One block of scores s (R, N) and values v (N, D) folded into the running maximum m (R,), sum l (R,) and
-    unnormalised output acc (R, D) -> (m, l, acc) after the block."""
+    """One block of scores s (R, N) and values v (N, D) folded into the running maximum
+    m (R,), sum l (R,) and unnormalised output acc (R, D) -> (m, l, acc) after the
+    block."""
     m_new = torch.maximum(m, s.amax(dim=1))  # m' = max(m, rowmax(s))
     p = torch.exp(s - m_new[:, None])  # exp(s - m')
     alpha = torch.exp(
@@ -57,44 +69,48 @@ def _update(
 ONLINE_MISTAKES = [
     Mistake(
         lambda *a: _update(*a, rescale_l=False),
-        "the running sum is not rescaled: when the maximum grows from m to m', multiply l by exp(m - m') "
-        "before adding the new block's exponentials",
+        "the running sum is not rescaled: when the maximum grows from m to m', "
+        "multiply l by exp(m - m') before adding the new block's exponentials",
     ),
     Mistake(
         lambda *a: _update(*a, rescale_acc=False),
-        "the running output is not rescaled: when the maximum grows from m to m', multiply acc by exp(m - m') "
-        "before adding exp(s - m') v",
+        "the running output is not rescaled: when the maximum grows from m to m', "
+        "multiply acc by exp(m - m') before adding exp(s - m') v",
     ),
     Mistake(
         lambda *a: _update(*a, rescale_l=False, rescale_acc=False),
-        "neither the running sum nor the running output is rescaled: both were taken relative to the old "
-        "maximum m and need the factor exp(m - m')",
+        "neither the running sum nor the running output is rescaled: both were taken "
+        "relative to the old maximum m and need the factor exp(m - m')",
     ),
     Mistake(
         lambda *a: _update(*a, sign=-1.0),
-        "the correction is upside down: the old terms shrink by exp(m - m') (at most 1), not exp(m' - m)",
+        "the correction is upside down: the old terms shrink by exp(m - m') (at most "
+        "1), not exp(m' - m)",
     ),
     Mistake(
         lambda *a: _update(*a, max_fn=lambda m, s: s.amax(dim=1)),
-        "the new maximum forgets the old one: m' = max(m, rowmax(s)), not rowmax(s) alone, or exp(m - m') can "
-        "overflow",
+        "the new maximum forgets the old one: m' = max(m, rowmax(s)), not rowmax(s) "
+        "alone, or exp(m - m') can overflow",
     ),
     Mistake(
         lambda *a: _update(*a, p_from_old=True),
-        "the new block's exponentials use the old maximum: take exp(s - m') with the new maximum m'",
+        "the new block's exponentials use the old maximum: take exp(s - m') with the "
+        "new maximum m'",
     ),
     Mistake(
         lambda m, l, acc, s, v: (lambda r: (r[0], r[1], r[2] / r[1][:, None]))(
             online_softmax_reference(m, l, acc, s, v)
         ),
-        "acc is divided by l too early: keep the running output unnormalised and divide once, after the last block",
+        "acc is divided by l too early: keep the running output unnormalised and "
+        "divide once, after the last block",
     ),
 ]
 
 
 def _online_args(R: int, N: int, D: int, first: bool, seed: int) -> tuple:
-    """A running state built from an earlier block of scores, then a block whose scores are larger in some rows
-    and smaller in others, so that the maximum both grows and stays."""
+    """A running state built from an earlier block of scores, then a block whose scores
+    are larger in some rows and smaller in others, so that the maximum both grows and
+    stays."""
     g = torch.Generator().manual_seed(seed)
     if first:
         m, l, acc = (
@@ -114,7 +130,8 @@ def _online_args(R: int, N: int, D: int, first: bool, seed: int) -> tuple:
 
 
 def check_online_softmax_update(fn) -> None:
-    """Check ``online_softmax_update(m, l, acc, s, v) -> (m, l, acc)`` against the reference."""
+    """Check ``online_softmax_update(m, l, acc, s, v) -> (m, l, acc)`` against the
+    reference."""
     sizes = [(6, 4, 3, False), (5, 8, 2, True), (1, 1, 1, False)]
     cases = [
         Case(
@@ -144,8 +161,9 @@ def check_online_softmax_update(fn) -> None:
 
 
 def tile_reference(q_i, k, v, i0, block_size, causal, scale):
-    """The rows i0 .. i0 + R - 1 of softmax attention for the query tile q_i (R, D) over keys and values
-    k, v (T, D), visiting the keys in blocks of ``block_size`` -> (o_i (R, D), L_i (R,)), L the log-sum-exp."""
+    """The rows i0 .. i0 + R - 1 of softmax attention for the query tile q_i (R, D) over
+    keys and values k, v (T, D), visiting the keys in blocks of ``block_size``
+    -> (o_i (R, D), L_i (R,)), L the log-sum-exp."""
     R, T = q_i.shape[0], k.shape[0]
     rows = torch.arange(i0, i0 + R)
     m = torch.full((R,), float("-inf"), dtype=q_i.dtype)
@@ -200,24 +218,28 @@ TILE_MISTAKES = [
     ),
     Mistake(
         lambda *a: _tile(*a, score_scale=lambda c: 1.0),
-        "the scores are not scaled: multiply q_i . k_j by the scale (1/sqrt(D) by default)",
+        "the scores are not scaled: multiply q_i . k_j by the scale (1/sqrt(D) by "
+        "default)",
     ),
     Mistake(
         lambda *a: _tile(*a, masked=lambda cols, rows: cols >= rows),
-        "the causal mask is off by one: query i sees key i itself; mask only the keys j > i",
+        "the causal mask is off by one: query i sees key i itself; mask only the keys "
+        "j > i",
     ),
     Mistake(
         lambda *a: _tile(*a, masked=lambda cols, rows: cols > rows + 1),
-        "the causal mask is off by one: query i must not see key i + 1; mask every key j > i",
+        "the causal mask is off by one: query i must not see key i + 1; mask every key "
+        "j > i",
     ),
     Mistake(
         lambda *a: _tile(*a, masked=lambda cols, rows: cols > rows - a[3]),
-        "the causal mask ignores where the tile starts: the tile's row r is query i0 + r, so compare keys with "
-        "i0 + r",
+        "the causal mask ignores where the tile starts: the tile's row r is query i0 + "
+        "r, so compare keys with i0 + r",
     ),
     Mistake(
         lambda *a: _tile(*a, normalise=False),
-        "the output is not normalised: divide the running output by the running sum l after the last block",
+        "the output is not normalised: divide the running output by the running sum l "
+        "after the last block",
     ),
     Mistake(
         lambda *a: _tile(*a, lse=lambda m, l: m),
@@ -225,8 +247,8 @@ TILE_MISTAKES = [
     ),
     Mistake(
         lambda *a: _tile(*a, rescale=False),
-        "the running sum is not rescaled when the maximum grows: multiply l by exp(m - m') before adding the "
-        "new block's exponentials",
+        "the running sum is not rescaled when the maximum grows: multiply l by exp(m - "
+        "m') before adding the new block's exponentials",
     ),
 ]
 
@@ -235,13 +257,30 @@ def _tile_args(
     R: int, T: int, D: int, i0: int, block_size: int, causal: bool, seed: int
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    # growing keys make later blocks hold larger scores, so the running maximum changes between blocks
+    # growing keys make later blocks hold larger scores, so the running maximum changes
+    # between blocks
     k = _randn(g, T, D) * torch.linspace(0.5, 2.0, T, dtype=torch.float64)[:, None]
     return _randn(g, R, D), k, _randn(g, T, D), i0, block_size, causal, 0.7
 
 
+#: What would do exercise 2 for the student: the package's softmax attention, in
+#: every implementation, and PyTorch's own.
+ATTENTION_SHORTCUTS = [
+    "rnncourse.ops.softmax_attention.softmax_attention",
+    "rnncourse.ops.softmax_attention.attention_naive",
+    "rnncourse.ops.softmax_attention.attention_tiled",
+    "rnncourse.ops.softmax_attention._sdpa",
+    "rnncourse.ops.softmax_attention.reference.attention_naive",
+    "rnncourse.ops.softmax_attention.reference.attention_tiled",
+    "rnncourse.ops.softmax_attention.reference.tiled_forward",
+    "rnncourse.ops.softmax_attention.kernel.attention_triton",
+    "torch.nn.functional.scaled_dot_product_attention",
+]
+
+
 def check_attention_tile(fn) -> None:
-    """Check ``attention_tile(q_i, k, v, i0, block_size, causal, scale) -> (o_i, L_i)`` against the reference."""
+    """Check ``attention_tile(q_i, k, v, i0, block_size, causal, scale) -> (o_i, L_i)``
+    against the reference."""
     sizes = [
         (4, 11, 3, 4, 3, True),
         (5, 9, 2, 0, 4, False),
@@ -263,6 +302,7 @@ def check_attention_tile(fn) -> None:
         cases,
         [Output("o_i", ("row", "channel")), Output("L_i", ("row",))],
         TILE_MISTAKES,
+        forbidden=ATTENTION_SHORTCUTS,
     )
 
 
@@ -272,8 +312,9 @@ def check_attention_tile(fn) -> None:
 def longest_naive_reference(
     memory_bytes: int, B: int, H: int, D: int, bytes_per_number: int = 4
 ) -> int:
-    """The largest T whose forward pass of naive attention (T_q = T_k = T, not causal) allocates at most
-    ``memory_bytes``, by the formula ``memory_naive``: 2 B H T^2 + B H T D numbers."""
+    """The largest T whose forward pass of naive attention (T_q = T_k = T, not causal)
+    allocates at most ``memory_bytes``, by the formula ``memory_naive``:
+    2 B H T^2 + B H T D numbers."""
     a, b = 2 * B * H, B * H * D
     T = int(
         (-b + (b * b + 4 * a * memory_bytes / bytes_per_number) ** 0.5) / (2 * a)
@@ -312,11 +353,13 @@ def _longest(
 LONGEST_MISTAKES = [
     Mistake(
         lambda *a: _longest(*a, matrices=1),
-        "you counted one T x T matrix: the scores S and their softmax P are both alive at the peak, 2 B H T^2 numbers",
+        "you counted one T x T matrix: the scores S and their softmax P are both alive "
+        "at the peak, 2 B H T^2 numbers",
     ),
     Mistake(
         lambda *a: _longest(*a, per_number=1),
-        "you counted numbers, not bytes: each number takes bytes_per_number bytes (4 for float32)",
+        "you counted numbers, not bytes: each number takes bytes_per_number bytes (4 "
+        "for float32)",
     ),
     Mistake(
         lambda *a: _longest(*a, per_number=32),
@@ -324,11 +367,13 @@ LONGEST_MISTAKES = [
     ),
     Mistake(
         lambda *a: _longest(*a, heads=False),
-        "you left out the batch and the heads: every one of the B H heads holds its own T x T scores",
+        "you left out the batch and the heads: every one of the B H heads holds its "
+        "own T x T scores",
     ),
     Mistake(
         lambda *a: _longest(*a, out=False),
-        "you left out the output o, B H T D numbers: small beside the T x T matrices, but it moves T by about D/4",
+        "you left out the output o, B H T D numbers: small beside the T x T matrices, "
+        "but it moves T by about D/4",
     ),
     Mistake(
         lambda *a: longest_naive_reference(*a) + 1,
@@ -338,42 +383,38 @@ LONGEST_MISTAKES = [
 
 
 def check_longest_naive(fn) -> None:
-    """Check ``longest_naive(memory_bytes, B, H, D, bytes_per_number) -> T`` (an int) against the reference."""
+    """Check ``longest_naive(memory_bytes, B, H, D, bytes_per_number) -> T`` (an int)
+    against the reference."""
     cases = [
         (16 * 2**30, 1, 12, 64, 4),
         (2**30, 4, 8, 128, 2),
         (80 * 2**30, 8, 16, 128, 2),
         (10**6, 1, 1, 16, 4),
     ]
+    require_function("longest_naive", fn)
     for args in cases:
         where = "(for {} bytes, B={}, H={}, D={}, {} bytes per number)".format(*args)
-        try:
-            got = fn(*args)
-        except NotImplementedError:
-            fail(
-                "longest_naive",
-                "this exercise is not solved yet: replace `raise NotImplementedError()` with your code",
-            )
-        except Exception as err:
-            fail(
-                "longest_naive",
-                f"your function raised {type(err).__name__} ({err}) {where}",
-            )
+        got = call_student("longest_naive", fn, args, where)
         expected = longest_naive_reference(*args)
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, int):
-            fail(
-                "longest_naive",
-                f"expected a whole number of steps (an int), got {type(got).__name__} {where}",
-            )
-        if got != expected:
-            for mistake in LONGEST_MISTAKES:
-                if mistake.fn(*args) == got:
-                    fail("longest_naive", mistake.message)
-            fail(
-                "longest_naive",
-                f"got T = {got}, expected T = {expected} {where}: the forward pass needs "
-                f"2 B H T^2 + B H T D numbers of bytes_per_number bytes each",
-            )
+        with comparing("longest_naive", where):
+            _compare_length(got, expected, args, where)
     print(f"\u2705 longest_naive: correct on all {len(cases)} test cases.")
+
+
+def _compare_length(got, expected: int, args: tuple, where: str) -> None:
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, int):
+        fail(
+            "longest_naive",
+            f"expected a whole number of steps (an int), got {kind_of(got)} {where}",
+        )
+    if got != expected:
+        for mistake in LONGEST_MISTAKES:
+            if mistake.fn(*args) == got:
+                fail("longest_naive", mistake.message)
+        fail(
+            "longest_naive",
+            f"got T = {got}, expected T = {expected} {where}: the forward pass needs 2 "
+            "B H T^2 + B H T D numbers of bytes_per_number bytes each",
+        )

@@ -1,9 +1,10 @@
-"""Checkers for chapter 7 (linear attention, RetNet and RWKV): the recurrent form of causal linear
-attention with a decay, one chunk of the chunkwise form, and one stable step of RWKV-4's WKV.
+"""Checkers for chapter 7 (linear attention, RetNet and RWKV): the recurrent form of
+causal linear attention with a decay, one chunk of the chunkwise form, and one stable
+step of RWKV-4's WKV.
 
-Each ``check_<name>(student_fn)`` runs the student's function against the reference and names
-the usual mistakes: the decay applied at the wrong step, the current token counted twice or
-not at all, the running maximum not used.
+Each ``check_<name>(student_fn)`` runs the student's function against the reference and
+names the usual mistakes: the decay applied at the wrong step, the current token counted
+twice or not at all, the running maximum not used.
 """
 
 from __future__ import annotations
@@ -63,20 +64,22 @@ RECURRENT_MISTAKES = [
             lambda S, k_t, v_t, g: g * (S + torch.outer(k_t, v_t)),
             _write_then_read,
         ),
-        "the decay is applied at the wrong step: the current token enters undecayed, S_t = gamma S_(t-1) + k_t v_t^T, "
-        "not gamma (S_(t-1) + k_t v_t^T)",
+        "the decay is applied at the wrong step: the current token enters undecayed, "
+        "S_t = gamma S_(t-1) + k_t v_t^T, not gamma (S_(t-1) + k_t v_t^T)",
     ),
     Mistake(
         lambda q, k, v, gamma: _recurrent(
             q, k, v, gamma, _good_update, _read_then_write
         ),
-        "the current token is not counted: read o_t = S_t^T q_t after adding k_t v_t^T to the state, not before",
+        "the current token is not counted: read o_t = S_t^T q_t after adding k_t v_t^T "
+        "to the state, not before",
     ),
     Mistake(
         lambda q, k, v, gamma: (
             recurrent_reference(q, k, v, gamma) + (q * k).sum(1, keepdim=True) * v
         ),
-        "the current token is counted twice: S_t already holds k_t v_t^T, so o_t = S_t^T q_t needs no extra (q_t . k_t) v_t",
+        "the current token is counted twice: S_t already holds k_t v_t^T, so o_t = "
+        "S_t^T q_t needs no extra (q_t . k_t) v_t",
     ),
     Mistake(
         lambda q, k, v, gamma: recurrent_reference(q, k, v, 1.0),
@@ -87,7 +90,8 @@ RECURRENT_MISTAKES = [
             recurrent_reference(q, k, v, gamma)
             / (q * torch.cumsum(k, 0)).sum(1, keepdim=True)
         ),
-        "you divided by the normaliser q_t . sum_s k_s: this exercise asks for the sum alone, without normalising",
+        "you divided by the normaliser q_t . sum_s k_s: this exercise asks for the sum "
+        "alone, without normalising",
     ),
 ]
 
@@ -98,7 +102,8 @@ def _attention_args(T: int, K: int, V: int, gamma: float, seed: int) -> tuple:
 
 
 def check_linear_attention_recurrent(fn) -> None:
-    """Check ``linear_attention_recurrent(q, k, v, gamma) -> o`` against the reference."""
+    """Check ``linear_attention_recurrent(q, k, v, gamma) -> o`` against the
+    reference."""
     sizes = [(7, 3, 4, 0.9), (1, 2, 2, 0.5), (12, 4, 3, 1.0)]
     cases = [
         Case(
@@ -121,8 +126,8 @@ def check_linear_attention_recurrent(fn) -> None:
 
 
 def chunk_reference(q, k, v, S, gamma):
-    """One chunk of C steps: q, k (C, K), v (C, V), S (K, V) the state before the chunk, gamma a float ->
-    (o (C, V), the state after the chunk (K, V))."""
+    """One chunk of C steps: q, k (C, K), v (C, V), S (K, V) the state before the chunk,
+    gamma a float -> (o (C, V), the state after the chunk (K, V))."""
     C = q.shape[0]
     i = torch.arange(C, dtype=torch.float64)
     distance = i[:, None] - i[None, :]
@@ -161,7 +166,8 @@ def _chunk(
 CHUNK_MISTAKES = [
     Mistake(
         lambda q, k, v, S, gamma: _chunk(q, k, v, S, gamma, cross_shift=0.0),
-        "the state from before the chunk is decayed one step too little: row i is i + 1 steps after it, gamma^(i+1)",
+        "the state from before the chunk is decayed one step too little: row i is i + "
+        "1 steps after it, gamma^(i+1)",
     ),
     Mistake(
         lambda q, k, v, S, gamma: _chunk(q, k, v, S, gamma, mask=lambda d: d > 0),
@@ -169,19 +175,23 @@ CHUNK_MISTAKES = [
     ),
     Mistake(
         lambda q, k, v, S, gamma: _chunk(q, k, v, S, gamma, mask=lambda d: d == d),
-        "later tokens leak into earlier outputs: mask the upper triangle, keeping only j <= i",
+        "later tokens leak into earlier outputs: mask the upper triangle, keeping only "
+        "j <= i",
     ),
     Mistake(
         lambda q, k, v, S, gamma: _chunk(q, k, v, S, gamma, decay_old=False),
-        "the old state is not decayed: the state after the chunk is gamma^C S plus the chunk's own keys and values",
+        "the old state is not decayed: the state after the chunk is gamma^C S plus the "
+        "chunk's own keys and values",
     ),
     Mistake(
         lambda q, k, v, S, gamma: _chunk(q, k, v, S, gamma, key_shift=1.0),
-        "the chunk's keys are decayed one step too much: key j is C - 1 - j steps before the chunk's end",
+        "the chunk's keys are decayed one step too much: key j is C - 1 - j steps "
+        "before the chunk's end",
     ),
     Mistake(
         lambda q, k, v, S, gamma: _chunk(q, k, v, S, gamma, old_power=-1),
-        "the old state is decayed one step too little: the chunk has C steps, so it shrinks by gamma^C",
+        "the old state is decayed one step too little: the chunk has C steps, so it "
+        "shrinks by gamma^C",
     ),
 ]
 
@@ -192,7 +202,8 @@ def _chunk_args(C: int, K: int, V: int, gamma: float, seed: int) -> tuple:
 
 
 def check_linear_attention_chunk(fn) -> None:
-    """Check ``linear_attention_chunk(q, k, v, S, gamma) -> (o, S_after)`` against the reference."""
+    """Check ``linear_attention_chunk(q, k, v, S, gamma) -> (o, S_after)`` against the
+    reference."""
     sizes = [(6, 3, 4, 0.8), (1, 2, 3, 0.6), (9, 4, 2, 0.95)]
     cases = [
         Case(
@@ -218,8 +229,8 @@ def check_linear_attention_chunk(fn) -> None:
 
 
 def wkv_step_reference(a, b, p, k, v, w, u):
-    """One token of RWKV-4's WKV, all (C,): the state (a, b, p) with N = a e^p and D = b e^p, the token's
-    k and v, the decay w > 0 and bonus u -> (wkv, a', b', p')."""
+    """One token of RWKV-4's WKV, all (C,): the state (a, b, p) with N = a e^p and
+    D = b e^p, the token's k and v, the decay w > 0 and bonus u -> (wkv, a', b', p')."""
     q = torch.maximum(p, u + k)
     e_state, e_token = torch.exp(p - q), torch.exp(u + k - q)
     wkv = (e_state * a + e_token * v) / (
@@ -270,30 +281,33 @@ def _counted_twice(a, b, p, k, v, w, u):
 WKV_MISTAKES = [
     Mistake(
         _unstable,
-        "the running maximum is not used: with large keys e^k overflows; subtract q = max(p, u + k) "
-        "before every exponential and keep p' = max(p - w, k)",
+        "the running maximum is not used: with large keys e^k overflows; subtract q = "
+        "max(p, u + k) before every exponential and keep p' = max(p - w, k)",
     ),
     Mistake(
         lambda *args: _step(*args, bonus_out=False),
-        "the bonus u is missing from the output: the current token enters wkv with weight e^(u + k)",
+        "the bonus u is missing from the output: the current token enters wkv with "
+        "weight e^(u + k)",
     ),
     Mistake(
         lambda *args: _step(*args, bonus_in=True),
-        "the bonus u went into the state: it weights the current token in the output only, the state adds e^k v",
+        "the bonus u went into the state: it weights the current token in the output "
+        "only, the state adds e^k v",
     ),
     Mistake(
         lambda *args: _step(*args, decay_out=True),
-        "the decay is applied at the wrong step: the output uses the state as it is, N + e^(u+k) v; "
-        "e^(-w) acts when the state is updated",
+        "the decay is applied at the wrong step: the output uses the state as it is, N "
+        "+ e^(u+k) v; e^(-w) acts when the state is updated",
     ),
     Mistake(
         lambda *args: _step(*args, decay_in=False),
-        "the state is not decayed: N' = e^(-w) N + e^k v, so the old state's exponent drops by w",
+        "the state is not decayed: N' = e^(-w) N + e^k v, so the old state's exponent "
+        "drops by w",
     ),
     Mistake(
         _counted_twice,
-        "the current token is counted twice: the output reads the state before the token "
-        "is added to it, plus e^(u+k) v",
+        "the current token is counted twice: the output reads the state before the "
+        "token is added to it, plus e^(u+k) v",
     ),
 ]
 
@@ -315,7 +329,8 @@ def _wkv_args(C: int, k_scale: float, seed: int, first: bool = False) -> tuple:
 
 
 def check_wkv_step(fn) -> None:
-    """Check ``wkv_step(a, b, p, k, v, w, u) -> (wkv, a, b, p)`` against the reference."""
+    """Check ``wkv_step(a, b, p, k, v, w, u) -> (wkv, a, b, p)`` against the
+    reference."""
     cases = [
         Case(_wkv_args(5, 1.0, 110), "(for C=5 channels with keys of size about 1)"),
         Case(

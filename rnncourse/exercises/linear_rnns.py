@@ -1,5 +1,5 @@
-"""Checkers for chapter 6 (linear RNNs and state-space models): the associative combine of
-the scan, one step of zero-order-hold discretisation, and the convolution kernel of a
+"""Checkers for chapter 6 (linear RNNs and state-space models): the associative combine
+of the scan, one step of zero-order-hold discretisation, and the convolution kernel of a
 diagonal SSM.
 
 Each ``check_<name>(student_fn)`` runs the student's function against the reference
@@ -26,32 +26,36 @@ def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
 
 
 def combine_reference(a1, b1, a2, b2):
-    """Two steps h -> a1 h + b1, then h -> a2 h + b2, as one step (a, b) = (a1 a2, a2 b1 + b2).
-    All four (and both results) have the same shape."""
+    """Two steps h -> a1 h + b1, then h -> a2 h + b2, as one step
+    (a, b) = (a1 a2, a2 b1 + b2). All four (and both results) have the same shape."""
     return a1 * a2, a2 * b1 + b2
 
 
 COMBINE_MISTAKES = [
     Mistake(
         lambda a1, b1, a2, b2: (a1 * a2, a1 * b2 + b1),
-        "you composed the steps in the wrong order: (a1, b1) acts first, so its b1 then passes through "
-        "the second step, b = a2 * b1 + b2",
+        "you composed the steps in the wrong order: (a1, b1) acts first, so its b1 "
+        "then passes through the second step, b = a2 * b1 + b2",
     ),
     Mistake(
         lambda a1, b1, a2, b2: (a1 * a2, b1 + b2),
-        "b1 was not multiplied by a2: the second step decays everything that came before it, b = a2 * b1 + b2",
+        "b1 was not multiplied by a2: the second step decays everything that came "
+        "before it, b = a2 * b1 + b2",
     ),
     Mistake(
         lambda a1, b1, a2, b2: (a1 * a2, a1 * b1 + b2),
-        "b1 was multiplied by a1, its own step's decay, which it has already been through: b = a2 * b1 + b2",
+        "b1 was multiplied by a1, its own step's decay, which it has already been "
+        "through: b = a2 * b1 + b2",
     ),
     Mistake(
         lambda a1, b1, a2, b2: (a1 * a2, a1 * a2 * b1 + b2),
-        "b1 was multiplied by both decays: it has already been through a1, so b = a2 * b1 + b2",
+        "b1 was multiplied by both decays: it has already been through a1, so b = a2 * "
+        "b1 + b2",
     ),
     Mistake(
         lambda a1, b1, a2, b2: (a1 * a2, a2 * (b1 + b2)),
-        "b2 was multiplied by a2: b2 enters at the second step, after that step's decay, so b = a2 * b1 + b2",
+        "b2 was multiplied by a2: b2 enters at the second step, after that step's "
+        "decay, so b = a2 * b1 + b2",
     ),
     Mistake(
         lambda a1, b1, a2, b2: (a1 + a2, a2 * b1 + b2),
@@ -59,7 +63,8 @@ COMBINE_MISTAKES = [
     ),
     Mistake(
         lambda a1, b1, a2, b2: (a2 * b1 + b2, a1 * a2),
-        "the two results are swapped: return the decay first, (a, b) = (a1 * a2, a2 * b1 + b2)",
+        "the two results are swapped: return the decay first, (a, b) = (a1 * a2, a2 * "
+        "b1 + b2)",
     ),
 ]
 
@@ -98,8 +103,9 @@ def check_combine(combine_fn) -> None:
 
 
 def _complex_io(fn, n_complex: int):
-    """Wrap ``fn`` so that its first ``n_complex`` arguments arrive as real (..., 2) tensors and its
-    complex results leave as real (..., 2) tensors: the checker's gradients then stay real."""
+    """Wrap ``fn`` so that its first ``n_complex`` arguments arrive as real (..., 2)
+    tensors and its complex results leave as real (..., 2) tensors: the checker's
+    gradients then stay real."""
 
     @functools.wraps(fn)
     def call(*args):
@@ -157,31 +163,36 @@ def _zoh_B(factor):
 ZOH_MISTAKES = [
     Mistake(
         _euler,
-        "that is Euler's method (A_bar = I + delta A, B_bar = delta B), a first-order approximation: "
-        "the zero-order hold is exact, A_bar = exp(delta A) and B_bar = (delta A)^-1 (exp(delta A) - I) delta B",
+        "that is Euler's method (A_bar = I + delta A, B_bar = delta B), a first-order "
+        "approximation: the zero-order hold is exact, A_bar = exp(delta A) and B_bar = "
+        "(delta A)^-1 (exp(delta A) - I) delta B",
     ),
     Mistake(
         _bilinear,
-        "that is the bilinear (Tustin) method that S4 uses: this exercise asks for the zero-order hold, "
-        "A_bar = exp(delta A) and B_bar = (delta A)^-1 (exp(delta A) - I) delta B",
+        "that is the bilinear (Tustin) method that S4 uses: this exercise asks for the "
+        "zero-order hold, A_bar = exp(delta A) and B_bar = (delta A)^-1 (exp(delta A) "
+        "- I) delta B",
     ),
     Mistake(
         _zoh_B(lambda A, B, dt, A_bar: (A_bar - 1) / (dt * A) * B),
-        "A_bar is right but B_bar lacks the factor delta: B_bar = (delta A)^-1 (exp(delta A) - I) delta B",
+        "A_bar is right but B_bar lacks the factor delta: B_bar = (delta A)^-1 "
+        "(exp(delta A) - I) delta B",
     ),
     Mistake(
         _zoh_B(lambda A, B, dt, A_bar: (A_bar - 1) / A * B * dt),
-        "A_bar is right but B_bar has one factor delta too many: the delta of (delta A)^-1 cancels the one of "
-        "delta B, leaving A^-1 (exp(delta A) - I) B",
+        "A_bar is right but B_bar has one factor delta too many: the delta of (delta "
+        "A)^-1 cancels the one of delta B, leaving A^-1 (exp(delta A) - I) B",
     ),
     Mistake(
         _zoh_B(lambda A, B, dt, A_bar: dt * B),
-        "A_bar is right but B_bar = delta B is the first-order shortcut that Mamba's code takes: the exact "
-        "zero-order hold is B_bar = (delta A)^-1 (exp(delta A) - I) delta B",
+        "A_bar is right but B_bar = delta B is the first-order shortcut that Mamba's "
+        "code takes: the exact zero-order hold is B_bar = (delta A)^-1 (exp(delta A) - "
+        "I) delta B",
     ),
     Mistake(
         _zoh_B(lambda A, B, dt, A_bar: (A_bar - 1) * dt * A * B),
-        "A_bar is right but B_bar multiplies by delta A where it should divide: B_bar = (delta A)^-1 (exp(delta A) - I) delta B",
+        "A_bar is right but B_bar multiplies by delta A where it should divide: B_bar "
+        "= (delta A)^-1 (exp(delta A) - I) delta B",
     ),
     Mistake(
         lambda A, B, delta: (torch.exp(A), (torch.exp(A) - 1) / A * B),
@@ -191,7 +202,8 @@ ZOH_MISTAKES = [
 
 
 def zoh_reference(A, B, delta):
-    """A, B: (H, N) complex, delta: (H,) -> (A_bar, B_bar): (H, N) complex (``rnncourse.nn.s4d.zoh``)."""
+    """A, B: (H, N) complex, delta: (H,) -> (A_bar, B_bar): (H, N) complex
+    (``rnncourse.nn.s4d.zoh``)."""
     return zoh(A, B, delta)
 
 
@@ -243,8 +255,8 @@ def _kernel(
 KERNEL_MISTAKES = [
     Mistake(
         lambda A_bar, B_bar, C, L: _kernel(A_bar, B_bar, C, L, first=1),
-        "your kernel is one power ahead: it starts at A_bar^1, but the input acts at its own step too, "
-        "K_0 = 2 Re(C B_bar), so the powers run k = 0, ..., L-1",
+        "your kernel is one power ahead: it starts at A_bar^1, but the input acts at "
+        "its own step too, K_0 = 2 Re(C B_bar), so the powers run k = 0, ..., L-1",
     ),
     Mistake(
         lambda A_bar, B_bar, C, L: _kernel(A_bar, B_bar, C, L, with_B=False),
@@ -252,12 +264,14 @@ KERNEL_MISTAKES = [
     ),
     Mistake(
         lambda A_bar, B_bar, C, L: _kernel(A_bar, B_bar, C, L, factor=1.0),
-        "your kernel is half the right one: each stored mode stands for a conjugate pair, and a pair sums "
-        "to twice the real part, K_k = 2 Re(sum of C A_bar^k B_bar)",
+        "your kernel is half the right one: each stored mode stands for a conjugate "
+        "pair, and a pair sums to twice the real part, K_k = 2 Re(sum of C A_bar^k "
+        "B_bar)",
     ),
     Mistake(
         lambda A_bar, B_bar, C, L: _kernel(A_bar, B_bar, C, L, real=torch.abs),
-        "you took the modulus of each term: a conjugate pair sums to twice the real part, K_k = 2 Re(...)",
+        "you took the modulus of each term: a conjugate pair sums to twice the real "
+        "part, K_k = 2 Re(...)",
     ),
     Mistake(
         lambda A_bar, B_bar, C, L: (
@@ -266,23 +280,27 @@ KERNEL_MISTAKES = [
             .mul(A_bar.real[..., None] ** torch.arange(L))
             .sum(1)
         ),
-        "you took the real parts before multiplying: multiply the complex numbers first, then take the real part",
+        "you took the real parts before multiplying: multiply the complex numbers "
+        "first, then take the real part",
     ),
     Mistake(
         lambda A_bar, B_bar, C, L: _kernel(
             A_bar, B_bar, C, L, real=lambda z: z
         ).real.flip(-1),
-        "your kernel is reversed in time: K_0, the weight of the current input, comes first",
+        "your kernel is reversed in time: K_0, the weight of the current input, comes "
+        "first",
     ),
     Mistake(
         lambda A_bar, B_bar, C, L: _kernel(A_bar, B_bar, C, L, real=lambda z: z),
-        "your kernel is complex: return the real tensor 2 Re(...), the imaginary parts of a conjugate pair cancel",
+        "your kernel is complex: return the real tensor 2 Re(...), the imaginary parts "
+        "of a conjugate pair cancel",
     ),
 ]
 
 
 def ssm_kernel_reference(A_bar, B_bar, C, L):
-    """A_bar, B_bar, C: (H, N) complex, L: int -> K: (H, L) real (``rnncourse.nn.s4d.ssm_kernel``)."""
+    """A_bar, B_bar, C: (H, N) complex, L: int -> K: (H, L) real
+    (``rnncourse.nn.s4d.ssm_kernel``)."""
     return ssm_kernel(A_bar, B_bar, C, L)
 
 

@@ -14,10 +14,25 @@ from itertools import permutations
 
 import torch
 
-from rnncourse.exercises.checker import Case, Mistake, Output, _fresh, check, fail
+import rnncourse.nn.char_lm
+import rnncourse.nn.gru
+import rnncourse.nn.lstm
+import rnncourse.nn.rnn
+import rnncourse.nn.sampling
+from rnncourse.exercises.checker import (
+    Case,
+    Guard,
+    Mistake,
+    Output,
+    check,
+    comparing,
+    fail,
+    kind_of,
+    require_function,
+)
 from rnncourse.nn.char_lm import CharLM
-from rnncourse.nn.gru import GRU, gru_cell
-from rnncourse.nn.lstm import LSTM, lstm_cell
+from rnncourse.nn.gru import GRU
+from rnncourse.nn.lstm import LSTM
 from rnncourse.nn.sampling import temperature_probs
 
 
@@ -26,7 +41,8 @@ def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
 
 
 def _weights(g: torch.Generator, D_in: int, D_h: int, G: int) -> tuple:
-    """W_ih (G D_h, D_in), W_hh (G D_h, D_h), b_ih and b_hh (G D_h,), for a cell of G gates."""
+    """W_ih (G D_h, D_in), W_hh (G D_h, D_h), b_ih and b_hh (G D_h,), for a cell of G
+    gates."""
     return (
         _randn(g, G * D_h, D_in, scale=D_in**-0.5),
         _randn(g, G * D_h, D_h, scale=D_h**-0.5),
@@ -36,7 +52,8 @@ def _weights(g: torch.Generator, D_in: int, D_h: int, G: int) -> tuple:
 
 
 def _cell_args(B: int, D_in: int, D_h: int, G: int, states: int, seed: int) -> tuple:
-    """x_t (B, D_in), then ``states`` tensors (B, D_h), then the weights of a cell of G gates."""
+    """x_t (B, D_in), then ``states`` tensors (B, D_h), then the weights of a cell of G
+    gates."""
     g = torch.Generator().manual_seed(seed)
     return (
         _randn(g, B, D_in),
@@ -50,8 +67,8 @@ def _sizes(B: int, D_in: int, D_h: int) -> str:
 
 
 def _gates_read_in(order: str, torch_order: str, reference):
-    """What a student computes who takes the stacked gate blocks in ``order`` instead of ``torch_order``:
-    the reference on weights whose blocks are permuted accordingly."""
+    """What a student computes who takes the stacked gate blocks in ``order`` instead of
+    ``torch_order``: the reference on weights whose blocks are permuted accordingly."""
     blocks = [order.index(gate) for gate in torch_order]
 
     def cell(*args):
@@ -69,48 +86,77 @@ def _order_mistakes(torch_order: str, reference, names: str) -> list[Mistake]:
     return [
         Mistake(
             _gates_read_in("".join(order), torch_order, reference),
-            f"your gates are taken from the stacked weights in the order {', '.join(order)}: torch stacks "
-            f"the rows of W_ih, W_hh, b_ih and b_hh as {', '.join(torch_order)} ({names})",
+            "your gates are taken from the stacked weights in the order "
+            f"{', '.join(order)}: torch stacks "
+            f"the rows of W_ih, W_hh, b_ih and b_hh as {', '.join(torch_order)} "
+            f"({names})",
         )
         for order in permutations(torch_order)
         if "".join(order) != torch_order
     ]
 
 
-def _require_row_form(
-    name: str, fn, cases: list[Case], shapes: str, products: str
-) -> None:
-    """Run ``fn`` on every case: a matrix product that fails on its shapes nearly always means a weight
-    used without its transpose, which deserves its own sentence. Every other error is left to ``check``."""
-    for case in cases:
-        try:
-            fn(*_fresh(case.args, grad=False))
-        except Exception as err:  # the student's bug; only a shape error of a product is ours to explain
-            if isinstance(err, RuntimeError) and "cannot be multiplied" in str(err):
-                fail(
-                    name,
-                    f"a matrix product failed on its shapes ({err}) {case.description}: the weights have "
-                    f"torch's shapes, {shapes}, so in row-vector form the products are {products}",
-                )
-            return
+def _row_form(shapes: str, products: str):
+    """A hint for a matrix product that fails on its shapes: it nearly always means
+    a weight used without its transpose."""
+
+    def explain(err: Exception) -> str | None:
+        if isinstance(err, RuntimeError) and "cannot be multiplied" in str(err):
+            return (
+                f"the weights have torch's shapes, {shapes}, so in row-vector form the "
+                f"products are {products}"
+            )
+        return None
+
+    return explain
+
+
+#: What would do exercises 1 and 2 for the student: torch's fused cells and layers,
+#: and the package's own cells.
+CELL_SHORTCUTS = [
+    (torch, "lstm_cell"),
+    (torch, "gru_cell"),
+    (torch, "rnn_tanh_cell"),
+    (torch, "rnn_relu_cell"),
+    (torch, "lstm"),
+    (torch, "gru"),
+    (torch.nn, "LSTMCell"),
+    (torch.nn, "GRUCell"),
+    (torch.nn, "RNNCell"),
+    (torch.nn, "LSTM"),
+    (torch.nn, "GRU"),
+    (rnncourse.nn.lstm, "lstm_cell"),
+    (rnncourse.nn.lstm, "lstm_gates"),
+    (rnncourse.nn.lstm, "LSTMCell"),
+    (rnncourse.nn.lstm, "LSTM"),
+    (rnncourse.nn.gru, "gru_cell"),
+    (rnncourse.nn.gru, "GRUCell"),
+    (rnncourse.nn.gru, "GRU"),
+    (rnncourse.nn.rnn, "elman_cell"),
+]
 
 
 # --- Exercise 1: the LSTM cell --------------------------------------------------
 
 
 def lstm_cell_reference(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh):
-    """x_t: (B, D_in), h_prev, c_prev: (B, D_h), W_ih: (4 D_h, D_in), W_hh: (4 D_h, D_h),
-    b_ih, b_hh: (4 D_h,) -> (h_t, c_t), each (B, D_h). Gates in torch's order i, f, g, o."""
-    # W_i* x_t + b_i*, the inputs' part of all four gates: (B, 4 D_h). lstm_cell adds W_h* h_{t-1} + b_h*
-    # and computes i_t, f_t, g_t, o_t, c_t = f_t * c_{t-1} + i_t * g_t and h_t = o_t * tanh(c_t)
-    return lstm_cell(x_t @ W_ih.T + b_ih, h_prev, c_prev, W_hh, b_hh)
+    """x_t: (B, D_in), h_prev, c_prev: (B, D_h), W_ih: (4 D_h, D_in),
+    W_hh: (4 D_h, D_h), b_ih, b_hh: (4 D_h,) -> (h_t, c_t), each (B, D_h).
+    Gates in torch's order i, f, g, o."""
+    # the pre-activations of all four gates at once: (B, 4 D_h)
+    a = x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh
+    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
+    i_t, f_t, o_t = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.sigmoid(a_o)
+    c_t = f_t * c_prev + i_t * torch.tanh(a_g)
+    return o_t * torch.tanh(c_t), c_t
 
 
 def _lstm_variant(
     gate=torch.sigmoid, candidate=torch.tanh, squash=torch.tanh, forget=True
 ):
-    """An LSTM step with other nonlinearities (``gate`` for i, f, o; ``candidate`` for g; ``squash`` for
-    the cell's output), or with no forget gate at all (c_t = c_{t-1} + i_t * g_t)."""
+    """An LSTM step with other nonlinearities (``gate`` for i, f, o; ``candidate`` for
+    g; ``squash`` for the cell's output), or with no forget gate at all
+    (c_t = c_{t-1} + i_t * g_t)."""
 
     def cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
         a_i, a_f, a_g, a_o = (x @ W_ih.T + b_ih + h @ W_hh.T + b_hh).chunk(4, dim=1)
@@ -123,25 +169,28 @@ def _lstm_variant(
 LSTM_CELL_MISTAKES = [
     Mistake(
         _lstm_variant(gate=torch.tanh, candidate=torch.sigmoid),
-        "your sigmoid and tanh are swapped: the gates i, f and o use torch.sigmoid (values in (0, 1)) and "
-        "the candidate g uses torch.tanh",
+        "your sigmoid and tanh are swapped: the gates i, f and o use torch.sigmoid "
+        "(values in (0, 1)) and the candidate g uses torch.tanh",
     ),
     Mistake(
         _lstm_variant(candidate=torch.sigmoid),
-        "your candidate g_t uses a sigmoid: it uses torch.tanh, so that it can add negative values to the cell",
+        "your candidate g_t uses a sigmoid: it uses torch.tanh, so that it can add "
+        "negative values to the cell",
     ),
     Mistake(
         _lstm_variant(gate=torch.tanh),
-        "your gates i, f and o use tanh: gates use torch.sigmoid, so that they lie between 0 and 1",
+        "your gates i, f and o use tanh: gates use torch.sigmoid, so that they lie "
+        "between 0 and 1",
     ),
     Mistake(
         lambda x, h, c, *w: lstm_cell_reference(x, h, torch.zeros_like(c), *w),
-        "your c_t equals i_t * g_t, as if the forget gate were missing: the cell keeps f_t * c_{t-1} "
-        "of its old value, c_t = f_t * c_{t-1} + i_t * g_t",
+        "your c_t equals i_t * g_t, as if the forget gate were missing: the cell keeps "
+        "f_t * c_{t-1} of its old value, c_t = f_t * c_{t-1} + i_t * g_t",
     ),
     Mistake(
         _lstm_variant(forget=False),
-        "your c_t adds c_{t-1} without the forget gate: c_t = f_t * c_{t-1} + i_t * g_t",
+        "your c_t adds c_{t-1} without the forget gate: c_t = f_t * c_{t-1} + i_t * "
+        "g_t",
     ),
     Mistake(
         _lstm_variant(squash=lambda c: c),
@@ -149,45 +198,43 @@ LSTM_CELL_MISTAKES = [
     ),
     Mistake(
         lambda x, h, c, *w: lstm_cell_reference(x, h, h, *w),
-        "your c_t uses h_prev where the old cell belongs: c_t = f_t * c_prev + i_t * g_t",
+        "your c_t uses h_prev where the old cell belongs: c_t = f_t * c_prev + i_t * "
+        "g_t",
     ),
     Mistake(
         lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell_reference(
             x, h, c, W_ih, W_hh, b_ih, 0 * b_hh
         ),
-        "your gates leave out b_hh: torch's LSTM has two biases and adds both, b_ih and b_hh",
+        "your gates leave out b_hh: torch's LSTM has two biases and adds both, b_ih "
+        "and b_hh",
     ),
     Mistake(
         lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell_reference(
             x, h, c, W_ih, W_hh, 0 * b_ih, b_hh
         ),
-        "your gates leave out b_ih: torch's LSTM has two biases and adds both, b_ih and b_hh",
+        "your gates leave out b_ih: torch's LSTM has two biases and adds both, b_ih "
+        "and b_hh",
     ),
     Mistake(
         lambda *args: lstm_cell_reference(*args)[::-1],
-        "you returned (c_t, h_t): return them in the order (h_t, c_t), as torch.nn.LSTMCell does",
+        "you returned (c_t, h_t): return them in the order (h_t, c_t), as "
+        "torch.nn.LSTMCell does",
     ),
     *_order_mistakes("ifgo", lstm_cell_reference, "input, forget, candidate, output"),
 ]
 
 
 def check_lstm_cell(lstm_cell_fn) -> None:
-    """Check ``lstm_cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh) -> (h_t, c_t)`` against the reference.
+    """Check ``lstm_cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh) -> (h_t, c_t)``
+    against the reference.
 
-    Wrong answers are recognised by their outputs, except transposed weights, which fail on their shapes
-    and are named as such."""
+    Wrong answers are recognised by their outputs, except transposed weights, which fail
+    on their shapes and are named as such."""
     sizes = [(3, 4, 5), (1, 2, 1), (2, 8, 2), (4, 3, 3)]
     cases = [
         Case(_cell_args(B, D_in, D_h, 4, 2, 70 + seed), _sizes(B, D_in, D_h))
         for seed, (B, D_in, D_h) in enumerate(sizes)
     ]
-    _require_row_form(
-        "lstm_cell",
-        lstm_cell_fn,
-        cases,
-        "W_ih (4 D_h, D_in) and W_hh (4 D_h, D_h)",
-        "x_t @ W_ih.T and h_prev @ W_hh.T",
-    )
     check(
         "lstm_cell",
         lstm_cell_fn,
@@ -195,6 +242,11 @@ def check_lstm_cell(lstm_cell_fn) -> None:
         cases,
         [Output("h_t", ("batch", "unit")), Output("c_t", ("batch", "unit"))],
         LSTM_CELL_MISTAKES,
+        forbidden=CELL_SHORTCUTS,
+        explain=_row_form(
+            "W_ih (4 D_h, D_in) and W_hh (4 D_h, D_h)",
+            "x_t @ W_ih.T and h_prev @ W_hh.T",
+        ),
     )
 
 
@@ -202,15 +254,19 @@ def check_lstm_cell(lstm_cell_fn) -> None:
 
 
 def gru_cell_reference(x_t, h_prev, W_ih, W_hh, b_ih, b_hh):
-    """x_t: (B, D_in), h_prev: (B, D_h), W_ih: (3 D_h, D_in), W_hh: (3 D_h, D_h), b_ih, b_hh: (3 D_h,)
-    -> h_t: (B, D_h). Gates in torch's order r, z, n; the reset gate acts after the recurrent product."""
-    # W_i* x_t + b_i*, the inputs' part of r, z and n: (B, 3 D_h). gru_cell computes r_t, z_t,
-    # n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn)) and h_t = (1 - z_t) * n_t + z_t * h_{t-1}
-    return gru_cell(x_t @ W_ih.T + b_ih, h_prev, W_hh, b_hh)
+    """x_t: (B, D_in), h_prev: (B, D_h), W_ih: (3 D_h, D_in), W_hh: (3 D_h, D_h),
+    b_ih, b_hh: (3 D_h,) -> h_t: (B, D_h). Gates in torch's order r, z, n; the reset
+    gate acts after the recurrent product."""
+    x_r, x_z, x_n = (x_t @ W_ih.T + b_ih).chunk(3, dim=1)  # each (B, D_h)
+    h_r, h_z, h_n = (h_prev @ W_hh.T + b_hh).chunk(3, dim=1)
+    r_t, z_t = torch.sigmoid(x_r + h_r), torch.sigmoid(x_z + h_z)
+    n_t = torch.tanh(x_n + r_t * h_n)  # the reset gate scales W_hn h_{t-1} + b_hn
+    return (1 - z_t) * n_t + z_t * h_prev
 
 
 def _gru_variant(reset="after", gate=torch.sigmoid, candidate=torch.tanh, swap_z=False):
-    """A GRU step with the reset gate elsewhere (``reset``), other nonlinearities, or z and 1 - z swapped."""
+    """A GRU step with the reset gate elsewhere (``reset``), other nonlinearities, or z
+    and 1 - z swapped."""
 
     def cell(x, h, W_ih, W_hh, b_ih, b_hh):
         x_r, x_z, x_n = (x @ W_ih.T + b_ih).chunk(3, dim=1)
@@ -233,28 +289,29 @@ def _gru_variant(reset="after", gate=torch.sigmoid, candidate=torch.tanh, swap_z
 GRU_CELL_MISTAKES = [
     Mistake(
         _gru_variant(reset="before"),
-        "your reset gate multiplies h_{t-1} before the product with W_hn, as in Cho et al.'s paper: that "
-        "variant is fine, but this exercise asks for torch's, "
-        "n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+        "your reset gate multiplies h_{t-1} before the product with W_hn, as in Cho et "
+        "al.'s paper: that variant is fine, but this exercise asks for torch's, n_t = "
+        "tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
     ),
     Mistake(
         _gru_variant(reset="not on the bias"),
-        "your reset gate multiplies W_hn h_{t-1} but not b_hn: torch applies it to both, "
-        "r_t * (W_hn h_{t-1} + b_hn)",
+        "your reset gate multiplies W_hn h_{t-1} but not b_hn: torch applies it to "
+        "both, r_t * (W_hn h_{t-1} + b_hn)",
     ),
     Mistake(
         _gru_variant(reset="on everything"),
-        "your reset gate multiplies the input's part too: it acts on the recurrent part only, "
-        "n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+        "your reset gate multiplies the input's part too: it acts on the recurrent "
+        "part only, n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
     ),
     Mistake(
         _gru_variant(reset="nowhere"),
-        "your candidate n_t leaves out the reset gate: n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))",
+        "your candidate n_t leaves out the reset gate: n_t = tanh(W_in x_t + b_in + "
+        "r_t * (W_hn h_{t-1} + b_hn))",
     ),
     Mistake(
         _gru_variant(swap_z=True),
-        "your z_t and 1 - z_t are swapped: torch keeps z_t of the old state, "
-        "h_t = (1 - z_t) * n_t + z_t * h_{t-1}",
+        "your z_t and 1 - z_t are swapped: torch keeps z_t of the old state, h_t = (1 "
+        "- z_t) * n_t + z_t * h_{t-1}",
     ),
     Mistake(
         _gru_variant(gate=torch.tanh, candidate=torch.sigmoid),
@@ -263,45 +320,43 @@ GRU_CELL_MISTAKES = [
     ),
     Mistake(
         _gru_variant(candidate=torch.sigmoid),
-        "your candidate n_t uses a sigmoid: it uses torch.tanh, so that the state can take negative values",
+        "your candidate n_t uses a sigmoid: it uses torch.tanh, so that the state can "
+        "take negative values",
     ),
     Mistake(
         _gru_variant(gate=torch.tanh),
-        "your gates r and z use tanh: gates use torch.sigmoid, so that they lie between 0 and 1",
+        "your gates r and z use tanh: gates use torch.sigmoid, so that they lie "
+        "between 0 and 1",
     ),
     Mistake(
         lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell_reference(
             x, h, W_ih, W_hh, b_ih, 0 * b_hh
         ),
-        "your gates leave out b_hh: torch's GRU has two biases, b_ih and b_hh, and b_hn sits inside r_t * (...)",
+        "your gates leave out b_hh: torch's GRU has two biases, b_ih and b_hh, and "
+        "b_hn sits inside r_t * (...)",
     ),
     Mistake(
         lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell_reference(
             x, h, W_ih, W_hh, 0 * b_ih, b_hh
         ),
-        "your gates leave out b_ih: torch's GRU has two biases and adds both, b_ih and b_hh",
+        "your gates leave out b_ih: torch's GRU has two biases and adds both, b_ih and "
+        "b_hh",
     ),
     *_order_mistakes("rzn", gru_cell_reference, "reset, update, candidate"),
 ]
 
 
 def check_gru_cell(gru_cell_fn) -> None:
-    """Check ``gru_cell(x_t, h_prev, W_ih, W_hh, b_ih, b_hh) -> h_t`` against the reference.
+    """Check ``gru_cell(x_t, h_prev, W_ih, W_hh, b_ih, b_hh) -> h_t`` against the
+    reference.
 
-    Wrong answers are recognised by their outputs, except transposed weights, which fail on their shapes
-    and are named as such."""
+    Wrong answers are recognised by their outputs, except transposed weights, which fail
+    on their shapes and are named as such."""
     sizes = [(3, 4, 5), (1, 2, 1), (2, 6, 2), (4, 3, 3)]
     cases = [
         Case(_cell_args(B, D_in, D_h, 3, 1, 80 + seed), _sizes(B, D_in, D_h))
         for seed, (B, D_in, D_h) in enumerate(sizes)
     ]
-    _require_row_form(
-        "gru_cell",
-        gru_cell_fn,
-        cases,
-        "W_ih (3 D_h, D_in) and W_hh (3 D_h, D_h)",
-        "x_t @ W_ih.T and h_prev @ W_hh.T",
-    )
     check(
         "gru_cell",
         gru_cell_fn,
@@ -309,6 +364,11 @@ def check_gru_cell(gru_cell_fn) -> None:
         cases,
         [Output("h_t", ("batch", "unit"))],
         GRU_CELL_MISTAKES,
+        forbidden=CELL_SHORTCUTS,
+        explain=_row_form(
+            "W_ih (3 D_h, D_in) and W_hh (3 D_h, D_h)",
+            "x_t @ W_ih.T and h_prev @ W_hh.T",
+        ),
     )
 
 
@@ -316,8 +376,9 @@ def check_gru_cell(gru_cell_fn) -> None:
 
 
 def _scan(cell, x, h0, reverse=False):
-    """Run ``cell(x_t, h) -> h`` over x (B, T, D_in) from h0 (B, D_h), backwards in time if ``reverse``.
-    Returns (B, T, D_h) with the state after reading x_t at position t, whichever the direction."""
+    """Run ``cell(x_t, h) -> h`` over x (B, T, D_in) from h0 (B, D_h), backwards in time
+    if ``reverse``. Returns (B, T, D_h) with the state after reading x_t at position t,
+    whichever the direction."""
     T = x.shape[1]
     h, hs = h0, [None] * T
     for t in reversed(range(T)) if reverse else range(T):
@@ -327,11 +388,12 @@ def _scan(cell, x, h0, reverse=False):
 
 
 def bidirectional_reference(cell_fw, cell_bw, x, h0_fw, h0_bw):
-    """cell_fw, cell_bw: one-step functions (B, D_in), (B, D_h) -> (B, D_h); x: (B, T, D_in);
-    h0_fw, h0_bw: (B, D_h) -> outputs (B, T, 2 D_h), [forward h_t; backward h_t] at each t.
+    """cell_fw, cell_bw: one-step functions (B, D_in), (B, D_h) -> (B, D_h);
+    x: (B, T, D_in); h0_fw, h0_bw: (B, D_h) -> outputs (B, T, 2 D_h),
+    [forward h_t; backward h_t] at each t.
 
-    As in ``torch.nn.GRU(bidirectional=True)``, the backward output at position t is its state
-    after reading x_{T-1}, ..., x_t."""
+    As in ``torch.nn.GRU(bidirectional=True)``, the backward output at position t is its
+    state after reading x_{T-1}, ..., x_t."""
     return torch.cat(
         [_scan(cell_fw, x, h0_fw), _scan(cell_bw, x, h0_bw, reverse=True)], dim=-1
     )
@@ -342,38 +404,40 @@ BIDIRECTIONAL_MISTAKES = [
         lambda f, b, x, h_f, h_b: torch.cat(
             [_scan(f, x, h_f), _scan(b, x, h_b, reverse=True).flip(1)], -1
         ),
-        "your backward outputs are left in reading order (position t holds the state after reading t + 1 "
-        "inputs from the end): put them back in time order, so that position t holds the state after "
-        "reading x_{T-1}, ..., x_t",
+        "your backward outputs are left in reading order (position t holds the state "
+        "after reading t + 1 inputs from the end): put them back in time order, so "
+        "that position t holds the state after reading x_{T-1}, ..., x_t",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: torch.cat(
             [_scan(b, x, h_b, reverse=True), _scan(f, x, h_f)], -1
         ),
-        "your halves are concatenated in the wrong order: the forward state comes first, "
-        "[forward h_t; backward h_t], as in torch's bidirectional layers",
+        "your halves are concatenated in the wrong order: the forward state comes "
+        "first, [forward h_t; backward h_t], as in torch's bidirectional layers",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: torch.cat([_scan(f, x, h_f), _scan(b, x, h_b)], -1),
-        "your backward direction reads the sequence forward: run cell_bw from the last step to the first, "
-        "t = T-1, ..., 0",
+        "your backward direction reads the sequence forward: run cell_bw from the last "
+        "step to the first, t = T-1, ..., 0",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: _scan(f, x, h_f) + _scan(b, x, h_b, reverse=True),
-        "you summed the two directions: concatenate them along the last axis, giving (B, T, 2 D_h)",
+        "you summed the two directions: concatenate them along the last axis, giving "
+        "(B, T, 2 D_h)",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: torch.stack(
             [_scan(f, x, h_f), _scan(b, x, h_b, reverse=True)], -2
         ),
-        "you stacked the two directions on a new axis: concatenate them along the last axis, giving (B, T, 2 D_h)",
+        "you stacked the two directions on a new axis: concatenate them along the last "
+        "axis, giving (B, T, 2 D_h)",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: torch.cat(
             [_scan(f, x, h_f), _scan(b, x, h_b, reverse=True)], 1
         ),
-        "you concatenated the directions along the time axis: concatenate them along the features, "
-        "the last axis, giving (B, T, 2 D_h)",
+        "you concatenated the directions along the time axis: concatenate them along "
+        "the features, the last axis, giving (B, T, 2 D_h)",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: bidirectional_reference(b, f, x, h_f, h_b),
@@ -381,11 +445,13 @@ BIDIRECTIONAL_MISTAKES = [
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: bidirectional_reference(f, f, x, h_f, h_b),
-        "your backward direction uses cell_fw: each direction has its own weights, use cell_bw for it",
+        "your backward direction uses cell_fw: each direction has its own weights, use "
+        "cell_bw for it",
     ),
     Mistake(
         lambda f, b, x, h_f, h_b: bidirectional_reference(f, b, x, h_b, h_f),
-        "your initial states are swapped: h0_fw starts the forward direction and h0_bw the backward one",
+        "your initial states are swapped: h0_fw starts the forward direction and h0_bw "
+        "the backward one",
     ),
 ]
 
@@ -419,8 +485,9 @@ def _bidirectional_args(
 
 
 def check_bidirectional(bidirectional) -> None:
-    """Check ``bidirectional(cell_fw, cell_bw, x, h0_fw, h0_bw) -> outputs (B, T, 2 D_h)`` against the
-    reference, with tanh cells and GRU cells of fixed float64 weights."""
+    """Check ``bidirectional(cell_fw, cell_bw, x, h0_fw, h0_bw)``, which returns the
+    outputs (B, T, 2 D_h), against the reference, with tanh cells and GRU cells of
+    fixed float64 weights."""
     settings = [
         (2, 5, 3, 4, _tanh_cell, "tanh"),
         (1, 4, 2, 1, _gru_step, "GRU"),
@@ -447,10 +514,19 @@ def check_bidirectional(bidirectional) -> None:
 # --- Exercise 4: sampling with temperature ------------------------------------
 
 
+@torch.no_grad()
 def sample_reference(model, prompt_ids, n, temperature, generator):
-    """model: a CharLM; prompt_ids: (T0,) int64 -> (n,) int64 ids. The prompt is read once, then each id
-    is drawn with torch.multinomial from softmax(logits / temperature) and fed back, the state carried."""
-    return model.generate(prompt_ids, n, temperature, generator)
+    """model: a CharLM; prompt_ids: (T0,) int64 -> (n,) int64 ids. The prompt is read
+    once, then each id is drawn with torch.multinomial from softmax(logits /
+    temperature) and fed back, the state carried: what ``model.generate`` does."""
+    logits, state = model(prompt_ids[None])  # (1, T0, V)
+    ids = []
+    for _ in range(n):
+        probs = temperature_probs(logits[:, -1], temperature)  # (1, V)
+        nxt = torch.multinomial(probs, 1, generator=generator)[0]  # (1,)
+        ids.append(nxt)
+        logits, state = model(nxt[None], state)
+    return torch.cat(ids)
 
 
 def _sampler(
@@ -460,8 +536,9 @@ def _sampler(
     position=-1,
     with_prompt=False,
 ):
-    """A sampler with one of the usual mistakes: other probabilities, the state dropped, the prompt's
-    last id read twice, the first draw from another position's logits, or the prompt returned too."""
+    """A sampler with one of the usual mistakes: other probabilities, the state dropped,
+    the prompt's last id read twice, the first draw from another position's logits, or
+    the prompt returned too."""
 
     @torch.no_grad()
     def sample(model, prompt, n, temperature, generator):
@@ -484,22 +561,24 @@ def _sampler(
 SAMPLE_MISTAKES = [
     Mistake(
         _sampler(carry=False),
-        "your model forgets what it has read: carry the state from each call to the next, "
-        "logits, state = model(next_id, state), instead of running it on the last id alone",
+        "your model forgets what it has read: carry the state from each call to the "
+        "next, logits, state = model(next_id, state), instead of running it on the "
+        "last id alone",
     ),
     Mistake(
         _sampler(refeed_last=True),
-        "your sampling starts one step late, after feeding the prompt's last id a second time: "
-        "draw the first id from the logits at the prompt's last position",
+        "your sampling starts one step late, after feeding the prompt's last id a "
+        "second time: draw the first id from the logits at the prompt's last position",
     ),
     Mistake(
         _sampler(position=0),
-        "your first id is drawn from the logits after the prompt's first id: use the last position, logits[:, -1]",
+        "your first id is drawn from the logits after the prompt's first id: use the "
+        "last position, logits[:, -1]",
     ),
     Mistake(
         _sampler(probs=lambda logits, tau: torch.softmax(logits * tau, dim=-1)),
-        "you multiplied the logits by the temperature: divide them by it, softmax(logits / temperature), "
-        "and use the arg-max for temperature 0",
+        "you multiplied the logits by the temperature: divide them by it, "
+        "softmax(logits / temperature), and use the arg-max for temperature 0",
     ),
     Mistake(
         _sampler(probs=lambda logits, tau: torch.softmax(logits, dim=-1)),
@@ -508,8 +587,8 @@ SAMPLE_MISTAKES = [
     ),
     Mistake(
         _sampler(probs=lambda logits, tau: temperature_probs(logits, 0)),
-        "you always take the arg-max: that is temperature 0 only, for a temperature above 0 draw from "
-        "softmax(logits / temperature) with torch.multinomial",
+        "you always take the arg-max: that is temperature 0 only, for a temperature "
+        "above 0 draw from softmax(logits / temperature) with torch.multinomial",
     ),
     Mistake(
         _sampler(with_prompt=True),
@@ -517,10 +596,8 @@ SAMPLE_MISTAKES = [
     ),
 ]
 
-V, DRAWS = (
-    5,
-    2000,
-)  # the tiny model's vocabulary, and the draws behind a frequency comparison
+# the tiny model's vocabulary, and the draws behind a frequency comparison
+V, DRAWS = 5, 2000
 SAMPLE_CASES = [  # (recurrent layer, layers, prompt, n, temperature)
     (LSTM, 1, [1, 3, 0, 2], 12, 0.0),
     (LSTM, 1, [1, 3, 0, 2], 12, 1.0),
@@ -530,8 +607,8 @@ SAMPLE_CASES = [  # (recurrent layer, layers, prompt, n, temperature)
 
 
 def tiny_char_lm(rnn=LSTM, num_layers: int = 1, seed: int = 0) -> CharLM:
-    """A float64 CharLM over V=5 ids with N(0, 1) weights: peaked enough that the usual mistakes change the
-    samples. Built without touching torch's global random state."""
+    """A float64 CharLM over V=5 ids with N(0, 1) weights: peaked enough that the usual
+    mistakes change the samples. Built without touching torch's global random state."""
     with torch.random.fork_rng(devices=[]):
         model = (
             CharLM(V, hidden_size=6, num_layers=num_layers, embed_size=4, rnn=rnn)
@@ -552,62 +629,80 @@ def _generator(seed: int) -> torch.Generator:
 def _same_ids(got, expected: torch.Tensor) -> bool:
     return (
         isinstance(got, torch.Tensor)
+        and got.device == expected.device
         and got.shape == expected.shape
         and torch.equal(got.to(expected.dtype), expected)
     )
 
 
-def _run_sampler(
-    name: str, sample, model, prompt, n, temperature, generator, where: str
-):
-    try:
-        return sample(model, prompt.clone(), n, temperature, generator)
-    except NotImplementedError:
-        fail(
-            name,
-            "this exercise is not solved yet: replace `raise NotImplementedError()` with your code",
-        )
-    except Exception as err:  # the student's bug, in one sentence
-        from_zero = isinstance(err, ZeroDivisionError) or "probability tensor" in str(
-            err
-        )  # softmax(logits / 0)
-        greedy = (
-            (
-                ": temperature 0 means greedy decoding, take the arg-max of the logits "
-                "(rnncourse.sampling.temperature_probs does)"
+#: What would do exercise 3 for the student: the package's own generation loop.
+SAMPLE_SHORTCUTS = [
+    (rnncourse.nn.sampling, "generate"),
+    (rnncourse.nn.char_lm.CharLM, "generate"),
+]
+
+
+def _greedy_hint(temperature: float):
+    """A hint for softmax(logits / 0), which divides by zero."""
+
+    def explain(err: Exception) -> str | None:
+        if temperature == 0 and (
+            isinstance(err, ZeroDivisionError) or "probability tensor" in str(err)
+        ):
+            return (
+                "temperature 0 means greedy decoding, take the arg-max of the logits "
+                "(rnncourse.nn.sampling.temperature_probs does)"
             )
-            if temperature == 0 and from_zero
-            else ""
-        )
-        fail(name, f"your function raised {type(err).__name__} ({err}) {where}{greedy}")
+        return None
+
+    return explain
+
+
+def _draw(guard: Guard, model, prompt, n, temperature, generator, where: str):
+    return guard.call(
+        (model, prompt.clone(), n, temperature, generator),
+        where,
+        _greedy_hint(temperature),
+    )
 
 
 def _check_form(name: str, ids, n: int, where: str) -> None:
     if not isinstance(ids, torch.Tensor):
         fail(
             name,
-            f"return the ids as a torch.Tensor of shape (n,), got {type(ids).__name__} {where}",
+            f"return the ids as a torch.Tensor of shape (n,), got {kind_of(ids)} "
+            f"{where}",
         )
     if tuple(ids.shape) != (n,):
         fail(
             name,
-            f"the ids have shape {tuple(ids.shape)} but should have shape ({n},), one per new character {where}",
+            f"the ids have shape {tuple(ids.shape)} but should have shape ({n},), one "
+            f"per new character {where}",
         )
     if ids.dtype != torch.int64:
         fail(
             name,
-            f"the ids have dtype {ids.dtype} but should be torch.int64, as torch.multinomial returns {where}",
+            f"the ids have dtype {ids.dtype} but should be torch.int64, as "
+            f"torch.multinomial returns {where}",
+        )
+    if ids.device.type != "cpu":
+        fail(
+            name,
+            f"the ids are on the device {ids.device} but should be on the model's, cpu "
+            f"{where}",
         )
     if ids.min() < 0 or ids.max() >= V:
         fail(
             name,
-            f"the ids should lie between 0 and {V - 1}, the model's vocabulary, got {ids.tolist()} {where}",
+            f"the ids should lie between 0 and {V - 1}, the model's vocabulary, got "
+            f"{ids.tolist()} {where}",
         )
 
 
 @torch.no_grad()
 def _pair_probs(model, prompt, temperature) -> torch.Tensor:
-    """(V, V): the probability that the first two sampled ids after ``prompt`` are (a, b)."""
+    """(V, V): the probability that the first two sampled ids after ``prompt`` are
+    (a, b)."""
     logits, state = model(prompt[None])
     first = temperature_probs(logits[0, -1], temperature)  # (V,)
     second = torch.stack(
@@ -620,15 +715,17 @@ def _pair_probs(model, prompt, temperature) -> torch.Tensor:
 
 
 def _check_frequencies(
-    name: str, sample, model, prompt, temperature, where: str
+    name: str, guard: Guard, model, prompt, temperature, where: str
 ) -> None:
-    """Draw the first two ids DRAWS times and compare their counts with the model's probabilities:
-    each count within 5 standard deviations (plus 3) of its expectation."""
+    """Draw the first two ids DRAWS times and compare their counts with the model's
+    probabilities: each count within 5 standard deviations (plus 3) of its
+    expectation."""
     g, counts = _generator(1), torch.zeros(V, V)
     for _ in range(DRAWS):
-        a, b = _run_sampler(
-            name, sample, model, prompt, 2, temperature, g, where
-        ).tolist()
+        ids = _draw(guard, model, prompt, 2, temperature, g, where)
+        with comparing(name, where):
+            _check_form(name, ids, 2, where)
+            a, b = ids.tolist()
         counts[a, b] += 1
     expected = DRAWS * _pair_probs(model, prompt, temperature).float()
     excess = (
@@ -638,67 +735,75 @@ def _check_frequencies(
         a, b = divmod(int(excess.argmax()), V)
         fail(
             name,
-            f"your draws do not follow softmax(logits / temperature) {where}: in {DRAWS} samples the first "
-            f"two ids were ({a}, {b}) {int(counts[a, b])} times, where the model expects about "
-            f"{expected[a, b]:.0f}",
+            f"your draws do not follow softmax(logits / temperature) {where}: in "
+            f"{DRAWS} samples the first two ids were ({a}, {b}) {int(counts[a, b])} "
+            f"times, where the model expects about {expected[a, b]:.0f}",
         )
 
 
 def check_sample(sample) -> None:
     """Check ``sample(model, prompt_ids, n, temperature, generator) -> (n,) int64 ids``.
 
-    Each case uses a tiny float64 CharLM (LSTM, two-layer LSTM, GRU) and a fresh generator of a fixed
-    seed. Temperature 0 (greedy) must match the reference exactly. Above 0, the checker accepts the
-    reference's very draws (what torch.multinomial on the probabilities, one draw per step, gives); a
-    sampler that draws differently is accepted when it is reproducible (the same ids from the same
-    generator seed) and the frequencies of its first two ids over 2000 samples match the model's.
+    Each case uses a tiny float64 CharLM (LSTM, two-layer LSTM, GRU) and a fresh
+    generator of a fixed seed. Temperature 0 (greedy) must match the reference
+    exactly. Above 0, the checker accepts the reference's very draws (what
+    torch.multinomial on the probabilities, one draw per step, gives); a sampler
+    that draws differently is accepted when it is reproducible (the same ids from
+    the same generator seed) and the frequencies of its first two ids over 2000
+    samples match the model's. The package's own generation loop is off limits.
     """
     name = "sample"
-    if not callable(sample):
-        fail(name, f"expected a function, got {type(sample).__name__}")
+    require_function(name, sample)
     by_frequency = 0
-    for seed, (rnn, layers, prompt, n, temperature) in enumerate(SAMPLE_CASES):
-        model, prompt = tiny_char_lm(rnn, layers, seed=100 + seed), torch.tensor(prompt)
-        where = (
-            f"(for a {layers}-layer {rnn.__name__} model, a prompt of {len(prompt)} ids, n={n} "
-            f"and temperature {temperature})"
-        )
-        expected = sample_reference(model, prompt, n, temperature, _generator(seed))
-        got = _run_sampler(
-            name, sample, model, prompt, n, temperature, _generator(seed), where
-        )
-        if _same_ids(got, expected) and got.dtype == expected.dtype:
-            continue
-        for mistake in SAMPLE_MISTAKES:
-            if _same_ids(
-                got, mistake.fn(model, prompt, n, temperature, _generator(seed))
-            ):
-                fail(name, mistake.message)
-        _check_form(name, got, n, where)
-        if temperature == 0:
-            fail(
-                name,
-                f"with temperature 0 each id must be the arg-max of the logits (greedy) {where}: "
-                f"got {got.tolist()}, expected {expected.tolist()}",
+    with Guard(name, sample, forbidden=SAMPLE_SHORTCUTS) as guard:
+        for seed, (rnn, layers, prompt, n, temperature) in enumerate(SAMPLE_CASES):
+            model = tiny_char_lm(rnn, layers, seed=100 + seed)
+            prompt = torch.tensor(prompt)
+            where = (
+                f"(for a {layers}-layer {rnn.__name__} model, a prompt of "
+                f"{len(prompt)} ids, n={n} and temperature {temperature})"
             )
-        again = _run_sampler(
-            name, sample, model, prompt, n, temperature, _generator(seed), where
-        )
-        if not _same_ids(again, got):
-            fail(
-                name,
-                f"your samples are not reproducible: the same generator seed gave {got.tolist()} and then "
-                f"{again.tolist()} {where}; pass the generator on, "
-                "torch.multinomial(probs, 1, generator=generator)",
-            )
-        _check_frequencies(name, sample, model, prompt, temperature, where)
-        by_frequency += 1
+            expected = sample_reference(model, prompt, n, temperature, _generator(seed))
+            got = _draw(guard, model, prompt, n, temperature, _generator(seed), where)
+            with comparing(name, where):
+                if _same_ids(got, expected) and got.dtype == expected.dtype:
+                    continue
+                for mistake in SAMPLE_MISTAKES:
+                    planted = mistake.fn(
+                        model, prompt, n, temperature, _generator(seed)
+                    )
+                    if _same_ids(got, planted):
+                        fail(name, mistake.message)
+                _check_form(name, got, n, where)
+                if temperature == 0:
+                    fail(
+                        name,
+                        "with temperature 0 each id must be the arg-max of the logits "
+                        f"(greedy) {where}: got {got.tolist()}, expected "
+                        f"{expected.tolist()}",
+                    )
+            again = _draw(guard, model, prompt, n, temperature, _generator(seed), where)
+            with comparing(name, where):
+                if not _same_ids(again, got):
+                    fail(
+                        name,
+                        "your samples are not reproducible: the same generator seed "
+                        f"gave {got.tolist()} and then {_ids(again)} {where}; pass the "
+                        "generator on, torch.multinomial(probs, 1, "
+                        "generator=generator)",
+                    )
+            _check_frequencies(name, guard, model, prompt, temperature, where)
+            by_frequency += 1
     how = (
         (
-            f", {by_frequency} of them by the frequencies of {DRAWS} samples (your draws differ from "
-            "torch.multinomial's, which is fine)"
+            f", {by_frequency} of them by the frequencies of {DRAWS} samples (your "
+            "draws differ from torch.multinomial's, which is fine)"
         )
         if by_frequency
         else ""
     )
     print(f"\u2705 {name}: correct on all {len(SAMPLE_CASES)} test cases{how}.")
+
+
+def _ids(value) -> str:
+    return str(value.tolist()) if isinstance(value, torch.Tensor) else kind_of(value)

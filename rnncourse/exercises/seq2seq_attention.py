@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
+import rnncourse.nn.cross_attention
 from rnncourse.exercises.checker import Case, Mistake, Output, check
-from rnncourse.nn.cross_attention import masked_softmax
 from rnncourse.nn.seq2seq import beam_step
 
 NEG_INF = float("-inf")
@@ -19,7 +19,8 @@ NEG_INF = float("-inf")
 
 
 def additive_score_reference(query, keys, W_q, W_k, v):
-    """query: (B, D_q), keys: (B, S, D_k), W_q: (A, D_q), W_k: (A, D_k), v: (A,) -> scores (B, S)."""
+    """query: (B, D_q), keys: (B, S, D_k), W_q: (A, D_q), W_k: (A, D_k), v: (A,)
+    -> scores (B, S)."""
     # e_j = v^T tanh(W_q q + W_k k_j), in row-vector form
     return torch.tanh((query @ W_q.T)[:, None, :] + keys @ W_k.T) @ v
 
@@ -33,32 +34,37 @@ def _additive_args(B: int, S: int, D_q: int, D_k: int, A: int, seed: int) -> tup
 ADDITIVE_MISTAKES = [
     Mistake(
         lambda q, k, W_q, W_k, v: ((q @ W_q.T)[:, None] + k @ W_k.T) @ v,
-        "your scores equal the additive score without its tanh: apply torch.tanh before the product with v",
+        "your scores equal the additive score without its tanh: apply torch.tanh "
+        "before the product with v",
     ),
     Mistake(
         lambda q, k, W_q, W_k, v: torch.tanh(k @ W_k.T) @ v,
-        "your scores ignore the query: add W_q q to every W_k k_j (the same vector, broadcast over the source positions)",
+        "your scores ignore the query: add W_q q to every W_k k_j (the same vector, "
+        "broadcast over the source positions)",
     ),
     Mistake(
         lambda q, k, W_q, W_k, v: torch.tanh((q @ W_q.T)[:, None] + k @ W_k.T).sum(-1),
-        "you summed the units of tanh(W_q q + W_k k_j): weight them with v instead (a dot product with v)",
+        "you summed the units of tanh(W_q q + W_k k_j): weight them with v instead (a "
+        "dot product with v)",
     ),
     Mistake(
         lambda q, k, W_q, W_k, v: torch.softmax(
             additive_score_reference(q, k, W_q, W_k, v), dim=-1
         ),
-        "you returned alignment weights (a softmax of the scores): return the raw scores e_j, "
-        "the softmax comes afterwards",
+        "you returned alignment weights (a softmax of the scores): return the raw "
+        "scores e_j, the softmax comes afterwards",
     ),
     Mistake(
         lambda q, k, W_q, W_k, v: torch.tanh((q @ W_q.T)[:, None] * (k @ W_k.T)) @ v,
-        "you multiplied W_q q and W_k k_j: the additive score adds them inside the tanh",
+        "you multiplied W_q q and W_k k_j: the additive score adds them inside the "
+        "tanh",
     ),
 ]
 
 
 def check_additive_score(additive_score) -> None:
-    """Check ``additive_score(query, keys, W_q, W_k, v) -> scores`` against the reference."""
+    """Check ``additive_score(query, keys, W_q, W_k, v) -> scores`` against the
+    reference."""
     sizes = [(2, 5, 4, 6, 3), (1, 1, 2, 3, 4), (3, 7, 5, 5, 8), (4, 2, 3, 1, 2)]
     cases = [
         Case(
@@ -89,34 +95,49 @@ def _masked_softmax_args(lengths: list[int], S: int, seed: int) -> tuple:
     return scores, mask
 
 
+def masked_softmax_reference(scores, mask):
+    """scores: (B, S), mask: (B, S) bool, True on real positions -> weights (B, S),
+    0 on padding, each row summing to 1 over its real positions."""
+    # alpha_j = m_j exp(e_j - max) / sum_k m_k exp(e_k - max), the max over real e_k
+    masked = scores.masked_fill(~mask, NEG_INF)  # exp(-inf) = 0: no weight
+    e = torch.exp(masked - masked.amax(dim=-1, keepdim=True))
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+#: The package's own answer to exercise 2 (torch.softmax itself is allowed: the
+#: exercise is the mask).
+MASKED_SOFTMAX_SHORTCUTS = [(rnncourse.nn.cross_attention, "masked_softmax")]
+
 MASKED_SOFTMAX_MISTAKES = [
     Mistake(
         lambda e, m: torch.softmax(e, dim=-1),
-        "padded positions get weight: set their scores to -inf (scores.masked_fill(~mask, float('-inf'))) "
-        "before the softmax",
+        "padded positions get weight: set their scores to -inf "
+        "(scores.masked_fill(~mask, float('-inf'))) before the softmax",
     ),
     Mistake(
         lambda e, m: torch.softmax(e.masked_fill(~m, NEG_INF), dim=0),
-        "your softmax runs over the wrong axis (the batch): normalise over the source positions, "
-        "the last axis, so that each row sums to 1",
+        "your softmax runs over the wrong axis (the batch): normalise over the source "
+        "positions, the last axis, so that each row sums to 1",
     ),
     Mistake(
         lambda e, m: torch.softmax(e, dim=-1) * m,
-        "your weights are zero on the padding but no longer sum to 1: remove the padding before the softmax, "
-        "or renormalise after it",
+        "your weights are zero on the padding but no longer sum to 1: remove the "
+        "padding before the softmax, or renormalise after it",
     ),
     Mistake(
         lambda e, m: torch.softmax(e * m, dim=-1),
-        "you set the padded scores to 0, and exp(0) still gives them weight: set them to -inf",
+        "you set the padded scores to 0, and exp(0) still gives them weight: set them "
+        "to -inf",
     ),
     Mistake(
         lambda e, m: torch.softmax(e.masked_fill(m, NEG_INF), dim=-1),
-        "your mask is the wrong way round: True marks the real positions, which keep their scores, "
-        "and the False ones (padding) get weight 0",
+        "your mask is the wrong way round: True marks the real positions, which keep "
+        "their scores, and the False ones (padding) get weight 0",
     ),
     Mistake(
         lambda e, m: e.exp() * m,
-        "your weights are not normalised: divide exp(e_j) by its sum over the real positions (a softmax)",
+        "your weights are not normalised: divide exp(e_j) by its sum over the real "
+        "positions (a softmax)",
     ),
 ]
 
@@ -140,10 +161,11 @@ def check_masked_softmax(masked_softmax_fn) -> None:
     check(
         "masked_softmax",
         masked_softmax_fn,
-        masked_softmax,
+        masked_softmax_reference,
         cases,
         [Output("weights", ("batch", "source position"))],
         MASKED_SOFTMAX_MISTAKES,
+        forbidden=MASKED_SOFTMAX_SHORTCUTS,
     )
 
 
@@ -184,41 +206,45 @@ def _index_decoded_wrongly(scores, log_probs, k):
 BEAM_STEP_MISTAKES = [
     Mistake(
         lambda s, lp, k: _flat_topk(lp, k),
-        "your scores forget each beam's history: add the beam's accumulated score to the log-probabilities "
-        "of its next tokens before choosing",
+        "your scores forget each beam's history: add the beam's accumulated score to "
+        "the log-probabilities of its next tokens before choosing",
     ),
     Mistake(
         lambda s, lp, k: _flat_topk(s[:, :, None] * lp, k),
-        "you multiplied the scores by the log-probabilities: probabilities multiply, so log-probabilities add",
+        "you multiplied the scores by the log-probabilities: probabilities multiply, "
+        "so log-probabilities add",
     ),
     Mistake(
         lambda s, lp, k: _flat_topk(s[:, :, None] + lp.exp(), k),
-        "you added probabilities to log-probability scores: accumulate in log space, adding log_probs, not their exp",
+        "you added probabilities to log-probability scores: accumulate in log space, "
+        "adding log_probs, not their exp",
     ),
     Mistake(
         lambda s, lp, k: _flat_topk(s.exp()[:, :, None] * lp.exp(), k),
-        "your scores are probabilities, not log-probabilities: accumulate in log space, where long products "
-        "of small probabilities do not underflow",
+        "your scores are probabilities, not log-probabilities: accumulate in log "
+        "space, where long products of small probabilities do not underflow",
     ),
     Mistake(
         _best_token_per_beam,
-        "you kept the best token of each beam: choose the k best among all K x V continuations together, "
-        "so that a strong beam can continue in several ways",
+        "you kept the best token of each beam: choose the k best among all K x V "
+        "continuations together, so that a strong beam can continue in several ways",
     ),
     Mistake(
         _index_decoded_wrongly,
-        "you decoded the flat index the wrong way: with the candidates flattened as (K, V), "
-        "beam = index // V and token = index % V",
+        "you decoded the flat index the wrong way: with the candidates flattened as "
+        "(K, V), beam = index // V and token = index % V",
     ),
     Mistake(
         lambda s, lp, k: _flat_topk(s[:, :, None] + lp, k, largest=False),
-        "you kept the k lowest scores: keep the highest (the most likely continuations)",
+        "you kept the k lowest scores: keep the highest (the most likely "
+        "continuations)",
     ),
 ]
 
 
 def check_beam_step(beam_step_fn) -> None:
-    """Check ``beam_step(scores, log_probs, k) -> (top_scores, beam, token)`` against the reference."""
+    """Check ``beam_step(scores, log_probs, k) -> (top_scores, beam, token)`` against
+    the reference."""
     sizes = [(2, 3, 5, 3), (1, 1, 6, 1), (2, 1, 5, 3), (3, 4, 7, 4), (2, 5, 4, 2)]
     cases = [
         Case(

@@ -1,4 +1,5 @@
-"""Chapter 9's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+"""Chapter 9's checkers accept the reference and reject planted mistakes, each with its
+own sentence."""
 
 import functools
 
@@ -26,7 +27,8 @@ from ._helpers import _message, _not_solved
 
 
 def _via_blocks(model, attention, norm, idx, layer):
-    """An independent solution: the package's own MixerBlock, with no MLP, holds the same residual sub-layer."""
+    """An independent solution: the package's own MixerBlock, with no MLP, holds the
+    same residual sub-layer."""
     extra = MixerBlock(norm.normalized_shape[0], attention, mlp_mult=None)
     extra.ln1 = norm
     x = model.embed(idx)

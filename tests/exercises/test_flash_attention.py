@@ -1,8 +1,9 @@
-"""Chapter 8's checkers accept the reference and independent solutions, and reject planted mistakes, each with
-its own sentence."""
+"""Chapter 8's checkers accept the reference and independent solutions, and reject
+planted mistakes, each with its own sentence."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from rnncourse.exercises import (
     check_attention_tile,
@@ -14,13 +15,15 @@ from rnncourse.exercises.flash_attention import (
     online_softmax_reference,
     tile_reference,
 )
-from rnncourse.ops.softmax_attention import attention_naive, memory_naive
+from rnncourse.ops import softmax_attention
+from rnncourse.ops.softmax_attention import attention_naive, memory_naive, reference
 
-from ._helpers import _message, _not_solved
+from ._helpers import _message, _not_solved, _shortcut_message
 
 
 def _online_via_logaddexp(m, l, acc, s, v):
-    """An independent solution: log(e^m l + sum e^s) by logaddexp, the output rescaled to the new maximum."""
+    """An independent solution: log(e^m l + sum e^s) by logaddexp, the output rescaled
+    to the new maximum."""
     m_new = torch.maximum(m, s.amax(dim=1))
     log_total = torch.logaddexp(m + torch.log(l), torch.logsumexp(s, dim=1))
     return (
@@ -30,25 +33,70 @@ def _online_via_logaddexp(m, l, acc, s, v):
     )
 
 
-def _tile_via_naive(q_i, k, v, i0, block_size, causal, scale):
-    """An independent solution: the package's naive attention on the whole sequence, with the tile's rows taken."""
-    T = k.shape[0]
-    q = (
-        torch.zeros(T, q_i.shape[1], dtype=q_i.dtype).index_copy(
-            0, torch.arange(i0, i0 + q_i.shape[0]), q_i
-        )
-        if causal
-        else q_i
-    )
-    o = attention_naive(q[None, None], k[None, None], v[None, None], causal, scale)[
-        0, 0
-    ]
-    s = scale * (q @ k.T)
+def _tile_at_once(q_i, k, v, i0, block_size, causal, scale):
+    """An independent solution: the tile's whole score matrix at once, no blocks."""
+    rows = torch.arange(i0, i0 + q_i.shape[0])
+    s = scale * (q_i @ k.T)
     if causal:
-        s = s.masked_fill(torch.ones(T, T, dtype=torch.bool).triu(1), float("-inf"))
+        s = s.masked_fill(torch.arange(k.shape[0])[None, :] > rows[:, None], -torch.inf)
     L = torch.logsumexp(s, dim=1)
-    rows = slice(i0, i0 + q_i.shape[0]) if causal else slice(None)
-    return o[rows], L[rows]
+    return torch.exp(s - L[:, None]) @ v, L
+
+
+def _via(attention):
+    """A shortcut: whole-sequence attention by ``attention(q, k, v, causal, scale)``
+    (B = H = 1), with the tile's rows taken; L by hand."""
+
+    def tile(q_i, k, v, i0, block_size, causal, scale):
+        T, R = k.shape[0], q_i.shape[0]
+        rows = torch.arange(i0, i0 + R)
+        q = torch.zeros(T, q_i.shape[1], dtype=q_i.dtype).index_copy(0, rows, q_i)
+        o = attention(q[None, None], k[None, None], v[None, None], causal, scale)
+        s = scale * (q_i @ k.T)
+        if causal:
+            s = s.masked_fill(torch.arange(T)[None, :] > rows[:, None], -torch.inf)
+        return o[0, 0, rows], torch.logsumexp(s, dim=1)
+
+    return tile
+
+
+def _sdpa(q, k, v, causal, scale):
+    return F.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale)
+
+
+TILE_SHORTCUTS = {
+    "the package's attention_naive": (
+        _via(attention_naive),
+        "rnncourse.ops.softmax_attention.attention_naive",
+    ),
+    "the package's attention_tiled": (
+        _via(lambda *a: reference.attention_tiled(*a, block_size=2)),
+        "rnncourse.ops.softmax_attention.attention_tiled",
+    ),
+    "the package's softmax_attention": (
+        _via(lambda *a: softmax_attention(*a, impl="naive")),
+        "rnncourse.ops.softmax_attention.softmax_attention",
+    ),
+    "torch's scaled_dot_product_attention": (
+        _via(_sdpa),
+        "torch.nn.functional.scaled_dot_product_attention",
+    ),
+}
+
+
+def _tile_case():
+    g = torch.Generator().manual_seed(4)
+    q_i, k, v = (
+        torch.randn(*s, generator=g, dtype=torch.float64)
+        for s in [(3, 4), (9, 4), (9, 4)]
+    )
+    return q_i, k, v, 2, 4, True, 0.5
+
+
+@pytest.mark.parametrize("name", TILE_SHORTCUTS)
+def test_tile_rejects_whole_attention_implementations(name):
+    fn, called = TILE_SHORTCUTS[name]
+    _shortcut_message(check_attention_tile, fn, tile_reference, _tile_case(), called)
 
 
 def _longest_by_search(memory_bytes, B, H, D, bytes_per_number=4):
@@ -72,7 +120,7 @@ def _longest_by_search(memory_bytes, B, H, D, bytes_per_number=4):
 def test_references_pass(capsys):
     for fn in (online_softmax_reference, _online_via_logaddexp):
         check_online_softmax_update(fn)
-    for fn in (tile_reference, _tile_via_naive):
+    for fn in (tile_reference, _tile_at_once):
         check_attention_tile(fn)
     for fn in (longest_naive_reference, _longest_by_search):
         check_longest_naive(fn)

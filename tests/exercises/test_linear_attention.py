@@ -1,4 +1,5 @@
-"""Chapter 7's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+"""Chapter 7's checkers accept the reference and reject planted mistakes, each with its
+own sentence."""
 
 import math
 

@@ -1,4 +1,5 @@
-"""Chapter 4's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+"""Chapter 4's checkers accept the reference and reject planted mistakes, each with its
+own sentence."""
 
 import pytest
 import torch
@@ -16,9 +17,12 @@ from rnncourse.exercises.lstm_gru import (
     sample_reference,
     tiny_char_lm,
 )
-from rnncourse.nn import GRU, LSTM
+from rnncourse.nn import GRU, LSTM, gru_cell, lstm_cell
+from rnncourse.nn import GRUCell as PackageGRUCell
+from rnncourse.nn import LSTMCell as PackageLSTMCell
+from rnncourse.nn.sampling import generate, temperature_probs
 
-from ._helpers import _message, _not_solved
+from ._helpers import _message, _not_solved, _shortcut_message
 
 
 def test_references_pass(capsys):
@@ -35,20 +39,106 @@ def _as_torch_cell(module, x, state, W_ih, W_hh, b_ih, b_hh):
     return torch.func.functional_call(module, params, (x, state))
 
 
-def test_the_cell_references_are_torchs_cells(capsys):
-    def lstm(x, h, c, *weights):
-        return _as_torch_cell(
-            torch.nn.LSTMCell(x.shape[1], h.shape[1]).double(), x, (h, c), *weights
-        )
+def _cell_case(G: int, states: int):
+    g = torch.Generator().manual_seed(7)
+    B, D_in, D_h = 3, 4, 5
+    shapes = [(B, D_in)] + [(B, D_h)] * states
+    shapes += [(G * D_h, D_in), (G * D_h, D_h), (G * D_h,), (G * D_h,)]
+    return tuple(torch.randn(*s, generator=g, dtype=torch.float64) for s in shapes)
 
-    def gru(x, h, *weights):
-        return _as_torch_cell(
-            torch.nn.GRUCell(x.shape[1], h.shape[1]).double(), x, h, *weights
-        )
 
-    check_lstm_cell(lstm)
-    check_gru_cell(gru)
-    assert capsys.readouterr().out.count("correct on all") == 2
+def _lstm_by_torch(x, h, c, *weights):
+    module = torch.nn.LSTMCell(x.shape[1], h.shape[1]).double()
+    return _as_torch_cell(module, x, (h, c), *weights)
+
+
+def _gru_by_torch(x, h, *weights):
+    module = torch.nn.GRUCell(x.shape[1], h.shape[1]).double()
+    return _as_torch_cell(module, x, h, *weights)
+
+
+def test_the_cell_references_are_torchs_and_the_package_s_cells():
+    args = _cell_case(4, 2)
+    x, h, c, W_ih, W_hh, b_ih, b_hh = args
+    expected = lstm_cell_reference(*args)
+    torch.testing.assert_close(_lstm_by_torch(*args), expected)
+    torch.testing.assert_close(lstm_cell(x @ W_ih.T + b_ih, h, c, W_hh, b_hh), expected)
+    args = _cell_case(3, 1)
+    x, h, W_ih, W_hh, b_ih, b_hh = args
+    expected = gru_cell_reference(*args)
+    torch.testing.assert_close(_gru_by_torch(*args), expected)
+    torch.testing.assert_close(gru_cell(x @ W_ih.T + b_ih, h, W_hh, b_hh), expected)
+
+
+def _lstm_with_rnn_tanh_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """Right, but the candidate g comes from torch's fused Elman cell."""
+    D_h = h.shape[1]
+    W_ii, W_if, W_ig, W_io = W_ih.split(D_h)
+    W_hi, W_hf, W_hg, W_ho = W_hh.split(D_h)
+    b_i, b_f, b_g, b_o = (b_ih + b_hh).split(D_h)
+    i = torch.sigmoid(x @ W_ii.T + h @ W_hi.T + b_i)
+    f = torch.sigmoid(x @ W_if.T + h @ W_hf.T + b_f)
+    o = torch.sigmoid(x @ W_io.T + h @ W_ho.T + b_o)
+    g = torch.rnn_tanh_cell(x, h, W_ig, W_hg, b_g, torch.zeros_like(b_g))
+    c_new = f * c + i * g
+    return o * torch.tanh(c_new), c_new
+
+
+LSTM_SHORTCUTS = {
+    "torch.lstm_cell": (
+        lambda x, h, c, *w: torch.lstm_cell(x, (h, c), *w),
+        "torch.lstm_cell",
+    ),
+    "torch.nn.LSTMCell": (_lstm_by_torch, "torch.nn.LSTMCell"),
+    "the package's lstm_cell": (
+        lambda x, h, c, W_ih, W_hh, b_ih, b_hh: lstm_cell(
+            x @ W_ih.T + b_ih, h, c, W_hh, b_hh
+        ),
+        "rnncourse.nn.lstm.lstm_cell",
+    ),
+    "the package's LSTMCell": (
+        lambda x, h, c, *w: _as_torch_cell(
+            PackageLSTMCell(x.shape[1], h.shape[1]).double(), x, (h, c), *w
+        ),
+        "rnncourse.nn.lstm.LSTMCell",
+    ),
+    "torch.rnn_tanh_cell for the candidate": (
+        _lstm_with_rnn_tanh_cell,
+        "torch.rnn_tanh_cell",
+    ),
+}
+
+GRU_SHORTCUTS = {
+    "torch.gru_cell": (
+        lambda x, h, *w: torch.gru_cell(x, h, *w),
+        "torch.gru_cell",
+    ),
+    "torch.nn.GRUCell": (_gru_by_torch, "torch.nn.GRUCell"),
+    "the package's gru_cell": (
+        lambda x, h, W_ih, W_hh, b_ih, b_hh: gru_cell(x @ W_ih.T + b_ih, h, W_hh, b_hh),
+        "rnncourse.nn.gru.gru_cell",
+    ),
+    "the package's GRUCell": (
+        lambda x, h, *w: _as_torch_cell(
+            PackageGRUCell(x.shape[1], h.shape[1]).double(), x, h, *w
+        ),
+        "rnncourse.nn.gru.GRUCell",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LSTM_SHORTCUTS)
+def test_lstm_cell_rejects_shortcuts(name):
+    fn, called = LSTM_SHORTCUTS[name]
+    args = _cell_case(4, 2)
+    _shortcut_message(check_lstm_cell, fn, lstm_cell_reference, args, called)
+
+
+@pytest.mark.parametrize("name", GRU_SHORTCUTS)
+def test_gru_cell_rejects_shortcuts(name):
+    fn, called = GRU_SHORTCUTS[name]
+    args = _cell_case(3, 1)
+    _shortcut_message(check_gru_cell, fn, gru_cell_reference, args, called)
 
 
 def test_the_bidirectional_reference_matches_torchs_bidirectional_gru():
@@ -202,7 +292,8 @@ def _gru(
 
 
 def _gru_interpolating(x, h, W_ih, W_hh, b_ih, b_hh):
-    """Correct, written differently: h_t = n_t + z_t * (h_{t-1} - n_t), weights split with torch.split."""
+    """Correct, written differently: h_t = n_t + z_t * (h_{t-1} - n_t), weights split
+    with torch.split."""
     D_h = h.shape[1]
     W_ir, W_iz, W_in = W_ih.split(D_h)
     W_hr, W_hz, W_hn = W_hh.split(D_h)
@@ -266,7 +357,8 @@ def _run(cell, x, h):
 
 
 def _bidirectional_by_flipping(cell_fw, cell_bw, x, h0_fw, h0_bw):
-    """Correct, written differently: the backward pass reads the flipped sequence, then flips its outputs back."""
+    """Correct, written differently: the backward pass reads the flipped sequence, then
+    flips its outputs back."""
     return torch.cat(
         [_run(cell_fw, x, h0_fw), _run(cell_bw, x.flip(1), h0_bw).flip(1)], dim=2
     )
@@ -329,7 +421,8 @@ def _sample(
     with_prompt=False,
     draw=None,
 ):
-    """A hand-written sampler: 1-D probabilities, the draw by torch.multinomial unless ``draw`` is given."""
+    """A hand-written sampler: 1-D probabilities, the draw by torch.multinomial unless
+    ``draw`` is given."""
     draw = draw or (lambda p: torch.multinomial(p, 1, generator=generator))
     logits, state = model(prompt[None])
     if late:
@@ -344,7 +437,8 @@ def _sample(
 
 
 def _inverse_cdf(generator):
-    """Another correct way to draw: the first index whose cumulative probability exceeds a uniform number."""
+    """Another correct way to draw: the first index whose cumulative probability exceeds
+    a uniform number."""
 
     def draw(p):
         u = torch.rand(1, generator=generator, dtype=p.dtype)
@@ -427,9 +521,51 @@ SAMPLE_PLANTED = {
         ),
         "do not follow softmax(logits / temperature)",
     ),
-    "a list": (lambda *a: _sample(*a).tolist(), "got list"),
+    "a list": (lambda *a: _sample(*a).tolist(), "got a Python list"),
     "not solved": (_not_solved, "not solved yet"),
 }
+
+
+SAMPLE_SHORTCUTS = {
+    "model.generate": (
+        lambda m, p, n, tau, g: m.generate(p, n, tau, g),
+        "rnncourse.nn.char_lm.CharLM.generate",
+    ),
+    "the package's generate": (
+        lambda m, p, n, tau, g: generate(m, p, n, tau, g),
+        "rnncourse.nn.sampling.generate",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SAMPLE_SHORTCUTS)
+def test_sample_rejects_the_package_s_generation(name):
+    fn, called = SAMPLE_SHORTCUTS[name]
+    model, prompt = tiny_char_lm(), torch.tensor([1, 2])
+    assert torch.equal(
+        fn(model, prompt, 6, 1.0, torch.Generator().manual_seed(0)),
+        sample_reference(model, prompt, 6, 1.0, torch.Generator().manual_seed(0)),
+    )
+    message = _message(check_sample, fn)
+    assert f"your function calls {called}, which does the exercise for you" in message
+
+
+def test_sample_may_use_the_package_s_temperature_probs(capsys):
+    check_sample(_sample_with_package_probs)
+    assert "correct on all 4" in capsys.readouterr().out
+
+
+@torch.no_grad()
+def _sample_with_package_probs(model, prompt_ids, n, temperature, generator):
+    """The notebook's solution, with rnncourse.nn.sampling.temperature_probs."""
+    logits, state = model(prompt_ids[None])
+    ids = []
+    for _ in range(n):
+        probs = temperature_probs(logits[0, -1], temperature)
+        nxt = torch.multinomial(probs, 1, generator=generator)
+        ids.append(nxt)
+        logits, state = model(nxt[None], state)
+    return torch.cat(ids)
 
 
 @pytest.mark.parametrize("name", SAMPLE_PLANTED)

@@ -1,4 +1,5 @@
-"""Chapter 1's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+"""Chapter 1's checkers accept the reference and reject planted mistakes, each with its
+own sentence."""
 
 import pytest
 import torch
@@ -9,18 +10,43 @@ from rnncourse.exercises import (
     check_temperature_probs,
     check_unroll,
 )
-from rnncourse.exercises.rnn_basics import rnn_step_reference, unroll_reference
+from rnncourse.exercises.rnn_basics import (
+    rnn_step_reference,
+    temperature_probs_reference,
+    unroll_reference,
+)
+from rnncourse.nn import RNNCell, elman_cell
 from rnncourse.nn.sampling import temperature_probs
 
-from ._helpers import _message, _not_solved
+from ._helpers import _message, _not_solved, _shortcut_message
 
 
 def test_references_pass(capsys):
     check_rnn_step(rnn_step_reference)
     check_unroll(unroll_reference)
-    check_temperature_probs(temperature_probs)
+    check_temperature_probs(temperature_probs_reference)
     out = capsys.readouterr().out
     assert out.count("correct on all") == 3
+
+
+def test_the_temperature_reference_is_the_package_s():
+    logits = torch.randn(4, 6, dtype=torch.float64) * 3
+    for tau in (0.0, 0.3, 1.0, 4.0):
+        torch.testing.assert_close(
+            temperature_probs_reference(logits, tau), temperature_probs(logits, tau)
+        )
+
+
+def test_the_notebook_s_temperature_solution_passes(capsys):
+    def notebook_solution(logits, temperature):
+        if temperature == 0:
+            return torch.nn.functional.one_hot(
+                logits.argmax(dim=-1), logits.shape[-1]
+            ).to(logits.dtype)
+        return torch.softmax(logits / temperature, dim=-1)
+
+    check_temperature_probs(notebook_solution)
+    assert "correct" in capsys.readouterr().out
 
 
 def test_a_student_solution_written_differently_passes(capsys):
@@ -192,3 +218,107 @@ def test_a_function_that_changes_its_inputs_in_place_does_not_corrupt_the_check(
 
     check_rnn_step(rnn_step)
     assert "correct" in capsys.readouterr().out
+
+
+# --- shortcuts: torch's or the package's own implementation of the exercise -------
+
+
+def _torch_cell(module, x, h, W_xh, W_hh, b_h):
+    params = {
+        "weight_ih": W_xh,
+        "weight_hh": W_hh,
+        "bias_ih": b_h,
+        "bias_hh": torch.zeros_like(b_h),
+    }
+    return torch.func.functional_call(module, params, (x, h))
+
+
+RNN_STEP_SHORTCUTS = {
+    "torch.rnn_tanh_cell": (
+        lambda x, h, Wx, Wh, b: torch.rnn_tanh_cell(x, h, Wx, Wh, b, 0 * b),
+        "torch.rnn_tanh_cell",
+    ),
+    "elman_cell imported by name": (
+        lambda x, h, Wx, Wh, b: elman_cell(x @ Wx.T + b, h, Wh),
+        "rnncourse.nn.rnn.elman_cell",
+    ),
+    "torch.nn.RNNCell": (
+        lambda x, h, Wx, Wh, b: _torch_cell(
+            torch.nn.RNNCell(Wx.shape[1], Wx.shape[0]).double(), x, h, Wx, Wh, b
+        ),
+        "torch.nn.RNNCell",
+    ),
+    "the package's RNNCell": (
+        lambda x, h, Wx, Wh, b: _torch_cell(
+            RNNCell(Wx.shape[1], Wx.shape[0]).double(), x, h, Wx, Wh, b
+        ),
+        "rnncourse.nn.rnn.RNNCell",
+    ),
+}
+
+
+def _unroll_by_torch(x, h0, W_xh, W_hh, b_h):
+    layer = torch.nn.RNN(W_xh.shape[1], W_xh.shape[0], batch_first=True).double()
+    params = {
+        "weight_ih_l0": W_xh,
+        "weight_hh_l0": W_hh,
+        "bias_ih_l0": b_h,
+        "bias_hh_l0": torch.zeros_like(b_h),
+    }
+    hs, h_T = torch.func.functional_call(layer, params, (x, h0[None]))
+    return hs, h_T[0]
+
+
+UNROLL_SHORTCUTS = {"torch.nn.RNN": (_unroll_by_torch, "torch.nn.RNN")}
+
+_notebook: dict = {}
+exec(  # a notebook's cell, run before the check
+    "from rnncourse.nn.sampling import temperature_probs\ndef answer(logits, "
+    "temperature):\n    return temperature_probs(logits, temperature)\n",
+    _notebook,
+)
+
+TEMPERATURE_SHORTCUTS = {
+    "the package's function itself": (temperature_probs, "temperature_probs"),
+    "imported by name": (lambda z, tau: temperature_probs(z, tau), "temperature_probs"),
+    "imported by name in a notebook": (_notebook["answer"], "temperature_probs"),
+}
+
+
+def _rnn_args(B, T, D_in, D_h):
+    g = torch.Generator().manual_seed(0)
+    x_shape = (B, D_in) if T is None else (B, T, D_in)
+    return (
+        torch.randn(x_shape, generator=g, dtype=torch.float64),
+        *(
+            torch.randn(shape, generator=g, dtype=torch.float64) * 0.5
+            for shape in [(B, D_h), (D_h, D_in), (D_h, D_h), (D_h,)]
+        ),
+    )
+
+
+@pytest.mark.parametrize("name", RNN_STEP_SHORTCUTS)
+def test_rnn_step_rejects_shortcuts(name):
+    fn, called = RNN_STEP_SHORTCUTS[name]
+    args = _rnn_args(3, None, 4, 5)
+    _shortcut_message(check_rnn_step, fn, rnn_step_reference, args, called)
+
+
+@pytest.mark.parametrize("name", UNROLL_SHORTCUTS)
+def test_unroll_rejects_shortcuts(name):
+    fn, called = UNROLL_SHORTCUTS[name]
+    args = _rnn_args(2, 5, 3, 4)
+    _shortcut_message(check_unroll, fn, unroll_reference, args, called)
+
+
+@pytest.mark.parametrize("name", TEMPERATURE_SHORTCUTS)
+def test_temperature_probs_rejects_shortcuts(name):
+    fn, called = TEMPERATURE_SHORTCUTS[name]
+    args = (torch.randn(3, 5, dtype=torch.float64), 0.7)
+    _shortcut_message(
+        check_temperature_probs,
+        fn,
+        temperature_probs_reference,
+        args,
+        f"rnncourse.nn.sampling.{called}",
+    )

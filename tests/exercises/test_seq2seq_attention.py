@@ -1,24 +1,69 @@
-"""Chapter 5's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+"""Chapter 5's checkers accept the reference and reject planted mistakes, each with its
+own sentence."""
 
 import pytest
 import torch
 
+import rnncourse.nn.cross_attention
 from rnncourse.exercises import (
     check_additive_score,
     check_beam_step,
     check_masked_softmax,
 )
-from rnncourse.exercises.seq2seq_attention import additive_score_reference
+from rnncourse.exercises.seq2seq_attention import (
+    additive_score_reference,
+    masked_softmax_reference,
+)
 from rnncourse.nn import beam_step, masked_softmax
 
-from ._helpers import _message, _not_solved
+from ._helpers import _message, _not_solved, _shortcut_message
 
 
 def test_references_pass(capsys):
     check_additive_score(additive_score_reference)
-    check_masked_softmax(masked_softmax)
+    check_masked_softmax(masked_softmax_reference)
     check_beam_step(beam_step)
     assert capsys.readouterr().out.count("correct on all") == 3
+
+
+def _masked_case():
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randn(3, 5, generator=g, dtype=torch.float64) * 2
+    return scores, torch.arange(5)[None, :] < torch.tensor([[5], [2], [1]])
+
+
+def test_the_masked_softmax_reference_is_the_package_s():
+    args = _masked_case()
+    torch.testing.assert_close(masked_softmax_reference(*args), masked_softmax(*args))
+
+
+def test_an_answer_that_masks_its_argument_in_place_passes(capsys):
+    def masked_softmax_in_place(scores, mask):
+        scores.masked_fill_(~mask, float("-inf"))  # changes the caller's tensor
+        return torch.softmax(scores, dim=-1)
+
+    check_masked_softmax(masked_softmax_in_place)
+    assert "correct on all" in capsys.readouterr().out
+
+
+MASKED_SOFTMAX_SHORTCUTS = {
+    "the package's function itself": masked_softmax,
+    "imported by name": lambda e, m: masked_softmax(e, m),
+    "through its module": lambda e, m: rnncourse.nn.cross_attention.masked_softmax(
+        e, m
+    ),
+}
+
+
+@pytest.mark.parametrize("name", MASKED_SOFTMAX_SHORTCUTS)
+def test_masked_softmax_rejects_the_package_s(name):
+    _shortcut_message(
+        check_masked_softmax,
+        MASKED_SOFTMAX_SHORTCUTS[name],
+        masked_softmax_reference,
+        _masked_case(),
+        "rnncourse.nn.cross_attention.masked_softmax",
+    )
 
 
 def test_solutions_written_differently_pass(capsys):

@@ -1,4 +1,5 @@
-"""Chapter 3's checkers accept the reference and reject planted mistakes, each with its own sentence."""
+"""Chapter 3's checkers accept the reference and reject planted mistakes, each with its
+own sentence."""
 
 import pytest
 import torch
