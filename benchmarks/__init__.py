@@ -1,4 +1,5 @@
-"""Benchmarks of every op in ``rnncourse.ops``: ``python -m benchmarks.run`` (or ``make bench``).
+"""Benchmarks of every op in ``rnncourse.ops``: ``python -m benchmarks.run``
+(or ``make bench``).
 
 Each op has a module in ``benchmarks/ops/`` that defines ``OP``, a
 :class:`benchmarks.registry.Op` (its implementations, sizes, inputs and the bytes

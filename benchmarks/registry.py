@@ -1,4 +1,5 @@
-"""What the harness needs to know about an op: how to call it, on what, and what it must move and compute."""
+"""What the harness needs to know about an op: how to call it, on what, and what it must
+move and compute."""
 
 from __future__ import annotations
 

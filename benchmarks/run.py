@@ -1,13 +1,14 @@
-"""Time every implementation of every op on this machine: ``python -m benchmarks.run`` (``make bench``).
+"""Time every implementation of every op on this machine: ``python -m benchmarks.run``
+(``make bench``).
 
-Writes ``benchmarks/results/<date>-<device>.json`` (``<date>-<device>-<op>.json``
-for a run of chosen ops, ``--ops``) and a markdown table beside it. Each run is reported with its median time, the bytes per second and FLOPs
-per second it achieved (from the least traffic and arithmetic the op needs,
-``Op.bytes`` and ``Op.flops``), and that rate as a fraction of the device's
-measured peak: the copy bandwidth for a memory-bound op, the matrix-product rate
-for a compute-bound one. Every result is also checked against the op's float64
-reference on the first sequence of the batch. On a CPU only the PyTorch forms
-run; on a CUDA GPU the Triton kernels too.
+Writes ``benchmarks/results/<date>-<device>.json`` (``<date>-<device>-<op>.json`` for a
+run of chosen ops, ``--ops``) and a markdown table beside it. Each run is reported with
+its median time, the bytes per second and FLOPs per second it achieved (from the least
+traffic and arithmetic the op needs, ``Op.bytes`` and ``Op.flops``), and that rate as a
+fraction of the device's measured peak: the copy bandwidth for a memory-bound op, the
+matrix-product rate for a compute-bound one. Every result is also checked against the
+op's float64 reference on the first sequence of the batch. On a CPU only the PyTorch
+forms run; on a CUDA GPU the Triton kernels too.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> Path:
         "peak_timing": "the fastest of 10 runs after 2 warm-up calls",
         "results": rows,
     }
-    # a run of chosen ops gets its own file beside the day's full run instead of replacing it
+    # a run of chosen ops gets its own file beside the day's full run instead of
+    # replacing it
     return _write(
         report,
         Path(args.out),
@@ -109,7 +111,8 @@ def _parse(argv):
 
 
 def _size(values: list[str]) -> dict:
-    """``["2", "9", "3"]`` -> {B: 2, T: 9, D: 3}; ``["T=9", "causal=true"]`` -> {T: 9, causal: True}."""
+    """``["2", "9", "3"]`` -> {B: 2, T: 9, D: 3};
+    ``["T=9", "causal=true"]`` -> {T: 9, causal: True}."""
     if len(values) == 3 and not any("=" in v for v in values):
         return dict(zip("BTD", map(int, values)))
     if not all("=" in v for v in values):
@@ -134,7 +137,8 @@ def _peaks(device: str, dtypes: set) -> dict:
 def _measure(
     op: Op, size: dict, dtype: torch.dtype, device: str, peaks: dict, args
 ) -> list[dict]:
-    """Time each implementation's forward and backward at one size; one row per (implementation, pass)."""
+    """Time each implementation's forward and backward at one size; one row per
+    (implementation, pass)."""
     inputs = op.inputs(size, dtype, device)
     options = {key: size[key] for key in op.keywords}
     expected = op.reference(*(x[:1].detach().double() for x in inputs), **options)
@@ -217,8 +221,8 @@ def _line(row: dict) -> str:
         else f"  {100 * row['fraction_of_peak']:5.1f}% of peak"
     )
     return (
-        f"{row['op']:>12} {row['impl']:>10} {row['pass_']:>8} {row['dtype']:>8} {size:>28}  "
-        f"{row['median_ms']:10.3f} ms {rate}{fraction}"
+        f"{row['op']:>12} {row['impl']:>10} {row['pass_']:>8} {row['dtype']:>8} "
+        f"{size:>28}  {row['median_ms']:10.3f} ms {rate}{fraction}"
     )
 
 
@@ -250,36 +254,38 @@ def _markdown(report: dict) -> str:
     lines = [
         f"# Benchmarks on {report['device']}, {report['date']}",
         "",
-        f"torch {report['torch']}, triton {report['triton'] or 'not installed'}; {report['timing']}.",
+        f"torch {report['torch']}, triton {report['triton'] or 'not installed'}; "
+        f"{report['timing']}.",
         f"Measured peaks: copy {peaks['copy_GBps']:.1f} GB/s; matrix product {matmul}.",
     ]
     if report["device_type"] == "cpu":
         lines.append(
-            f"CPU timings are noisy on a shared machine (load average {report['load_average_at_start']:.2f} "
-            f"at the start); only the PyTorch forms run on the CPU."
+            f"CPU timings are noisy on a shared machine (load average "
+            f"{report['load_average_at_start']:.2f} at the start); only the PyTorch "
+            f"forms run on the CPU."
         )
     lines += [
         "",
-        "GB/s and TFLOP/s count the least traffic and arithmetic the op needs; *of peak* is that rate over the "
-        "measured copy bandwidth (memory-bound ops) or matrix-product rate (compute-bound ops). "
-        "*error*: max |out - ref| / max |ref| of the forward output against the float64 reference.",
+        "GB/s and TFLOP/s count the least traffic and arithmetic the op needs; "
+        "*of peak* is that rate over the measured copy bandwidth (memory-bound ops) "
+        "or matrix-product rate (compute-bound ops). *error*: max |out - ref| / "
+        "max |ref| of the forward output against the float64 reference.",
         "",
-        "| op | impl | pass | dtype | size | time (ms) | GB/s | TFLOP/s | of peak | error |",
+        "| op | impl | pass | dtype | size | time (ms) | GB/s | TFLOP/s | of peak "
+        "| error |",
         "| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in report["results"]:
-        size = " ".join(
-            f"{k}={v}" for k, v in r["size"].items()
-        )  # each op names its own dimensions
+        # each op names its own dimensions
+        size = " ".join(f"{k}={v}" for k, v in r["size"].items())
+        row = f"| {r['op']} | {r['impl']} | {r['pass_']} | {r['dtype']} | {size} |"
         if "error" in r:
-            lines.append(
-                f"| {r['op']} | {r['impl']} | {r['pass_']} | {r['dtype']} | {size} | {r['error']} | | | | |"
-            )
+            lines.append(f"{row} {r['error']} | | | | |")
             continue
         error = f"{r['max_rel_error']:.1e}" if "max_rel_error" in r else ""
         lines.append(
-            f"| {r['op']} | {r['impl']} | {r['pass_']} | {r['dtype']} | {size} | {r['median_ms']:.3f} | "
-            f"{r['GBps']:.2f} | {r['TFLOPs']:.3g} | {100 * r['fraction_of_peak']:.1f}% | {error} |"
+            f"{row} {r['median_ms']:.3f} | {r['GBps']:.2f} | {r['TFLOPs']:.3g} | "
+            f"{100 * r['fraction_of_peak']:.1f}% | {error} |"
         )
     return "\n".join(lines) + "\n"
 

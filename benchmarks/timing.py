@@ -24,8 +24,8 @@ def median_seconds(
     reps: int = 10,
     budget_s: float = 5.0,
 ) -> tuple[float, int]:
-    """Median wall time of ``fn()`` in seconds and the number of runs timed (at least 3, fewer than
-    ``reps`` when they would take longer than ``budget_s``)."""
+    """Median wall time of ``fn()`` in seconds and the number of runs timed (at least 3,
+    fewer than ``reps`` when they would take longer than ``budget_s``)."""
     times = _times(fn, device, warmup, reps, budget_s)
     return statistics.median(times), len(times)
 
@@ -33,8 +33,9 @@ def median_seconds(
 def fastest_seconds(
     fn: Callable[[], object], device: str, warmup: int = 2, reps: int = 10
 ) -> float:
-    """The shortest of ``reps`` runs of ``fn()``: a peak is what the device reaches at best, and on a
-    shared machine the fastest run is the one least slowed by the others' work."""
+    """The shortest of ``reps`` runs of ``fn()``: a peak is what the device reaches at
+    best, and on a shared machine the fastest run is the one least slowed by the others'
+    work."""
     return min(_times(fn, device, warmup, reps, budget_s=float("inf")))
 
 
@@ -69,17 +70,18 @@ def _time_once(fn: Callable[[], object], device: str) -> float:
 
 
 def copy_bandwidth(device: str) -> float:
-    """Measured bytes per second of a device-to-device copy of a large tensor (read + write)."""
-    n = (
-        2**28 if device == "cuda" else 2**25
-    )  # 1 GiB on a GPU, 128 MiB on the CPU, of float32
+    """Measured bytes per second of a device-to-device copy of a large tensor
+    (read + write)."""
+    # 1 GiB on a GPU, 128 MiB on the CPU, of float32
+    n = 2**28 if device == "cuda" else 2**25
     x = torch.rand(n, device=device)
     y = torch.empty_like(x)
     return 2 * x.nbytes / fastest_seconds(lambda: y.copy_(x), device)
 
 
 def matmul_rate(device: str, dtype: torch.dtype) -> float:
-    """Measured floating-point operations per second of a large square matrix product."""
+    """Measured floating-point operations per second of a large square matrix
+    product."""
     n = 8192 if device == "cuda" else 1024
     x, y = (
         torch.randn(n, n, device=device, dtype=dtype),

@@ -1,4 +1,5 @@
-"""linear_attention: causal linear attention with RetNet's decays over (B, H, T, K) and (B, H, T, V) tensors.
+"""linear_attention: causal linear attention with RetNet's decays over (B, H, T, K) and
+(B, H, T, V) tensors.
 
 Compute-bound in its chunkwise form: per token and head, 2 C (K + V) multiply-adds
 inside its chunk of C steps and 4 K V for the state, against reading and writing
@@ -16,7 +17,8 @@ CHUNK = 64
 
 
 def _log_decay(H: int, device) -> torch.Tensor:
-    """RetNet's decays: gamma_h = 1 - 2^(-5 - h * 3 / H) (the multi-scale heads of rnncourse.nn.retnet)."""
+    """RetNet's decays: gamma_h = 1 - 2^(-5 - h * 3 / H) (the multi-scale heads of
+    rnncourse.nn.retnet)."""
     return torch.log(
         1 - 2.0 ** (-5 - torch.arange(H, device=device, dtype=torch.float32) * 3 / H)
     )
@@ -42,8 +44,9 @@ def _bytes(size: dict, dtype: torch.dtype, pass_: str) -> float:
 
 
 def _flops(size: dict, pass_: str) -> float:
-    # the chunkwise form, per token: Q K^T and (.)V inside the chunk, 2 C (K + V); Q S and K^T V, 4 K V;
-    # multiply-adds count 2. The backward does these products about twice over.
+    # the chunkwise form, per token: Q K^T and (.)V inside the chunk, 2 C (K + V); Q S
+    # and K^T V, 4 K V; multiply-adds count 2. The backward does these products about
+    # twice over.
     per_token = 2 * (CHUNK * (size["K"] + size["V"]) + 2 * size["K"] * size["V"])
     return (
         (1 if pass_ == "forward" else 2) * per_token * size["B"] * size["H"] * size["T"]
@@ -75,8 +78,8 @@ OP = Op(
     reference=lambda q, k, v: linear_attention(
         q, k, v, _log_decay(q.shape[1], q.device).double(), impl="chunk"
     ),
-    # the state loop launches a few kernels per token and the T x T form needs T^2 memory per head:
-    # on a GPU they are left out at these lengths
+    # the state loop launches a few kernels per token and the T x T form needs T^2
+    # memory per head: on a GPU they are left out at these lengths
     skip=lambda impl, size, device: (
         device == "cuda"
         and (impl == "recurrent" or (impl == "parallel" and size["T"] > 4096))

@@ -1,4 +1,5 @@
-"""linear_scan: h_t = a_t * h_{t-1} + b_t over (B, T, D) tensors, bound by memory bandwidth."""
+"""linear_scan: h_t = a_t * h_{t-1} + b_t over (B, T, D) tensors, bound by memory
+bandwidth."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from rnncourse.ops.linear_scan import linear_scan
 def _inputs(size: dict, dtype: torch.dtype, device: str) -> tuple:
     B, T, D = size["B"], size["T"], size["D"]
     gen = torch.Generator(device=device).manual_seed(0)
-    a = torch.rand(
-        B, T, D, generator=gen, device=device, dtype=dtype
-    )  # decays in (0, 1)
+    # decays in (0, 1)
+    a = torch.rand(B, T, D, generator=gen, device=device, dtype=dtype)
     b = torch.randn(B, T, D, generator=gen, device=device, dtype=dtype)
     return a.requires_grad_(), b.requires_grad_()
 
@@ -25,7 +25,8 @@ def _bytes(size: dict, dtype: torch.dtype, pass_: str) -> float:
 
 
 def _flops(size: dict, pass_: str) -> float:
-    # forward: a multiply and an add per element; backward: the same for g, one multiply for da
+    # forward: a multiply and an add per element; backward: the same for g, one multiply
+    # for da
     return (2 if pass_ == "forward" else 3) * size["B"] * size["T"] * size["D"]
 
 
@@ -55,7 +56,8 @@ OP = Op(
     flops=_flops,
     bound="memory",
     reference=lambda a, b: linear_scan(a, b, impl="parallel"),
-    # the loop launches a few kernels per step: on a GPU it is timed on the shorter sequences only
+    # the loop launches a few kernels per step: on a GPU it is timed on the shorter
+    # sequences only
     skip=lambda impl, size, device: (
         impl == "loop" and device == "cuda" and size["T"] > 4096
     ),

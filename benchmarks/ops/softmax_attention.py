@@ -1,4 +1,5 @@
-"""softmax_attention: softmax attention over (B, H, T, D) tensors, compute-bound, measured in TFLOP/s against SDPA.
+"""softmax_attention: softmax attention over (B, H, T, D) tensors, compute-bound,
+measured in TFLOP/s against SDPA.
 
 FLOPs follow FlashAttention-2's convention (Dao, "FlashAttention-2: Faster
 Attention with Better Parallelism and Work Partitioning", arXiv 2023, ICLR 2024,
@@ -46,7 +47,8 @@ def _bytes(size: dict, dtype: torch.dtype, pass_: str) -> float:
 
 
 def _flops(size: dict, pass_: str) -> float:
-    # S = Q K^T and O = P V, 4 B H T^2 D, halved when causal (Dao 2023, 4.1); the backward 2.5 times that
+    # S = Q K^T and O = P V, 4 B H T^2 D, halved when causal (Dao 2023, 4.1); the
+    # backward 2.5 times that
     forward = flops(
         size["B"], size["H"], size["T"], size["T"], size["D"], size["causal"]
     )
@@ -54,8 +56,9 @@ def _flops(size: dict, pass_: str) -> float:
 
 
 def naive_bytes(size: dict, bytes_per_number: int = 4) -> int:
-    """Memory the naive form holds at its peak: its forward's (the scores and their softmax, (B, H, T, T)
-    each) and as much again for their gradients in the backward."""
+    """Memory the naive form holds at its peak: its forward's (the scores and their
+    softmax, (B, H, T, T) each) and as much again for their gradients in the
+    backward."""
     return 2 * memory_naive(
         size["B"],
         size["H"],
@@ -68,15 +71,17 @@ def naive_bytes(size: dict, bytes_per_number: int = 4) -> int:
 
 
 def available_bytes(device: str) -> int:
-    """Free memory on the device (the GPU's), or the machine's available memory for the CPU."""
+    """Free memory on the device (the GPU's), or the machine's available memory for the
+    CPU."""
     if device == "cuda":
         return torch.cuda.mem_get_info()[0]
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 def _skip(impl: str, size: dict, device: str) -> bool:
-    # The readable forms are CPU lessons; on a GPU the kernel is measured against SDPA's. The naive form
-    # is left out wherever its T x T matrices (counted in float32, the widest dtype timed) would not fit.
+    # The readable forms are CPU lessons; on a GPU the kernel is measured against
+    # SDPA's. The naive form is left out wherever its T x T matrices (counted in
+    # float32, the widest dtype timed) would not fit.
     if device == "cuda" and impl in ("naive", "tiled"):
         return True
     return impl == "naive" and naive_bytes(size) > available_bytes(device) / 2
@@ -85,8 +90,9 @@ def _skip(impl: str, size: dict, device: str) -> bool:
 def _reference(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
 ) -> torch.Tensor:
-    """The float64 output of one batch element: the naive form where it fits, else the tiled one
-    (which tests/ops/test_attention.py checks against the naive form)."""
+    """The float64 output of one batch element: the naive form where it fits, else the
+    tiled one (which tests/ops/test_softmax_attention.py checks against the naive
+    form)."""
     size = dict(B=q.shape[0], H=q.shape[1], T=q.shape[2], D=q.shape[3])
     fits = naive_bytes(size, bytes_per_number=8) <= available_bytes(q.device.type) / 2
     return softmax_attention(q, k, v, causal=causal, impl="naive" if fits else "tiled")
@@ -95,8 +101,9 @@ def _reference(
 def _sdpa_flash(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool
 ) -> torch.Tensor:
-    """torch's scaled_dot_product_attention held to its FlashAttention backend (an error, not a fallback,
-    where that backend cannot run); its backward is the same backend's."""
+    """torch's scaled_dot_product_attention held to its FlashAttention backend (an
+    error, not a fallback, where that backend cannot run); its backward is the same
+    backend's."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     with sdpa_kernel(SDPBackend.FLASH_ATTENTION):

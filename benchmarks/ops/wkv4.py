@@ -1,4 +1,5 @@
-"""wkv4: RWKV-4's WKV over (B, T, C) tensors, a recurrence along time, bound by memory bandwidth."""
+"""wkv4: RWKV-4's WKV over (B, T, C) tensors, a recurrence along time, bound by memory
+bandwidth."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from rnncourse.ops.wkv4 import wkv4
 
 
 def _decay_and_bonus(C: int, device, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fixed w in (0.1, 5) and u in (-1, 1), one per channel (the inputs timed are k and v)."""
+    """Fixed w in (0.1, 5) and u in (-1, 1), one per channel
+    (the inputs timed are k and v)."""
     c = torch.linspace(0, 1, C, device=device, dtype=dtype)
     return 0.1 * 50**c, torch.cos(7 * c)
 
@@ -29,7 +31,8 @@ def _bytes(size: dict, dtype: torch.dtype, pass_: str) -> float:
 
 
 def _flops(size: dict, pass_: str) -> float:
-    # about 20 operations per element forward (two maxima, four exponentials, the quotient, the update), 40 back
+    # about 20 operations per element forward (two maxima, four exponentials, the
+    # quotient, the update), 40 back
     return (20 if pass_ == "forward" else 40) * size["B"] * size["T"] * size["C"]
 
 

@@ -6,20 +6,26 @@ Each ``check_<name>(student_fn)`` runs the student's function against the refere
 and names the usual mistakes. The SSM exercises work with complex tensors; the
 checker hands the student complex tensors made from real ones (and reads complex
 results back as real pairs), so that values and gradients are compared as usual.
+
+The cases reach the ranges real models use: S4D-Lin's eigenvalues, steps from 10^-4 to
+10, kernels of 3000 steps (where a power A_bar^-k overflows). While the student's
+function runs, the package's own implementation of the exercise (``rnncourse.nn.s4d``,
+``rnncourse.ops.linear_scan``) and the checker's references are off limits.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import torch
 
 from rnncourse.exercises.checker import Case, Mistake, Output, check
-from rnncourse.nn.s4d import ssm_kernel, zoh
+from rnncourse.nn.s4d import S4D, ssm_kernel, zoh
 
 
 def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
+    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
 
 
 # --- Exercise 1: the associative combine ------------------------------------
@@ -69,25 +75,44 @@ COMBINE_MISTAKES = [
 ]
 
 
-def _combine_args(shape: tuple, seed: int) -> tuple:
+def _combine_args(shape: tuple, seed: int, dtype=torch.float64) -> tuple:
     g = torch.Generator().manual_seed(seed)
     a1, a2 = (
-        torch.rand(*shape, generator=g, dtype=torch.float64) * 1.6 - 0.3
+        torch.rand(shape, generator=g, dtype=torch.float64) * 1.6 - 0.3
         for _ in range(2)
     )  # some negative
-    return a1, _randn(g, *shape), a2, _randn(g, *shape)
+    return tuple(x.to(dtype) for x in (a1, _randn(g, *shape), a2, _randn(g, *shape)))
+
+
+#: What would do exercise 1 for the student: the checker's reference and the package's
+#: scans (whose second step is the combine's b).
+COMBINE_SHORTCUTS = [
+    "rnncourse.exercises.linear_rnns.combine_reference",
+    "rnncourse.ops.linear_scan.linear_scan",
+    "rnncourse.ops.linear_scan.reference.linear_scan_loop",
+    "rnncourse.ops.linear_scan.reference.linear_scan_parallel",
+    "rnncourse.ops.linear_scan.reference._scan",
+    "rnncourse.ops.linear_scan.kernel.linear_scan_triton",
+    "rnncourse.ops.linear_scan.kernel._combine",
+]
 
 
 def check_combine(combine_fn) -> None:
-    """Check ``combine(a1, b1, a2, b2) -> (a, b)`` against the reference."""
+    """Check ``combine(a1, b1, a2, b2) -> (a, b)`` against the reference.
+
+    Accepted: any order of the products and sums (a2 * b1 + b2, b2 + b1 * a2...), a
+    list instead of a tuple, changing the arguments in place; any shape, a 0-d tensor
+    included, and float32 as well as float64 (the result keeps the inputs' dtype)."""
     shapes = [
-        ((2, 5), "(for a batch of 2 with D=5)"),
-        ((7,), "(for a single vector of D=7)"),
-        ((3, 4, 2), "(for tensors of shape (3, 4, 2))"),
+        ((2, 5), torch.float64, "(for a batch of 2 with D=5)"),
+        ((7,), torch.float64, "(for a single vector of D=7)"),
+        ((3, 4, 2), torch.float64, "(for tensors of shape (3, 4, 2))"),
+        ((), torch.float64, "(for 0-d tensors, one number each)"),
+        ((1, 3), torch.float32, "(for float32 tensors of shape (1, 3))"),
     ]
     cases = [
-        Case(_combine_args(shape, 60 + seed), description)
-        for seed, (shape, description) in enumerate(shapes)
+        Case(_combine_args(shape, 60 + seed, dtype), description)
+        for seed, (shape, dtype, description) in enumerate(shapes)
     ]
     check(
         "combine",
@@ -96,6 +121,7 @@ def check_combine(combine_fn) -> None:
         cases,
         [Output("a", ("entry",)), Output("b", ("entry",))],
         COMBINE_MISTAKES,
+        forbidden=COMBINE_SHORTCUTS,
     )
 
 
@@ -214,8 +240,47 @@ def _zoh_args(H: int, N: int, dt_range: tuple, seed: int) -> tuple:
     return _stable_A(g, H, N), _complex(g, H, N), delta
 
 
+def _s4d_lin_args(H: int, N: int, seed: int) -> tuple:
+    """S4D-Lin's eigenvalues A_n = -1/2 + i pi n, B = 1 and steps log-uniform in
+    [0.001, 0.1], as ``rnncourse.nn.S4D`` initialises them."""
+    g = torch.Generator().manual_seed(seed)
+    n = torch.arange(N, dtype=torch.float64).repeat(H, 1)
+    A = torch.stack([torch.full_like(n, -0.5), torch.pi * n], dim=-1)
+    B = torch.stack([torch.ones_like(n), torch.zeros_like(n)], dim=-1)
+    log_dt = torch.empty(H, dtype=torch.float64).uniform_(
+        math.log(1e-3), math.log(1e-1), generator=g
+    )
+    delta = torch.exp(log_dt)
+    return A, B, delta
+
+
+def _wide_steps_args(seed: int) -> tuple:
+    """Steps from 10^-4 to 10, and real parts from -5 to -0.01: exp(delta A) from
+    almost 1 to e^-50."""
+    g = torch.Generator().manual_seed(seed)
+    H, N = 4, 3
+    real = -torch.tensor([0.01, 0.5, 5.0], dtype=torch.float64).repeat(H, 1)
+    imag = _randn(g, H, N, scale=10.0)
+    delta = torch.tensor([1e-4, 1e-2, 1.0, 10.0], dtype=torch.float64)
+    return torch.stack([real, imag], dim=-1), _complex(g, H, N), delta
+
+
+#: What would do exercise 2 for the student: the package's discretisation (which the
+#: S4D layer calls) and the checker's reference.
+ZOH_SHORTCUTS = [
+    "rnncourse.nn.s4d.zoh",
+    (S4D, "discrete"),
+    "rnncourse.exercises.linear_rnns.zoh_reference",
+]
+
+
 def check_zoh(zoh_fn) -> None:
-    """Check ``zoh(A, B, delta) -> (A_bar, B_bar)`` against the reference."""
+    """Check ``zoh(A, B, delta) -> (A_bar, B_bar)`` against the reference.
+
+    Accepted: every way to write the exact zero-order hold, (exp(dA) - 1) / (dA) * d B
+    or (exp(dA) - 1) / A * B, with torch.exp or torch.polar..., on steps from 10^-4 to
+    10; changing the arguments in place. A series for exp (or Euler, or the bilinear
+    method) is rejected: it is wrong at the large steps."""
     sizes = [
         (
             3,
@@ -229,6 +294,17 @@ def check_zoh(zoh_fn) -> None:
     cases = [
         Case(_zoh_args(H, N, dt, 70 + seed), description)
         for seed, (H, N, dt, description) in enumerate(sizes)
+    ] + [
+        Case(
+            _s4d_lin_args(4, 4, 73),
+            "(for S4D-Lin's A_n = -1/2 + i pi n with H=N=4, steps between 0.001 and "
+            "0.1)",
+        ),
+        Case(
+            _wide_steps_args(74),
+            "(for steps of 0.0001, 0.01, 1 and 10 per channel, real parts of A from "
+            "-0.01 to -5)",
+        ),
     ]
     axes = ("channel", "mode", "part (0 real, 1 imaginary)")
     check(
@@ -238,6 +314,7 @@ def check_zoh(zoh_fn) -> None:
         cases,
         [Output("A_bar", axes), Output("B_bar", axes)],
         [Mistake(_complex_io(m.fn, 2), m.message) for m in ZOH_MISTAKES],
+        forbidden=ZOH_SHORTCUTS,
     )
 
 
@@ -312,8 +389,32 @@ def _kernel_args(H: int, N: int, L: int, seed: int) -> tuple:
     return A_bar, _complex(g, H, N), _complex(g, H, N), L
 
 
+def _long_kernel_args(H: int, N: int, L: int, seed: int) -> tuple:
+    """Moduli of A_bar from 0.5 (a fast decay: 0.5^-L overflows) to 0.999 (a memory of
+    a thousand steps), at random phases."""
+    g = torch.Generator().manual_seed(seed)
+    modulus = torch.linspace(0.5, 0.999, H * N, dtype=torch.float64).reshape(H, N)
+    phase = torch.rand(H, N, generator=g, dtype=torch.float64) * 2 * math.pi
+    A_bar = torch.view_as_real(torch.polar(modulus, phase))
+    return A_bar, _complex(g, H, N), _complex(g, H, N), L
+
+
+#: What would do exercise 3 for the student: the package's kernel (which the S4D layer
+#: calls) and the checker's reference.
+KERNEL_SHORTCUTS = [
+    "rnncourse.nn.s4d.ssm_kernel",
+    (S4D, "kernel"),
+    "rnncourse.exercises.linear_rnns.ssm_kernel_reference",
+]
+
+
 def check_ssm_kernel(ssm_kernel_fn) -> None:
-    """Check ``ssm_kernel(A_bar, B_bar, C, L) -> K`` against the reference."""
+    """Check ``ssm_kernel(A_bar, B_bar, C, L) -> K`` against the reference.
+
+    Accepted: powers by ``**``, by exp(k log A_bar), by a cumulative product or by
+    ``torch.linalg.vander``; the sum over modes by ``sum``, ``einsum`` or a matrix
+    product. The kernel must hold for L = 3000 steps, where a power A_bar^-k overflows
+    (rejected: powers built from negative exponents)."""
     sizes = [(2, 3, 10), (1, 1, 1), (4, 2, 25)]
     cases = [
         Case(
@@ -321,6 +422,12 @@ def check_ssm_kernel(ssm_kernel_fn) -> None:
             f"(for H={H} channels, N={N} modes, L={L})",
         )
         for seed, (H, N, L) in enumerate(sizes)
+    ] + [
+        Case(
+            _long_kernel_args(3, 4, 3000, 83),
+            "(for H=3 channels, N=4 modes with |A_bar| from 0.5 to 0.999, L=3000 "
+            "steps: 0.5^-3000 overflows)",
+        )
     ]
     check(
         "ssm_kernel",
@@ -329,4 +436,5 @@ def check_ssm_kernel(ssm_kernel_fn) -> None:
         cases,
         [Output("K", ("channel", "k"))],
         [Mistake(_complex_io(m.fn, 3), m.message) for m in KERNEL_MISTAKES],
+        forbidden=KERNEL_SHORTCUTS,
     )

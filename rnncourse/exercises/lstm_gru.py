@@ -6,11 +6,27 @@ of shape (G D_h, D_in) and (G D_h, D_h); the GRU's reset gate applied after the
 recurrent product), so a solution can be compared with ``torch.nn.LSTMCell`` and
 ``torch.nn.GRUCell``. Each ``check_<name>(student_fn)`` tests the student's
 function against the reference and names the usual mistakes.
+
+Beyond the usual mistakes, each checker closes the loopholes that a plausible answer
+could slip through: the cells run on float32 inputs whose gates saturate (a sigmoid or
+tanh written with ``exp`` that overflows there is named); the bidirectional wrapper
+runs on spy cells that count the steps each direction computes; the sampler runs on a
+model that counts the steps it reads (a sampler that re-reads the text at every step
+is refused) and on a float32 model whose logits reach the hundreds. While the
+student's function runs, torch's fused cells and layers and the package's own cells,
+layers and generation loop are off limits.
+
+:func:`check_in_groups` and :func:`refuse_overflow` are shared with chapter 5's
+checkers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from dataclasses import dataclass
 from itertools import permutations
+from typing import Callable, Sequence
 
 import torch
 
@@ -24,9 +40,11 @@ from rnncourse.exercises.checker import (
     Guard,
     Mistake,
     Output,
+    Target,
     check,
     comparing,
     fail,
+    fresh_copies,
     kind_of,
     require_function,
 )
@@ -38,6 +56,135 @@ from rnncourse.nn.sampling import temperature_probs
 
 def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
     return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
+
+
+# --- shared with chapter 5: cases in groups, and overflow named -------------------
+
+
+@dataclass
+class Group:
+    """Cases compared with the same tolerances: float64 cases tightly, float32 cases at
+    the scale of real use more loosely (float32 rounding differs between equally right
+    orders of operations). ``overflow``, when given, is the end of the sentence that
+    explains NaN or infinity in the student's result on these cases."""
+
+    cases: Sequence[Case]
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    overflow: str | None = None
+
+
+class _WithoutPassLine:
+    """sys.stdout, less the pass line that ``check`` prints for one exercise (and the
+    newline after it): everything else, a student's own prints included, goes
+    through."""
+
+    def __init__(self, target, exercise: str):
+        self.target, self.prefix, self.dropping = target, f"\u2705 {exercise}:", False
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.prefix):
+            self.dropping = True
+            return len(text)
+        if self.dropping and text == "\n":
+            self.dropping = False
+            return len(text)
+        self.dropping = False
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.target, name)
+
+
+def _as_tuple(result, n: int) -> tuple:
+    if isinstance(result, tuple):
+        return result
+    if isinstance(result, list) and n > 1:
+        return tuple(result)
+    return (result,)
+
+
+def refuse_overflow(
+    exercise: str,
+    fn: Callable,
+    reference_fn: Callable,
+    cases: Sequence[Case],
+    outputs: Sequence[Output],
+    why: str,
+    *,
+    forbidden: Sequence[Target] = (),
+    explain: Callable[[Exception], str | None] | None = None,
+) -> None:
+    """Run ``fn`` on each case (under the rules) and fail with "<output> contains NaN
+    or infinity <case>: <why>" when it returns NaN or infinity where the reference's
+    values are finite. Any other result, right or wrong, is left to ``check``."""
+    with Guard(exercise, fn, forbidden=forbidden) as guard:
+        for case in cases:
+            expected = _as_tuple(reference_fn(*fresh_copies(case.args)), len(outputs))
+            result = guard.call(fresh_copies(case.args), case.description, explain)
+            with comparing(exercise, case.description):
+                got = _as_tuple(result, len(outputs))
+                for g, e, out in zip(got, expected, outputs):
+                    if (
+                        isinstance(g, torch.Tensor)
+                        and g.device == e.device
+                        and g.shape == e.shape
+                        and g.is_floating_point()
+                        and not torch.isfinite(g.detach()).all()
+                        and torch.isfinite(e).all()
+                    ):
+                        fail(
+                            exercise,
+                            f"{out.name} contains NaN or infinity {case.description}: "
+                            f"{why}",
+                        )
+
+
+def check_in_groups(
+    exercise: str,
+    fn: Callable,
+    reference_fn: Callable,
+    groups: Sequence[Group],
+    outputs: Sequence[Output],
+    mistakes: Sequence[Mistake] = (),
+    *,
+    forbidden: Sequence[Target] = (),
+    explain: Callable[[Exception], str | None] | None = None,
+) -> None:
+    """``check`` on each group in turn, with the group's tolerances, after
+    :func:`refuse_overflow` where the group names an overflow; one pass line for all
+    the cases at the end."""
+    require_function(exercise, fn)
+    for group in groups:
+        if group.overflow:
+            refuse_overflow(
+                exercise,
+                fn,
+                reference_fn,
+                group.cases,
+                outputs,
+                group.overflow,
+                forbidden=forbidden,
+                explain=explain,
+            )
+        with contextlib.redirect_stdout(_WithoutPassLine(sys.stdout, exercise)):
+            check(
+                exercise,
+                fn,
+                reference_fn,
+                group.cases,
+                outputs,
+                mistakes,
+                group.rtol,
+                group.atol,
+                forbidden=forbidden,
+                explain=explain,
+            )
+    total = sum(len(group.cases) for group in groups)
+    print(f"\u2705 {exercise}: correct on all {total} test cases.")
 
 
 def _weights(g: torch.Generator, D_in: int, D_h: int, G: int) -> tuple:
@@ -60,6 +207,46 @@ def _cell_args(B: int, D_in: int, D_h: int, G: int, states: int, seed: int) -> t
         *(_randn(g, B, D_h) for _ in range(states)),
         *_weights(g, D_in, D_h, G),
     )
+
+
+def _saturated_cell_args(
+    B: int, D_in: int, D_h: int, G: int, states: int, seed: int
+) -> tuple:
+    """Like ``_cell_args`` but in float32, with biases of size 50 to 100 (the same sign
+    for b_ih and b_hh of a unit): every pre-activation lies between about 50 and 200
+    in size, where every gate saturates and exp overflows float32 (beyond 88.7). The
+    states are between 1.5 and 3 in size, so that c_t stays away from 0."""
+    g = torch.Generator().manual_seed(seed)
+
+    def sized(*shape, low, high):
+        size = low + (high - low) * torch.rand(*shape, generator=g, dtype=torch.float64)
+        sign = torch.randint(0, 2, shape, generator=g) * 2 - 1
+        return size * sign
+
+    x = _randn(g, B, D_in)
+    state = [sized(B, D_h, low=1.5, high=3.0) for _ in range(states)]
+    W_ih, W_hh = _randn(g, G * D_h, D_in, scale=D_in**-0.5), _randn(
+        g, G * D_h, D_h, scale=0.2 * D_h**-0.5
+    )
+    bias = sized(G * D_h, low=50.0, high=100.0)
+    b_hh = bias.sign() * (50 + 50 * torch.rand(G * D_h, generator=g, dtype=bias.dtype))
+    return tuple(t.float() for t in (x, *state, W_ih, W_hh, bias, b_hh))
+
+
+def _saturated(B: int, D_in: int, D_h: int) -> str:
+    return (
+        f"(for B={B}, D_in={D_in}, D_h={D_h}, in float32, with every gate saturated: "
+        "pre-activations of size 50 to 200)"
+    )
+
+
+#: Why NaN or infinity on the saturated cases means an overflow.
+CELL_OVERFLOW = (
+    "there the pre-activations reach 200 in size and exp overflows float32 beyond "
+    "88.7, so a sigmoid or tanh written with exp, such as exp(a) / (1 + exp(a)) or "
+    "(exp(2a) - 1) / (exp(2a) + 1), gives inf / inf = NaN; use torch.sigmoid and "
+    "torch.tanh, or a form that stays finite, such as 1 / (1 + exp(-a))"
+)
 
 
 def _sizes(B: int, D_in: int, D_h: int) -> str:
@@ -224,22 +411,60 @@ LSTM_CELL_MISTAKES = [
 ]
 
 
+def _cell_groups(G: int, states: int, seed: int, sizes, saturated) -> list[Group]:
+    """float64 cases with gradients, compared tightly; then float32 cases with every
+    gate saturated, values only (a hand-written 1 / (1 + exp(-a)) is right there, but
+    its gradient is inf * 0 = NaN), compared at float32's precision."""
+    return [
+        Group(
+            [
+                Case(_cell_args(B, D_in, D_h, G, states, seed + i), _sizes(B, D_in, D_h))
+                for i, (B, D_in, D_h) in enumerate(sizes)
+            ]
+        ),
+        Group(
+            [
+                Case(
+                    _saturated_cell_args(B, D_in, D_h, G, states, seed + 50 + i),
+                    _saturated(B, D_in, D_h),
+                    grad=False,
+                )
+                for i, (B, D_in, D_h) in enumerate(saturated)
+            ],
+            rtol=1e-5,
+            atol=1e-6,
+            overflow=CELL_OVERFLOW,
+        ),
+    ]
+
+
 def check_lstm_cell(lstm_cell_fn) -> None:
     """Check ``lstm_cell(x_t, h_prev, c_prev, W_ih, W_hh, b_ih, b_hh) -> (h_t, c_t)``
     against the reference.
 
-    Wrong answers are recognised by their outputs, except transposed weights, which fail
-    on their shapes and are named as such."""
-    sizes = [(3, 4, 5), (1, 2, 1), (2, 8, 2), (4, 3, 3)]
-    cases = [
-        Case(_cell_args(B, D_in, D_h, 4, 2, 70 + seed), _sizes(B, D_in, D_h))
-        for seed, (B, D_in, D_h) in enumerate(sizes)
-    ]
-    check(
+    Cases: float64 inputs of several sizes (a batch of one and a single unit among
+    them), values and gradients compared to 1e-6; then float32 inputs whose gates all
+    saturate (pre-activations of size 50 to 200), values compared to 1e-5, where a
+    sigmoid or tanh written with an exp that overflows gives NaN and is named.
+
+    Accepted: any order of operations (the gates one by one or all at once, einsum,
+    torch.split or chunk), torch.sigmoid, torch.nn.functional.sigmoid or a stable
+    formula such as 1 / (1 + exp(-a)) or 2 * sigmoid(2a) - 1 for tanh, and changing
+    the arguments in place. Off limits: torch's fused cells and layers
+    (torch.lstm_cell, torch.nn.LSTMCell...) and the package's cells and layers.
+    Wrong answers are recognised by their outputs, except transposed weights, which
+    fail on their shapes and are named as such."""
+    check_in_groups(
         "lstm_cell",
         lstm_cell_fn,
         lstm_cell_reference,
-        cases,
+        _cell_groups(
+            4,
+            2,
+            70,
+            [(3, 4, 5), (1, 2, 1), (2, 8, 2), (4, 3, 3)],
+            [(3, 4, 5), (1, 3, 2)],
+        ),
         [Output("h_t", ("batch", "unit")), Output("c_t", ("batch", "unit"))],
         LSTM_CELL_MISTAKES,
         forbidden=CELL_SHORTCUTS,
@@ -350,18 +575,26 @@ def check_gru_cell(gru_cell_fn) -> None:
     """Check ``gru_cell(x_t, h_prev, W_ih, W_hh, b_ih, b_hh) -> h_t`` against the
     reference.
 
-    Wrong answers are recognised by their outputs, except transposed weights, which fail
-    on their shapes and are named as such."""
-    sizes = [(3, 4, 5), (1, 2, 1), (2, 6, 2), (4, 3, 3)]
-    cases = [
-        Case(_cell_args(B, D_in, D_h, 3, 1, 80 + seed), _sizes(B, D_in, D_h))
-        for seed, (B, D_in, D_h) in enumerate(sizes)
-    ]
-    check(
+    Cases: float64 inputs of several sizes, values and gradients compared to 1e-6;
+    then float32 inputs whose gates all saturate, values compared to 1e-5, where a
+    sigmoid or tanh written with an exp that overflows gives NaN and is named.
+
+    Accepted: any order of operations (h_t = n_t + z_t * (h_{t-1} - n_t) included),
+    torch.sigmoid or a stable formula, and changing the arguments in place. Off
+    limits: torch's fused cells and layers and the package's. Wrong answers are
+    recognised by their outputs, except transposed weights, which fail on their
+    shapes and are named as such."""
+    check_in_groups(
         "gru_cell",
         gru_cell_fn,
         gru_cell_reference,
-        cases,
+        _cell_groups(
+            3,
+            1,
+            80,
+            [(3, 4, 5), (1, 2, 1), (2, 6, 2), (4, 3, 3)],
+            [(3, 4, 5), (1, 3, 2)],
+        ),
         [Output("h_t", ("batch", "unit"))],
         GRU_CELL_MISTAKES,
         forbidden=CELL_SHORTCUTS,
@@ -444,11 +677,6 @@ BIDIRECTIONAL_MISTAKES = [
         "your cells are swapped: cell_fw runs forward in time and cell_bw backward",
     ),
     Mistake(
-        lambda f, b, x, h_f, h_b: bidirectional_reference(f, f, x, h_f, h_b),
-        "your backward direction uses cell_fw: each direction has its own weights, use "
-        "cell_bw for it",
-    ),
-    Mistake(
         lambda f, b, x, h_f, h_b: bidirectional_reference(f, b, x, h_b, h_f),
         "your initial states are swapped: h0_fw starts the forward direction and h0_bw "
         "the backward one",
@@ -484,15 +712,84 @@ def _bidirectional_args(
     )
 
 
+class _CountingCell:
+    """A spy: the cell it wraps, counting the rows of x_t it computes a state for (B
+    per call on the whole batch, 1 per call on one example)."""
+
+    def __init__(self, cell):
+        self.cell, self.calls, self.rows = cell, 0, 0
+
+    def __call__(self, x_t, h):
+        self.calls += 1
+        shape = getattr(x_t, "shape", ())
+        self.rows += shape[0] if len(shape) >= 2 else 1
+        return self.cell(x_t, h)
+
+
+#: Layers that would run a direction (or both) for the student: torch's and the
+#: package's recurrent layers and fused cells.
+BIDIRECTIONAL_SHORTCUTS = CELL_SHORTCUTS
+
+
+def _count_steps(name: str, guard: Guard, case: Case) -> None:
+    """Run the student's function on spy cells: each direction must compute each of
+    the B T states once (one call per time step on the batch, or one per example)."""
+    cell_fw, cell_bw, x, h0_fw, h0_bw = case.args
+    B, T = x.shape[:2]
+    spies = {"cell_fw": _CountingCell(cell_fw), "cell_bw": _CountingCell(cell_bw)}
+    guard.call(
+        (spies["cell_fw"], spies["cell_bw"], *fresh_copies((x, h0_fw, h0_bw))),
+        case.description,
+    )
+    where = case.description
+    for cell, direction in (("cell_fw", "forward"), ("cell_bw", "backward")):
+        if spies[cell].calls == 0:
+            fail(
+                name,
+                f"your function never calls {cell} {where}: run the {direction} "
+                f"direction with {cell}, one call per time step",
+            )
+    for cell, direction in (("cell_fw", "forward"), ("cell_bw", "backward")):
+        spy = spies[cell]
+        if spy.rows > B * T:
+            fail(
+                name,
+                f"your function calls {cell} {spy.calls} times {where}, computing "
+                f"{spy.rows / B:g} states per sequence where there are T={T} steps: "
+                "run each direction once, one call per time step, carrying the state "
+                "from each call to the next instead of starting again from the end "
+                "(or the start) for every output position",
+            )
+        if spy.rows < B * T:
+            fail(
+                name,
+                f"your function calls {cell} for only {spy.rows / B:g} of the T={T} "
+                f"time steps {where}: the {direction} direction reads every step, "
+                "one call per step on x[:, t]",
+            )
+
+
 def check_bidirectional(bidirectional) -> None:
     """Check ``bidirectional(cell_fw, cell_bw, x, h0_fw, h0_bw)``, which returns the
     outputs (B, T, 2 D_h), against the reference, with tanh cells and GRU cells of
-    fixed float64 weights."""
+    fixed float64 weights (sequences of length 1, a batch of one and a single unit
+    among the cases).
+
+    First the cells are spies: each direction must compute each state once, one call
+    per time step (on the whole batch, or per example); a function that recomputes
+    states, say the backward one from the end for every position, is refused, as is
+    one that never calls a cell. Then values and gradients are compared. Accepted:
+    any way to put the backward states back in time order (a list filled from the
+    end, torch.flip, writing into a preallocated tensor). Off limits: torch's and
+    the package's recurrent layers and fused cells."""
+    name = "bidirectional"
+    require_function(name, bidirectional)
     settings = [
         (2, 5, 3, 4, _tanh_cell, "tanh"),
         (1, 4, 2, 1, _gru_step, "GRU"),
         (3, 6, 4, 3, _gru_step, "GRU"),
         (2, 1, 3, 2, _tanh_cell, "tanh"),
+        (1, 3, 1, 2, _tanh_cell, "tanh"),
     ]
     cases = [
         Case(
@@ -501,13 +798,17 @@ def check_bidirectional(bidirectional) -> None:
         )
         for seed, (B, T, D_in, D_h, make_cell, kind) in enumerate(settings)
     ]
+    with Guard(name, bidirectional, forbidden=BIDIRECTIONAL_SHORTCUTS) as guard:
+        for case in cases:
+            _count_steps(name, guard, case)
     check(
-        "bidirectional",
+        name,
         bidirectional,
         bidirectional_reference,
         cases,
         [Output("outputs", ("batch", "time step", "feature"))],
         BIDIRECTIONAL_MISTAKES,
+        forbidden=BIDIRECTIONAL_SHORTCUTS,
     )
 
 
@@ -598,17 +899,26 @@ SAMPLE_MISTAKES = [
 
 # the tiny model's vocabulary, and the draws behind a frequency comparison
 V, DRAWS = 5, 2000
-SAMPLE_CASES = [  # (recurrent layer, layers, prompt, n, temperature)
-    (LSTM, 1, [1, 3, 0, 2], 12, 0.0),
-    (LSTM, 1, [1, 3, 0, 2], 12, 1.0),
-    (LSTM, 2, [4, 4, 1], 10, 0.5),
-    (GRU, 1, [2], 8, 2.0),
+#: (recurrent layer, layers, prompt, n, temperature, the model's seed, the scale of
+#: its logits: 1 for a float64 model, else a float32 model whose readout is scaled)
+SAMPLE_CASES = [
+    (LSTM, 1, [1, 3, 0, 2], 12, 0.0, 100, 1),
+    (LSTM, 1, [1, 3, 0, 2], 12, 1.0, 101, 1),
+    (LSTM, 2, [4, 4, 1], 10, 0.5, 102, 1),
+    (GRU, 1, [2], 8, 2.0, 103, 1),
+    (GRU, 1, [0, 2], 1, 0.0, 104, 1),
+    # logits between about -100 and 190: exp of them overflows float32
+    (LSTM, 1, [3, 1], 6, 1.0, 109, 100),
 ]
 
 
-def tiny_char_lm(rnn=LSTM, num_layers: int = 1, seed: int = 0) -> CharLM:
+def tiny_char_lm(
+    rnn=LSTM, num_layers: int = 1, seed: int = 0, logit_scale: float = 1
+) -> CharLM:
     """A float64 CharLM over V=5 ids with N(0, 1) weights: peaked enough that the usual
-    mistakes change the samples. Built without touching torch's global random state."""
+    mistakes change the samples. Built without touching torch's global random state.
+    With ``logit_scale`` other than 1, the readout is multiplied by it and the model
+    is float32: logits in the hundreds, as a confident model's are."""
     with torch.random.fork_rng(devices=[]):
         model = (
             CharLM(V, hidden_size=6, num_layers=num_layers, embed_size=4, rnn=rnn)
@@ -619,6 +929,10 @@ def tiny_char_lm(rnn=LSTM, num_layers: int = 1, seed: int = 0) -> CharLM:
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(_randn(g, *p.shape))
+        if logit_scale != 1:
+            model.head.weight.mul_(logit_scale)
+            model.head.bias.mul_(logit_scale)
+            model.float()
     return model
 
 
@@ -642,28 +956,75 @@ SAMPLE_SHORTCUTS = [
 ]
 
 
-def _greedy_hint(temperature: float):
-    """A hint for softmax(logits / 0), which divides by zero."""
+def _draw_hint(temperature: float):
+    """A hint for softmax(logits / 0), which divides by zero, and for probabilities
+    that exp's overflow or underflow made NaN or all zero."""
 
     def explain(err: Exception) -> str | None:
+        text = str(err)
         if temperature == 0 and (
-            isinstance(err, ZeroDivisionError) or "probability tensor" in str(err)
+            isinstance(err, ZeroDivisionError) or "probability tensor" in text
         ):
             return (
                 "temperature 0 means greedy decoding, take the arg-max of the logits "
                 "(rnncourse.nn.sampling.temperature_probs does)"
+            )
+        if "probability tensor" in text or "invalid multinomial" in text:
+            return (
+                "your probabilities contain inf or NaN, or are all 0: with logits in "
+                "the hundreds exp overflows (exp(89) is already infinite in float32) "
+                "or underflows to 0, so subtract the largest logit before exp, or "
+                "use torch.softmax or temperature_probs, which do"
             )
         return None
 
     return explain
 
 
-def _draw(guard: Guard, model, prompt, n, temperature, generator, where: str):
-    return guard.call(
+class _StepCounter:
+    """Counts the time steps that a model's recurrent layer runs, whoever calls it
+    (the model, or the student's code calling model.rnn directly)."""
+
+    def __init__(self, model):
+        self.steps: list[int] = []
+        self.handle = model.rnn.register_forward_pre_hook(self._count)
+
+    def _count(self, module, args) -> None:
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor) and x.dim() >= 2:
+            self.steps.append(x.shape[-2])  # (B, T, E) batch first, or (T, E)
+
+
+def _draw(
+    guard: Guard, model, prompt, n, temperature, generator, where: str, counter=None
+):
+    """The student's ids; with a counter, fail if the model read more than the prompt
+    once and each new id once."""
+    if counter is not None:
+        counter.steps = []
+    ids = guard.call(
         (model, prompt.clone(), n, temperature, generator),
         where,
-        _greedy_hint(temperature),
+        _draw_hint(temperature),
     )
+    if counter is not None:
+        _check_steps(counter.steps, len(prompt), n, where)
+    return ids
+
+
+def _check_steps(steps: list[int], T0: int, n: int, where: str) -> None:
+    """Reading the prompt once and each new id once (the last one may be skipped)
+    runs the recurrent layer on at most T0 + n steps, in any number of calls."""
+    if sum(steps) > T0 + n:
+        shown = ", ".join(map(str, steps[:8])) + (", ..." if len(steps) > 8 else "")
+        fail(
+            "sample",
+            f"your function re-reads the text: to write {n} ids after a prompt of "
+            f"{T0}, the model ran {sum(steps)} steps in {len(steps)} calls (of "
+            f"{shown} ids) {where}, where {T0 + n} are enough; read the prompt once, "
+            "then feed only each new id, carrying the state, logits, state = "
+            "model(next_id[None], state)",
+        )
 
 
 def _check_form(name: str, ids, n: int, where: str) -> None:
@@ -715,14 +1076,14 @@ def _pair_probs(model, prompt, temperature) -> torch.Tensor:
 
 
 def _check_frequencies(
-    name: str, guard: Guard, model, prompt, temperature, where: str
+    name: str, guard: Guard, model, prompt, temperature, where: str, counter
 ) -> None:
     """Draw the first two ids DRAWS times and compare their counts with the model's
     probabilities: each count within 5 standard deviations (plus 3) of its
     expectation."""
     g, counts = _generator(1), torch.zeros(V, V)
     for _ in range(DRAWS):
-        ids = _draw(guard, model, prompt, 2, temperature, g, where)
+        ids = _draw(guard, model, prompt, 2, temperature, g, where, counter)
         with comparing(name, where):
             _check_form(name, ids, 2, where)
             a, b = ids.tolist()
@@ -744,29 +1105,49 @@ def _check_frequencies(
 def check_sample(sample) -> None:
     """Check ``sample(model, prompt_ids, n, temperature, generator) -> (n,) int64 ids``.
 
-    Each case uses a tiny float64 CharLM (LSTM, two-layer LSTM, GRU) and a fresh
-    generator of a fixed seed. Temperature 0 (greedy) must match the reference
-    exactly. Above 0, the checker accepts the reference's very draws (what
-    torch.multinomial on the probabilities, one draw per step, gives); a sampler
-    that draws differently is accepted when it is reproducible (the same ids from
-    the same generator seed) and the frequencies of its first two ids over 2000
-    samples match the model's. The package's own generation loop is off limits.
+    Each case uses a tiny CharLM (LSTM, two-layer LSTM, GRU; float64, and one float32
+    model whose logits reach the hundreds, where exp overflows) and a fresh generator
+    of a fixed seed; prompts of 1 to 4 ids, n from 1 to 12. Temperature 0 (greedy)
+    must match the reference exactly. Above 0, the checker accepts the reference's
+    very draws (what torch.multinomial on the probabilities, one draw per step,
+    gives); a sampler that draws differently is accepted when it is reproducible (the
+    same ids from the same generator seed) and the frequencies of its first two ids
+    over 2000 samples match the model's.
+
+    The state must be carried: the model's recurrent layer may run at most T0 + n
+    steps per call of the student's function (the prompt once, each new id once), so
+    a sampler that re-reads the text from the start for each new id is refused.
+    Accepted: reading the prompt in one call or id by id, skipping the model call
+    after the last draw, calling model.rnn directly, temperature_probs, torch.softmax
+    or any stable softmax. Off limits: the package's generation loop (generate,
+    CharLM.generate).
     """
     name = "sample"
     require_function(name, sample)
     by_frequency = 0
     with Guard(name, sample, forbidden=SAMPLE_SHORTCUTS) as guard:
-        for seed, (rnn, layers, prompt, n, temperature) in enumerate(SAMPLE_CASES):
-            model = tiny_char_lm(rnn, layers, seed=100 + seed)
+        for seed, case in enumerate(SAMPLE_CASES):
+            rnn, layers, prompt, n, temperature, model_seed, logit_scale = case
+            model = tiny_char_lm(rnn, layers, model_seed, logit_scale)
+            counter = _StepCounter(model)
             prompt = torch.tensor(prompt)
             where = (
-                f"(for a {layers}-layer {rnn.__name__} model, a prompt of "
-                f"{len(prompt)} ids, n={n} and temperature {temperature})"
+                f"(for a {layers}-layer {rnn.__name__} model"
+                + (
+                    " in float32 whose logits reach the hundreds"
+                    if logit_scale != 1
+                    else ""
+                )
+                + f", a prompt of {len(prompt)} ids, n={n} and temperature "
+                f"{temperature})"
             )
             expected = sample_reference(model, prompt, n, temperature, _generator(seed))
+            counter.steps = []
             got = _draw(guard, model, prompt, n, temperature, _generator(seed), where)
+            steps = counter.steps
             with comparing(name, where):
                 if _same_ids(got, expected) and got.dtype == expected.dtype:
+                    _check_steps(steps, len(prompt), n, where)
                     continue
                 for mistake in SAMPLE_MISTAKES:
                     planted = mistake.fn(
@@ -775,6 +1156,7 @@ def check_sample(sample) -> None:
                     if _same_ids(got, planted):
                         fail(name, mistake.message)
                 _check_form(name, got, n, where)
+                _check_steps(steps, len(prompt), n, where)
                 if temperature == 0:
                     fail(
                         name,
@@ -782,7 +1164,9 @@ def check_sample(sample) -> None:
                         f"(greedy) {where}: got {got.tolist()}, expected "
                         f"{expected.tolist()}",
                     )
-            again = _draw(guard, model, prompt, n, temperature, _generator(seed), where)
+            again = _draw(
+                guard, model, prompt, n, temperature, _generator(seed), where, counter
+            )
             with comparing(name, where):
                 if not _same_ids(again, got):
                     fail(
@@ -792,7 +1176,7 @@ def check_sample(sample) -> None:
                         "generator on, torch.multinomial(probs, 1, "
                         "generator=generator)",
                     )
-            _check_frequencies(name, guard, model, prompt, temperature, where)
+            _check_frequencies(name, guard, model, prompt, temperature, where, counter)
             by_frequency += 1
     how = (
         (

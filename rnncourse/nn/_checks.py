@@ -49,6 +49,26 @@ def check_sequence(
     return x.dim() == 3
 
 
+def check_batched(
+    x: torch.Tensor,
+    feature_size: int,
+    like: torch.Tensor,
+    layer: str,
+    layout: str = "(B, T, d)",
+    batch_first: bool = True,
+) -> None:
+    """``check_sequence`` for a layer that takes batches only, of shape ``layout``.
+
+    The layers that read whole batches at once (the linear RNNs, the SSMs, retention)
+    have no unbatched (T, D) form; ``layer`` names the one that refused ``x``.
+    """
+    if not check_sequence(x, feature_size, batch_first, like):
+        raise ValueError(
+            f"{layer}: input must be batched, shape {layout}, "
+            f"got shape {tuple(x.shape)}"
+        )
+
+
 def check_token_ids(
     idx: torch.Tensor, vocab_size: int, name: str = "idx", shape: str = "(B, T)"
 ) -> None:

@@ -20,12 +20,14 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     scores: (B, S) float; mask: (B, S) bool, True on real positions (at least
     one per row). Returns weights (B, S): zero on padding, each row summing to 1.
     """
-    # alpha_j = exp(e_j) / sum_{k real} exp(e_k); exp(-inf) = 0 removes the padding from both
+    # alpha_j = exp(e_j) / sum_{k real} exp(e_k); exp(-inf) = 0 removes the padding from
+    # both
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
 
 class AdditiveScore(nn.Module):
-    """Bahdanau's score e_j = v^T tanh(W_q q + W_k k_j): a one-hidden-layer network of q and k_j."""
+    """Bahdanau's score e_j = v^T tanh(W_q q + W_k k_j): a one-hidden-layer network of q
+    and k_j."""
 
     def __init__(self, query_size: int, key_size: int, attn_size: int):
         super().__init__()
@@ -44,13 +46,15 @@ class AdditiveScore(nn.Module):
 
 
 class DotScore(nn.Module):
-    """Luong's dot score e_j = q^T k_j: no parameters, but q and k_j must have the same size."""
+    """Luong's dot score e_j = q^T k_j: no parameters, but q and k_j must have the same
+    size."""
 
     def __init__(self, query_size: int, key_size: int, attn_size: int | None = None):
         super().__init__()
         if query_size != key_size:
             raise ValueError(
-                f"the dot score needs query_size == key_size, got {query_size} and {key_size}"
+                f"the dot score needs query_size == key_size, "
+                f"got {query_size} and {key_size}"
             )
 
     def prepare(self, keys: torch.Tensor) -> torch.Tensor:
@@ -63,7 +67,8 @@ class DotScore(nn.Module):
 
 
 class GeneralScore(nn.Module):
-    """Luong's general score e_j = q^T W k_j: a bilinear form between sizes that may differ."""
+    """Luong's general score e_j = q^T W k_j: a bilinear form between sizes that may
+    differ."""
 
     def __init__(self, query_size: int, key_size: int, attn_size: int | None = None):
         super().__init__()
@@ -104,7 +109,8 @@ class CrossAttention(nn.Module):
         self.score = SCORES[score](query_size, key_size, attn_size)
 
     def prepare(self, keys: torch.Tensor) -> torch.Tensor:
-        """The keys' part of the score, computed once per source (Bahdanau et al., appendix A.1.2)."""
+        """The keys' part of the score, computed once per source (Bahdanau et al.,
+        appendix A.1.2)."""
         return self.score.prepare(keys)
 
     def forward(
@@ -128,7 +134,8 @@ class CrossAttention(nn.Module):
         B = query.shape[0] if query.dim() == 2 else "B"
         if query.dim() != 2 or query.shape[1] != self.query_size:
             raise ValueError(
-                f"query must have shape (B, D_q) with D_q={self.query_size}, got {tuple(query.shape)}"
+                f"query must have shape (B, D_q) with D_q={self.query_size}, "
+                f"got {tuple(query.shape)}"
             )
         if (
             keys.dim() != 3
@@ -136,11 +143,13 @@ class CrossAttention(nn.Module):
             or keys.shape[2] != self.key_size
         ):
             raise ValueError(
-                f"keys must have shape (B, S, D_k) with B={B} and D_k={self.key_size}, got {tuple(keys.shape)}"
+                f"keys must have shape (B, S, D_k) with B={B} and "
+                f"D_k={self.key_size}, got {tuple(keys.shape)}"
             )
         if mask.dtype != torch.bool or mask.shape != keys.shape[:2]:
+            expected = tuple(keys.shape[:2])
             raise ValueError(
-                f"mask must be a bool tensor of shape (B, S) = {tuple(keys.shape[:2])}, "
+                f"mask must be a bool tensor of shape (B, S) = {expected}, "
                 f"got {mask.dtype} of shape {tuple(mask.shape)}"
             )
         if not mask.any(dim=1).all():

@@ -1,4 +1,5 @@
-"""A recurrent forecaster for real-valued series: a recurrent layer and a linear readout.
+"""A recurrent forecaster for real-valued series: a recurrent layer and a linear
+readout.
 
 Trained to predict x_{t+1} from x_1..x_t, it generates a whole series by
 feeding its own predictions back in (closed-loop generation).
@@ -31,7 +32,8 @@ class Forecaster(nn.Module):
         return self.head(out), state  # (B, T, D)
 
     def rollout(self, context: torch.Tensor, steps: int) -> torch.Tensor:
-        """Read ``context`` (B, T0, D), then predict ``steps`` values by feeding each back.
+        """Read ``context`` (B, T0, D), then predict ``steps`` values by feeding each
+        back.
 
         Returns (B, steps, D). Gradients flow through the whole rollout, so a
         model can be trained the way it will be used (see ``generate``).
@@ -48,5 +50,5 @@ class Forecaster(nn.Module):
 
     @torch.no_grad()
     def generate(self, context: torch.Tensor, steps: int) -> torch.Tensor:
-        """``rollout`` without gradients: closed-loop generation. Returns (B, steps, D)."""
+        """``rollout`` without gradients, closed-loop generation: (B, steps, D)."""
         return self.rollout(context, steps)

@@ -77,7 +77,8 @@ class GRU(RecurrentLayer):
 
 
 class GRUCell(RecurrentCell):
-    """One GRU step with the interface and parameter names of ``torch.nn.GRUCell``: (B, D_in), (B, D_h) -> (B, D_h)."""
+    """One GRU step with the interface and parameter names of ``torch.nn.GRUCell``:
+    (B, D_in), (B, D_h) -> (B, D_h)."""
 
     num_gates = 3
 

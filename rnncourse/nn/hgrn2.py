@@ -5,11 +5,12 @@ HGRN's state is a vector of the model's width d. HGRN2 makes it a matrix per hea
 without adding parameters: the input gate 1 - f_t, a vector of size d_k, and the input
 i_t, of size d_v, are multiplied as an outer product (Qin et al. 2024, section 3):
 
-    f_t = λ + (1 - λ) sigmoid(W_f x_t)                     forget gate with HGRN's lower bound, (d_k,)
-    i_t = W_i x_t                                          input, (d_v,)
-    q_t = SiLU(W_q x_t)                                    output gate, (d_k,)
-    S_t = Diag(f_t) S_{t-1} + (1 - f_t) i_t^T              state, (d_k, d_v) per head
-    o_t = S_t^T q_t                                        (d_v,) per head
+    f_t = λ + (1 - λ) sigmoid(W_f x_t)          forget gate with HGRN's lower bound,
+                                                (d_k,)
+    i_t = W_i x_t                               input, (d_v,)
+    q_t = SiLU(W_q x_t)                         output gate, (d_k,)
+    S_t = Diag(f_t) S_{t-1} + (1 - f_t) i_t^T   state, (d_k, d_v) per head
+    o_t = S_t^T q_t                             (d_v,) per head
     y_t = W_o RMSNorm(o_t)
 
 Read with q_t as a query, 1 - f_t as a key and i_t as a value, this is linear
@@ -24,7 +25,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from rnncourse.nn._checks import check_sequence
+from rnncourse.nn._checks import check_batched
+from rnncourse.nn.heads import head_size
 from rnncourse.nn.hgrn import HGRN
 from rnncourse.ops.linear_scan import linear_scan
 
@@ -32,21 +34,14 @@ from rnncourse.ops.linear_scan import linear_scan
 class HGRU2(nn.Module):
     """HGRN2's token mixer: x (B, T, d), λ (n_heads * d_k,) in [0, 1) -> y (B, T, d).
 
-    ``n_heads`` heads, each with a (d_k, d_v) state, d_k = ``expand``, d_v = d / n_heads.
+    ``n_heads`` heads, each with a (d_k, d_v) state, d_k = ``expand``,
+    d_v = d / n_heads.
     """
 
     def __init__(self, d_model: int, n_heads: int = 2, expand: int = 8):
         super().__init__()
-        if d_model % n_heads:
-            raise ValueError(
-                f"HGRU2: d_model={d_model} must be divisible by n_heads={n_heads}"
-            )
-        self.d_model, self.n_heads, self.d_k, self.d_v = (
-            d_model,
-            n_heads,
-            expand,
-            d_model // n_heads,
-        )
+        self.d_v = head_size("HGRU2", d_model, n_heads)
+        self.d_model, self.n_heads, self.d_k = d_model, n_heads, expand
         self.gate_size = n_heads * expand  # the width of f_t, and of λ
         self.q_proj = nn.Linear(d_model, n_heads * expand, bias=False)  # W_q
         self.f_proj = nn.Linear(d_model, n_heads * expand, bias=False)  # W_f
@@ -60,25 +55,17 @@ class HGRU2(nn.Module):
         lower_bound: torch.Tensor | float = 0.0,
         impl: str = "auto",
     ) -> torch.Tensor:
-        if (
-            check_sequence(x, self.d_model, batch_first=True, like=self.o_proj.weight)
-            is False
-        ):
-            raise ValueError(
-                f"HGRU2: input must be batched, shape (B, T, d), got shape {tuple(x.shape)}"
-            )
+        check_batched(x, self.d_model, self.o_proj.weight, "HGRU2")
         B, T, _ = x.shape
         H, d_k, d_v = self.n_heads, self.d_k, self.d_v
-        f = lower_bound + (1 - lower_bound) * torch.sigmoid(
-            self.f_proj(x)
-        )  # f_t = λ + (1 - λ) sigmoid(W_f x_t)
+        # f_t = λ + (1 - λ) sigmoid(W_f x_t)
+        f = lower_bound + (1 - lower_bound) * torch.sigmoid(self.f_proj(x))
         f = f.view(B, T, H, d_k)
         i = self.i_proj(x).view(B, T, H, d_v)  # i_t
         q = F.silu(self.q_proj(x)).view(B, T, H, d_k)  # q_t
         a = f[..., None].expand(B, T, H, d_k, d_v)  # Diag(f_t) acts on each row of S
-        b = (1 - f)[..., None] * i[
-            ..., None, :
-        ]  # (1 - f_t) i_t^T, an outer product: (B, T, H, d_k, d_v)
+        # (1 - f_t) i_t^T, an outer product: (B, T, H, d_k, d_v)
+        b = (1 - f)[..., None] * i[..., None, :]
         S = linear_scan(a.reshape(B, T, -1), b.reshape(B, T, -1), impl=impl).view(
             B, T, H, d_k, d_v
         )
@@ -87,7 +74,7 @@ class HGRU2(nn.Module):
 
 
 class HGRN2(HGRN):
-    """A stack of residual HGRU2 layers with HGRN's rising lower bounds: x (B, T, d) -> (B, T, d).
-    Options (``n_heads``, ``expand``) go to every HGRU2."""
+    """A stack of residual HGRU2 layers with HGRN's rising lower bounds: x (B, T, d) ->
+    (B, T, d). Options (``n_heads``, ``expand``) go to every HGRU2."""
 
     layer_type = HGRU2

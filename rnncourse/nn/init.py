@@ -18,7 +18,8 @@ import torch
 def _square(W: torch.Tensor) -> int:
     if W.dim() != 2 or W.shape[0] != W.shape[1]:
         raise ValueError(
-            f"W_hh must be a square matrix of shape (D_h, D_h), got shape {tuple(W.shape)}"
+            f"W_hh must be a square matrix of shape (D_h, D_h), "
+            f"got shape {tuple(W.shape)}"
         )
     return W.shape[0]
 
@@ -37,26 +38,29 @@ def gaussian_(
 def orthogonal_(
     W: torch.Tensor, gain: float = 1.0, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """A uniformly random orthogonal matrix times ``gain``: every singular value equals ``gain``."""
+    """A uniformly random orthogonal matrix times ``gain``: every singular value equals
+    ``gain``."""
     D_h = _square(W)
     Q, R = torch.linalg.qr(
         torch.randn(D_h, D_h, generator=generator, dtype=torch.float64)
     )
-    # QR's Q is orthogonal; flipping column signs to make diag(R) positive makes it uniformly random (Mezzadri 2007)
+    # QR's Q is orthogonal; flipping column signs to make diag(R) positive makes it
+    # uniformly random (Mezzadri 2007)
     Q = Q * torch.sign(torch.diagonal(R))
     with torch.no_grad():
         return W.copy_(gain * Q)
 
 
 def identity_(W: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    """W_hh = gain * I: each unit keeps its own value from step to step (IRNN with gain 1)."""
+    """W_hh = gain * I: each unit keeps its own value from step to step
+    (IRNN with gain 1)."""
     D_h = _square(W)
     with torch.no_grad():
         return W.copy_(gain * torch.eye(D_h, dtype=W.dtype))
 
 
 def spectral_radius(W: torch.Tensor) -> float:
-    """``max |lambda_i(W)|``: how much W stretches vectors when applied over and over."""
+    """``max |lambda_i(W)|``: how much W stretches vectors applied over and over."""
     _square(W)
     return torch.linalg.eigvals(W.detach().double()).abs().max().item()
 
@@ -71,7 +75,8 @@ def set_spectral_radius_(W: torch.Tensor, rho: float) -> torch.Tensor:
 
 
 def _lstm_biases(lstm: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(bias_ih, bias_hh) of every layer and direction of an LSTM, checked to be (4 D_h,) each."""
+    """(bias_ih, bias_hh) of every layer and direction of an LSTM, checked to be
+    (4 D_h,) each."""
     D_h = lstm.hidden_size
     pairs = [
         (getattr(lstm, name), getattr(lstm, name.replace("_ih", "_hh")))
@@ -80,18 +85,20 @@ def _lstm_biases(lstm: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor
     ]
     if not pairs or any(b.shape != (4 * D_h,) for pair in pairs for b in pair):
         raise ValueError(
-            f"expected an LSTM with biases of shape (4 D_h,) = ({4 * D_h},), got {type(lstm).__name__} "
+            f"expected an LSTM with biases of shape (4 D_h,) = ({4 * D_h},), "
+            f"got {type(lstm).__name__} "
             f"with {[tuple(b.shape) for b, _ in pairs] or 'no biases'}"
         )
     return pairs
 
 
 def forget_bias_(lstm: torch.nn.Module, value: float = 1.0) -> torch.nn.Module:
-    """Make every forget gate start at sigma(value): b_if = value and b_hf = 0 in every layer and direction.
+    """Make every forget gate start at sigma(value): b_if = value and b_hf = 0 in every
+    layer and direction.
 
-    ``lstm``: an :class:`rnncourse.nn.LSTM` or a ``torch.nn.LSTM`` with biases. The forget gate's
-    rows are the second quarter of each (4 D_h,) bias, in torch's gate order i, f, g, o.
-    Returns ``lstm``.
+    ``lstm``: an :class:`rnncourse.nn.LSTM` or a ``torch.nn.LSTM`` with biases. The
+    forget gate's rows are the second quarter of each (4 D_h,) bias, in torch's gate
+    order i, f, g, o. Returns ``lstm``.
     """
     D_h = lstm.hidden_size
     with torch.no_grad():
@@ -104,11 +111,13 @@ def forget_bias_(lstm: torch.nn.Module, value: float = 1.0) -> torch.nn.Module:
 def chrono_(
     lstm: torch.nn.Module, T_max: float, generator: torch.Generator | None = None
 ) -> torch.nn.Module:
-    """Chrono initialisation (Tallec & Ollivier 2018): b_f ~ log(U[1, T_max - 1]), b_i = -b_f.
+    """Chrono initialisation (Tallec & Ollivier 2018): b_f ~ log(U[1, T_max - 1]),
+    b_i = -b_f.
 
-    A unit whose forget gate sits at sigma(b_f) forgets with a characteristic time of about
-    1 + e^{b_f} steps, so these biases spread the units' memories over 2..T_max steps, and the
-    input gate closes as the forget gate opens. ``lstm`` as in :func:`forget_bias_`. Returns ``lstm``.
+    A unit whose forget gate sits at sigma(b_f) forgets with a characteristic time of
+    about 1 + e^{b_f} steps, so these biases spread the units' memories over 2..T_max
+    steps, and the input gate closes as the forget gate opens. ``lstm`` as in
+    :func:`forget_bias_`. Returns ``lstm``.
     """
     if T_max <= 2:
         raise ValueError(

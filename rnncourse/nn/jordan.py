@@ -17,8 +17,8 @@ import math
 import torch
 from torch import nn
 
-from rnncourse.nn._checks import check_sequence, check_state
-from rnncourse.nn.rnn import NONLINEARITIES
+from rnncourse.nn._checks import check_batched, check_state
+from rnncourse.nn.rnn import NONLINEARITIES, check_nonlinearity
 
 
 class Jordan(nn.Module):
@@ -43,10 +43,7 @@ class Jordan(nn.Module):
         dtype=None,
     ):
         super().__init__()
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
-            )
+        check_nonlinearity(nonlinearity)
         if not 0.0 <= mu < 1.0:
             raise ValueError(
                 f"mu, the decay of the state units, must lie in [0, 1), got {mu}"
@@ -75,10 +72,10 @@ class Jordan(nn.Module):
         input: torch.Tensor,
         state: tuple[torch.Tensor, torch.Tensor] | None = None,
     ):
-        if not check_sequence(input, self.input_size, self.batch_first, self.weight_xh):
-            raise ValueError(
-                f"input must be batched, shape {'(B, T, D)' if self.batch_first else '(T, B, D)'}, got shape {tuple(input.shape)}"
-            )
+        layout = "(B, T, D)" if self.batch_first else "(T, B, D)"
+        check_batched(
+            input, self.input_size, self.weight_xh, "Jordan", layout, self.batch_first
+        )
         x = input.transpose(0, 1) if self.batch_first else input  # (T, B, D_in)
         T, B, _ = x.shape
         if state is None:

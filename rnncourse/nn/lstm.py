@@ -26,9 +26,9 @@ def lstm_gates(xw_t, h_prev, weight_hh, bias_hh=None):
     if bias_hh is not None:
         gates = gates + bias_hh
     a_i, a_f, a_g, a_o = gates.chunk(4, dim=1)  # each (B, D_h)
-    # i_t = sigma(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi): how much of the candidate to write
+    # i_t = sigma(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi): how much candidate to write
     i_t = torch.sigmoid(a_i)
-    # f_t = sigma(W_if x_t + b_if + W_hf h_{t-1} + b_hf): how much of the old cell to keep
+    # f_t = sigma(W_if x_t + b_if + W_hf h_{t-1} + b_hf): how much old cell to keep
     f_t = torch.sigmoid(a_f)
     # g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg): the candidate
     g_t = torch.tanh(a_g)

@@ -1,9 +1,10 @@
-"""An LSTM language model with a configuration object: chapter 4's ``CharLM`` with the course's
-``LSTM`` as its core, input projections computed for all steps at once.
+"""An LSTM language model with a configuration object: chapter 4's ``CharLM`` with the
+course's ``LSTM`` as its core, input projections computed for all steps at once.
 
     x = Embed(idx),   h = LSTM(x) (n_layers stacked),   logits = Head(h)
 
-Its state is the LSTM's (h, c): 2 n_layers hidden_size numbers per sequence, however long.
+Its state is the LSTM's (h, c): 2 n_layers hidden_size numbers per sequence, however
+long.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class LSTMConfig:
 
 
 class LSTMLM(CharLM):
-    """idx (B, T) -> (logits (B, T, vocab), (h, c)), each of h and c (n_layers, B, hidden_size)."""
+    """idx (B, T) -> (logits (B, T, vocab), (h, c)), each of h and c
+    (n_layers, B, hidden_size)."""
 
     def __init__(self, config: LSTMConfig):
         super().__init__(

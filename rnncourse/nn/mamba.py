@@ -80,10 +80,10 @@ class MambaBlock(nn.Module):
     ) -> tuple[torch.Tensor, MambaState]:
         """Continue a sequence from the state left by the tokens before it.
 
-        x (batch, L, d_model) and that state (None at the start) -> (out (batch, L,
-        d_model), the state after x). A sequence fed in pieces, one token at a time
-        included, gives the outputs of ``forward`` on the whole of it. Selective SSM
-        only.
+        x (batch, L, d_model) and that state (None at the start) ->
+        (out (batch, L, d_model), the state after x). A sequence fed in pieces, one
+        token at a time included, gives the outputs of ``forward`` on the whole of it.
+        Selective SSM only.
         """
         if not isinstance(self.ssm, SelectiveSSM):
             raise ValueError(

@@ -1,6 +1,6 @@
-"""A Mamba language model (Gu & Dao 2023): the decoder stack with a Mamba block as its only
-sub-layer (no MLP: the block's expansion plays that part, so two Mamba blocks hold about
-the parameters of one transformer block).
+"""A Mamba language model (Gu & Dao 2023): the decoder stack with a Mamba block as its
+only sub-layer (no MLP: the block's expansion plays that part, so two Mamba blocks hold
+about the parameters of one transformer block).
 
     x = x + MambaBlock(LN(x))        in every block
 
@@ -29,7 +29,8 @@ class MambaConfig:
 
 
 class MambaMixer(MambaBlock):
-    """A Mamba block with the decoder's mixer interface: (x, state, offset) -> (y, state)."""
+    """A Mamba block with the decoder's mixer interface: (x, state, offset) ->
+    (y, state)."""
 
     def forward(
         self, x: torch.Tensor, state: MambaState | None = None, offset: int = 0
@@ -38,7 +39,7 @@ class MambaMixer(MambaBlock):
 
 
 class Mamba(MixerLM):
-    """idx (B, T) -> (logits (B, T, vocab), state holding each block's ``MambaState``)."""
+    """idx (B, T) -> (logits (B, T, vocab), state): each block's ``MambaState``."""
 
     def __init__(self, config: MambaConfig):
         mixers = [

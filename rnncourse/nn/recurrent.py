@@ -1,4 +1,5 @@
-"""What every recurrent layer of the course shares: the loop over layers, directions and time.
+"""What every recurrent layer of the course shares: the loop over layers, directions and
+time.
 
 ``RNN``, ``LSTM`` and ``GRU`` differ only in their cell (what one time step
 computes) and in what their state holds. Everything else lives here, written
@@ -27,7 +28,8 @@ from rnncourse.nn._checks import check_sequence, check_state
 
 
 class RecurrentLayer(nn.Module):
-    """Base class: ``num_gates`` stacked weight blocks per layer and a ``cell`` to apply.
+    """Base class: ``num_gates`` stacked weight blocks per layer and a ``cell`` to
+    apply.
 
     Input (T, B, D_in), or (B, T, D_in) with ``batch_first=True``, or (T, D_in)
     unbatched, or a ``PackedSequence``. Returns ``(output, state)`` exactly as
@@ -57,7 +59,8 @@ class RecurrentLayer(nn.Module):
             )
         if not 0 <= proj_size < hidden_size:
             raise ValueError(
-                f"proj_size must be 0 (no projection) or smaller than hidden_size={hidden_size}, got {proj_size}"
+                f"proj_size must be 0 (no projection) or smaller than "
+                f"hidden_size={hidden_size}, got {proj_size}"
             )
         if not 0.0 <= dropout <= 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout}")
@@ -122,7 +125,7 @@ class RecurrentLayer(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def weights(self, layer: int, direction: int) -> dict[str, torch.Tensor | None]:
-        """The parameters of one layer and direction, by their names without the suffix."""
+        """The parameters of one layer and direction, by name without the suffix."""
         suffix = self._suffixes(layer)[direction]
         names = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"]
         return {name: getattr(self, name + suffix, None) for name in names}
@@ -130,23 +133,23 @@ class RecurrentLayer(nn.Module):
     # --- what a subclass defines -------------------------------------------
 
     def state_sizes(self) -> tuple[int, ...]:
-        """The feature size of each part of the state: (D_h,) here, (D_out, D_h) for the LSTM's (h, c)."""
+        """The feature size of each part of the state: (D_h,) here, (D_out, D_h) for the
+        LSTM's (h, c)."""
         return (self.output_size,)
 
     def cell(self, xw_t: torch.Tensor, state: tuple, w: dict) -> tuple:
-        """One time step: ``xw_t`` (B, G * D_h) and the state tuple -> the new state tuple."""
+        """One time step: ``xw_t`` (B, G * D_h) and the state tuple -> the new state
+        tuple."""
         raise NotImplementedError
 
     # --- the loop ----------------------------------------------------------
 
     def forward(self, input, hx=None):
-        x, lengths, packed = self._time_major(
-            input
-        )  # x: (T, B, D_in); lengths: (B,) or None
+        # x: (T, B, D_in); lengths: (B,) or None
+        x, lengths, packed = self._time_major(input)
         batched = packed is not None or input.dim() == 3
-        states = self._initial_states(
-            hx, x, batched
-        )  # one state tuple per layer and direction
+        # one state tuple per layer and direction
+        states = self._initial_states(hx, x, batched)
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -163,9 +166,8 @@ class RecurrentLayer(nn.Module):
             x = torch.cat(outputs, dim=-1)  # (T, B, dirs * D_out)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        final = tuple(
-            torch.stack(part) for part in zip(*finals)
-        )  # each (L * dirs, B, size)
+        # each (L * dirs, B, size)
+        final = tuple(torch.stack(part) for part in zip(*finals))
         if not batched:
             x, final = x.squeeze(1), tuple(f.squeeze(1) for f in final)
         if packed is not None:
@@ -175,19 +177,22 @@ class RecurrentLayer(nn.Module):
         return output, (final if len(final) > 1 else final[0])
 
     def _scan(self, x, state, layer, direction, lengths):
-        """Run one layer in one direction over time. x: (T, B, D); returns (T, B, D_out) and the final state."""
+        """Run one layer in one direction over time. x: (T, B, D); returns (T, B, D_out)
+        and the final state."""
         w = self.weights(layer, direction)
         T = x.shape[0]
         if self.precompute_input:
-            # (T, B, G * D_h): every time step in one matrix product. unbind, not xw[t], so that the
-            # backward pass assembles one gradient for xw instead of adding T full-size ones.
+            # (T, B, G * D_h): every time step in one matrix product. unbind, not xw[t],
+            # so that the backward pass assembles one gradient for xw instead of adding
+            # T full-size ones.
             xw = _input_projection(x, w).unbind(0)
         hs = [None] * T
         for t in range(T - 1, -1, -1) if direction == 1 else range(T):
             xw_t = xw[t] if self.precompute_input else _input_projection(x[t], w)
             new = self.cell(xw_t, state, w)
             if lengths is not None:
-                # Packed batches: a sequence that has ended (or, going backwards, not yet begun) keeps its state.
+                # Packed batches: a sequence that has ended (or, going backwards, not
+                # yet begun) keeps its state.
                 active = (t < lengths).unsqueeze(1)  # (B, 1)
                 new = tuple(torch.where(active, n, s) for n, s in zip(new, state))
             state = new
@@ -195,16 +200,17 @@ class RecurrentLayer(nn.Module):
         return torch.stack(hs), state
 
     def _time_major(self, input):
-        """(T, B, D) input, the lengths of a packed batch, and the packed input itself (or None)."""
+        """(T, B, D) input, the lengths of a packed batch, and the packed input itself
+        (or None)."""
         like = self.weight_ih_l0
         if isinstance(input, PackedSequence):
             if input.data.dim() != 2 or input.data.shape[-1] != self.input_size:
                 raise ValueError(
-                    f"the PackedSequence's data must have shape (N, {self.input_size}), got {tuple(input.data.shape)}"
+                    f"the PackedSequence's data must have shape "
+                    f"(N, {self.input_size}), got {tuple(input.data.shape)}"
                 )
-            x, lengths = pad_packed_sequence(
-                input
-            )  # (T, B, D) in the caller's batch order
+            # (T, B, D) in the caller's batch order
+            x, lengths = pad_packed_sequence(input)
             check_sequence(x, self.input_size, False, like)
             return x, lengths.to(x.device), input
         batched = check_sequence(input, self.input_size, self.batch_first, like)
@@ -220,7 +226,8 @@ class RecurrentLayer(nn.Module):
         names = ["h_0", "c_0"] if len(sizes) == 2 else ["hx"]
         if len(parts) != len(sizes):
             raise ValueError(
-                f"the initial state must be {' and '.join(names)} ({len(sizes)} tensor(s)), got {len(parts)}"
+                f"the initial state must be {' and '.join(names)} "
+                f"({len(sizes)} tensor(s)), got {len(parts)}"
             )
         checked = []
         for part, size, name in zip(parts, sizes, names):
@@ -251,22 +258,24 @@ def _input_projection(x: torch.Tensor, w: dict) -> torch.Tensor:
 
 
 def _repack(output: torch.Tensor, packed: PackedSequence) -> PackedSequence:
-    """Pack (T, B, D) outputs (in the caller's batch order) like the input was packed."""
+    """Pack (T, B, D) outputs (in the caller's batch order) as the input was packed."""
     ordered = (
         output.index_select(1, packed.sorted_indices)
         if packed.sorted_indices is not None
         else output
     )
+    # (N, D)
     data = torch.cat(
         [ordered[t, :n] for t, n in enumerate(packed.batch_sizes.tolist())]
-    )  # (N, D)
+    )
     return PackedSequence(
         data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
     )
 
 
 class RecurrentCell(nn.Module):
-    """Base class of the one-step cells, with the parameter names of ``torch.nn.RNNCell`` and its kin.
+    """Base class of the one-step cells, with the parameter names of
+    ``torch.nn.RNNCell`` and its kin.
 
     ``forward(x_t, state)``: x_t (B, D_in) or (D_in,), the state as the torch
     cell takes it (zeros when None); returns the new state in the same form.
@@ -295,7 +304,8 @@ class RecurrentCell(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def step(self, xw_t: torch.Tensor, state: tuple) -> tuple:
-        """The cell's maths: ``xw_t`` (B, G * D_h) and the state tuple -> the new state tuple."""
+        """The cell's maths: ``xw_t`` (B, G * D_h) and the state tuple -> the new state
+        tuple."""
         raise NotImplementedError
 
     def forward(self, x_t: torch.Tensor, state=None):
@@ -310,7 +320,8 @@ class RecurrentCell(nn.Module):
                 else type(x_t).__name__
             )
             raise ValueError(
-                f"x_t must have shape (B, {self.input_size}) or ({self.input_size},), got {shape}"
+                f"x_t must have shape (B, {self.input_size}) or "
+                f"({self.input_size},), got {shape}"
             )
         batched = x_t.dim() == 2
         x = x_t if batched else x_t.unsqueeze(0)  # (B, D_in)
@@ -326,13 +337,13 @@ class RecurrentCell(nn.Module):
             )
             if len(parts) != self.state_parts:
                 raise ValueError(
-                    f"the state must be {self.state_parts} tensor(s) of shape {expected}, got {len(parts)}"
+                    f"the state must be {self.state_parts} tensor(s) of shape "
+                    f"{expected}, got {len(parts)}"
                 )
             for part in parts:
                 check_state(part, expected, self.weight_ih, "the state")
-            parts = tuple(
-                p if batched else p.unsqueeze(0) for p in parts
-            )  # (B, D_h) each
+            # (B, D_h) each
+            parts = tuple(p if batched else p.unsqueeze(0) for p in parts)
         new = self.step(
             _input_projection(
                 x, {"weight_ih": self.weight_ih, "bias_ih": self.bias_ih}

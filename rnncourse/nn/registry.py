@@ -1,4 +1,5 @@
-"""Chapter 9's language models by configuration: ``build(config)`` makes the model a configuration describes.
+"""Chapter 9's language models by configuration: ``build(config)`` makes the model a
+configuration describes.
 
 Every model maps token ids ``idx (B, T)`` to ``(logits (B, T, V), state)`` and takes the
 state back with the next tokens; one configuration dataclass per model.
@@ -24,7 +25,8 @@ MODEL_CLASSES = {
 
 
 def build(config) -> torch.nn.Module:
-    """The model a configuration describes: ``build(RWKVConfig(V, 64, n_layers=2))`` is an ``RWKV``."""
+    """The model a configuration describes: ``build(RWKVConfig(V, 64, n_layers=2))`` is
+    an ``RWKV``."""
     if type(config) not in MODEL_CLASSES:
         names = ", ".join(c.__name__ for c in MODEL_CLASSES)
         raise ValueError(

@@ -1,11 +1,13 @@
-"""A RetNet language model (Sun et al. 2023): the decoder stack with multi-scale retention as
-its token mixer, and, optionally, causal self-attention in some blocks: a hybrid.
+"""A RetNet language model (Sun et al. 2023): the decoder stack with multi-scale
+retention as its token mixer, and, optionally, causal self-attention in some blocks: a
+hybrid.
 
-    x = x + MSR(Conv(LN(x))),   x = x + MLP(LN(x))    in every block (RetNet, section 2.3)
+    x = x + MSR(Conv(LN(x))),   x = x + MLP(LN(x))    in every block (RetNet, 2.3)
 
-with one addition to the paper: ``Conv``, a short causal convolution (``rnncourse.nn.short_conv``,
-4 taps; ``short_conv=0`` removes it), which lets retention bind a key to the value beside it
-and so learn associative recall (Zoology, Arora et al. 2023).
+with one addition to the paper: ``Conv``, a short causal convolution
+(``rnncourse.nn.short_conv``, 4 taps; ``short_conv=0`` removes it), which lets retention
+bind a key to the value beside it and so learn associative recall
+(Zoology, Arora et al. 2023).
 
 Retention is linear attention with a decay per head (``rnncourse.nn.retnet``), so in
 generation each block carries a d_h x d_h matrix per head, whatever the length. Listing
@@ -44,7 +46,8 @@ class RetNetConfig:
 
 
 def _retention(config: RetNetConfig) -> nn.Module:
-    """Multi-scale retention, behind a short convolution unless ``config.short_conv`` is 0."""
+    """Multi-scale retention, behind a short convolution (none if
+    ``config.short_conv`` is 0)."""
     retention = MultiScaleRetention(config.d_model, config.n_heads, impl=config.impl)
     return (
         ShortConvMixer(retention, config.d_model, config.short_conv)
@@ -54,8 +57,8 @@ def _retention(config: RetNetConfig) -> nn.Module:
 
 
 class RetNet(MixerLM):
-    """idx (B, T) -> (logits (B, T, vocab), state): per block a retention state (B, H, d_h, d_h),
-    or a ``KVCache`` for the blocks in ``attention_layers``."""
+    """idx (B, T) -> (logits (B, T, vocab), state): per block a retention state
+    (B, H, d_h, d_h), or a ``KVCache`` for the blocks in ``attention_layers``."""
 
     def __init__(self, config: RetNetConfig):
         if any(not 0 <= i < config.n_layers for i in config.attention_layers):

@@ -15,6 +15,15 @@ from rnncourse.nn.recurrent import RecurrentCell, RecurrentLayer
 NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
 
 
+def check_nonlinearity(nonlinearity: str) -> None:
+    """The Elman and Jordan layers take the nonlinearities of ``torch.nn.RNN``."""
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(
+            f"nonlinearity must be one of {sorted(NONLINEARITIES)}, "
+            f"got {nonlinearity!r}"
+        )
+
+
 def elman_cell(xw_t, h_prev, weight_hh, bias_hh=None, nonlinearity="tanh"):
     """One step of the Elman recurrence.
 
@@ -54,10 +63,7 @@ class RNN(RecurrentLayer):
         device=None,
         dtype=None,
     ):
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
-            )
+        check_nonlinearity(nonlinearity)
         super().__init__(
             input_size,
             hidden_size,
@@ -90,10 +96,7 @@ class RNNCell(RecurrentCell):
         device=None,
         dtype=None,
     ):
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"nonlinearity must be one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
-            )
+        check_nonlinearity(nonlinearity)
         super().__init__(input_size, hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 

@@ -1,4 +1,5 @@
-"""A diagonal state-space model (S4D: Gu, Goel, Gupta & Ré 2022), in three equivalent views.
+"""A diagonal state-space model (S4D: Gu, Goel, Gupta & Ré 2022), in three equivalent
+views.
 
 A state-space model maps an input signal u(t) to an output y(t) through a state x(t)
 of size N, one independent copy per channel (H channels):
@@ -32,7 +33,7 @@ import math
 import torch
 import torch.nn as nn
 
-from rnncourse.nn._checks import check_sequence, check_state
+from rnncourse.nn._checks import check_batched, check_state
 from rnncourse.ops.linear_scan import linear_scan
 
 
@@ -54,7 +55,8 @@ def zoh(
 def ssm_kernel(
     A_bar: torch.Tensor, B_bar: torch.Tensor, C: torch.Tensor, L: int
 ) -> torch.Tensor:
-    """The convolution kernel of a discrete diagonal SSM whose modes come in conjugate pairs.
+    """The convolution kernel of a discrete diagonal SSM whose modes come in conjugate
+    pairs.
 
     A_bar, B_bar, C: (H, N) complex; L: the kernel's length ->
     K: (H, L) real, K[h, k] = 2 Re(sum_n C[h, n] A_bar[h, n]^k B_bar[h, n]).
@@ -77,7 +79,8 @@ def causal_convolution(u: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
 
 
 class S4D(nn.Module):
-    """A layer of H independent diagonal SSMs with N complex modes each (S4D-Lin initialisation).
+    """A layer of H independent diagonal SSMs with N complex modes each
+    (S4D-Lin initialisation).
 
     ``forward(u, view)``: u (B, L, H) -> y (B, L, H), ``view`` one of
     ``"scan"``, ``"convolution"``, ``"recurrence"``. ``step(u_t, x)``: one time step,
@@ -97,15 +100,16 @@ class S4D(nn.Module):
         super().__init__()
         H, N = d_model, d_state
         self.d_model, self.d_state = H, N
-        # S4D-Lin: A_n = -1/2 + i pi n, the same for every channel              (S4D, section 4)
+        # S4D-Lin: A_n = -1/2 + i pi n, the same for every channel
+        # (S4D, section 4)
         self.log_A_real = nn.Parameter(torch.full((H, N), math.log(0.5), dtype=dtype))
         self.A_imag = nn.Parameter(math.pi * torch.arange(N, dtype=dtype).repeat(H, 1))
+        # B = 1
         self.B = nn.Parameter(
             torch.ones(H, N, 2, dtype=dtype) * torch.tensor([1.0, 0.0], dtype=dtype)
-        )  # B = 1
-        self.C = nn.Parameter(
-            torch.randn(H, N, 2, dtype=dtype) * 0.5**0.5
-        )  # C ~ complex N(0, 1)
+        )
+        # C ~ complex N(0, 1)
+        self.C = nn.Parameter(torch.randn(H, N, 2, dtype=dtype) * 0.5**0.5)
         # the step Δ, log-uniform in [dt_min, dt_max]: one time scale per channel
         log_dt = torch.rand(H, dtype=dtype) * (
             math.log(dt_max) - math.log(dt_min)
@@ -115,9 +119,8 @@ class S4D(nn.Module):
 
     def continuous(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(A, B, C), each (H, N) complex: the continuous-time parameters."""
-        A = (
-            -torch.exp(self.log_A_real) + 1j * self.A_imag
-        )  # Re(A) < 0: every mode decays
+        # Re(A) < 0: every mode decays
+        A = -torch.exp(self.log_A_real) + 1j * self.A_imag
         return A, torch.view_as_complex(self.B), torch.view_as_complex(self.C)
 
     def discrete(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -133,18 +136,14 @@ class S4D(nn.Module):
     def forward(
         self, u: torch.Tensor, view: str = "scan", impl: str = "auto"
     ) -> torch.Tensor:
-        """u: (B, L, H) -> y: (B, L, H), computed in the given ``view``; ``impl`` picks the
-        implementation of ``linear_scan`` in the scan view."""
+        """u: (B, L, H) -> y: (B, L, H), computed in the given ``view``; ``impl`` picks
+        the implementation of ``linear_scan`` in the scan view."""
         if view not in self.views:
             raise ValueError(f"S4D: view must be one of {self.views}, got {view!r}")
-        if check_sequence(u, self.d_model, batch_first=True, like=self.D) is False:
-            raise ValueError(
-                f"S4D: input must be batched, shape (B, L, H), got shape {tuple(u.shape)}"
-            )
+        check_batched(u, self.d_model, self.D, "S4D", layout="(B, L, H)")
         if view == "convolution":
-            return (
-                causal_convolution(u, self.kernel(u.shape[1])) + self.D * u
-            )  # y = K * u + D u
+            # y = K * u + D u
+            return causal_convolution(u, self.kernel(u.shape[1])) + self.D * u
         if view == "recurrence":
             x = torch.zeros(
                 u.shape[0],
@@ -160,9 +159,8 @@ class S4D(nn.Module):
             return torch.stack(ys, dim=1)
         A_bar, B_bar, C = self.discrete()
         Bsz, L, H = u.shape
-        a = A_bar.expand(
-            Bsz, L, H, self.d_state
-        )  # the same Ā at every step: time-invariant
+        # the same Ā at every step: time-invariant
+        a = A_bar.expand(Bsz, L, H, self.d_state)
         b = B_bar * u[..., None]  # B̄ u_k: (B, L, H, N)
         x = linear_scan(a.reshape(Bsz, L, -1), b.reshape(Bsz, L, -1), impl=impl).view(
             Bsz, L, H, -1
@@ -172,15 +170,20 @@ class S4D(nn.Module):
     def step(
         self, u_t: torch.Tensor, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of the recurrence: u_t (B, H) real, x (B, H, N) complex -> (y_t (B, H), x (B, H, N))."""
+        """One step of the recurrence: u_t (B, H) real, x (B, H, N) complex ->
+        (y_t (B, H), x (B, H, N))."""
         if (
             not isinstance(u_t, torch.Tensor)
             or u_t.dim() != 2
             or u_t.shape[1] != self.d_model
         ):
+            got = (
+                tuple(u_t.shape)
+                if isinstance(u_t, torch.Tensor)
+                else type(u_t).__name__
+            )
             raise ValueError(
-                f"S4D.step: u_t must have shape (B, H) with H={self.d_model}, "
-                f"got {tuple(u_t.shape) if isinstance(u_t, torch.Tensor) else type(u_t).__name__}"
+                f"S4D.step: u_t must have shape (B, H) with H={self.d_model}, got {got}"
             )
         A_bar, B_bar, C = self.discrete()
         check_state(x, (u_t.shape[0], self.d_model, self.d_state), A_bar, "S4D.step: x")

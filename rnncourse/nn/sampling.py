@@ -65,7 +65,9 @@ def generate(
     every new token costs the same work. The model checks the ids themselves.
     """
     if not isinstance(prompt, torch.Tensor):
-        raise TypeError(f"prompt must be a tensor of token ids, got {type(prompt).__name__}")
+        raise TypeError(
+            f"prompt must be a tensor of token ids, got {type(prompt).__name__}"
+        )
     if prompt.dim() != 1 or prompt.numel() == 0:
         raise ValueError(
             f"prompt must be a non-empty 1-D tensor of token ids, shape (T0,), "

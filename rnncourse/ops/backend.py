@@ -44,7 +44,8 @@ def triton_interpreting() -> bool:
 def choose(
     op: str, impl: str, x: torch.Tensor, references: tuple[str, ...], fastest: str
 ) -> str:
-    """Resolve ``impl`` for a call of ``op`` on tensor ``x`` and record the path that will run.
+    """Resolve ``impl`` for a call of ``op`` on tensor ``x`` and record the path that
+    will run.
 
     ``references`` names the op's PyTorch implementations, ``fastest`` the one
     ``"auto"`` uses when the kernel cannot run. Returns ``"triton"`` or a
@@ -68,8 +69,9 @@ def choose(
             path = "triton-interpreter"
         else:
             raise RuntimeError(
-                f"{op}: the Triton kernel needs CUDA tensors, or TRITON_INTERPRET=1 set before triton "
-                f"is first imported to run it on the CPU; got a tensor on {x.device}"
+                f"{op}: the Triton kernel needs CUDA tensors, or TRITON_INTERPRET=1 "
+                f"set before triton is first imported to run it on the CPU; got a "
+                f"tensor on {x.device}"
             )
     else:
         path = f"reference:{impl}"
@@ -79,7 +81,8 @@ def choose(
 
 
 def interpreter_problem() -> str | None:
-    """Why Triton's interpreter cannot run a kernel that loops to a bound given at run time, or None.
+    """Why Triton's interpreter cannot run a kernel that loops to a bound given at run
+    time, or None.
 
     One pairing is known broken: Triton before 3.7 turns such a bound into a
     1-element array and calls int() on it, which NumPy 2.4 made an error (Triton
@@ -91,8 +94,8 @@ def interpreter_problem() -> str | None:
     triton_version = importlib.metadata.version("triton")
     if _release(triton_version) < (3, 7) and _release(numpy.__version__) >= (2, 4):
         return (
-            f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under NumPy "
-            f"{numpy.__version__}: install 'numpy<2.4' or triton>=3.7"
+            f"Triton {triton_version}'s interpreter cannot run a loop with a run-time "
+            f"bound under NumPy {numpy.__version__}: install 'numpy<2.4' or triton>=3.7"
         )
     return None
 
@@ -118,7 +121,8 @@ def describe() -> str:
 
 
 def checking_outputs() -> bool:
-    """Whether kernels fill their output buffers with NaN first (under the interpreter, or RNNCOURSE_CHECK_OUTPUTS=1)."""
+    """Whether kernels fill their output buffers with NaN first (under the
+    interpreter, or RNNCOURSE_CHECK_OUTPUTS=1)."""
     return triton_interpreting() or os.environ.get("RNNCOURSE_CHECK_OUTPUTS") == "1"
 
 
@@ -134,3 +138,19 @@ def output_buffer(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     if checking_outputs():
         return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
     return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
+def dot_dtype(x: torch.Tensor):
+    """The Triton dtype a kernel multiplies matrices of ``x``'s dtype in (``tl.dot``).
+
+    The inputs' own dtype (float16, bfloat16 or float32, the products accumulating in
+    float32), except bfloat16 in the interpreter, which cannot multiply bfloat16
+    matrices: there the products run in float32.
+    """
+    import triton.language as tl  # only a kernel about to run asks
+
+    return {
+        torch.float16: tl.float16,
+        torch.float32: tl.float32,
+        torch.bfloat16: tl.bfloat16 if x.is_cuda else tl.float32,
+    }[x.dtype]

@@ -1,4 +1,5 @@
-"""CrossAttention: shapes, masking, weights that sum to one, the three scores, and clear errors."""
+"""CrossAttention: shapes, masking, weights that sum to one, the three scores, and clear
+errors."""
 
 import pytest
 import torch

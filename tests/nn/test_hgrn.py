@@ -11,7 +11,8 @@ F64 = torch.float64
 
 
 def _hgru_loop(layer, x, lam):
-    """h_t = f_t e^{iθ} h_{t-1} + (1 - f_t) c_t, one step at a time, then the gated, normalised output."""
+    """h_t = f_t e^{iθ} h_{t-1} + (1 - f_t) c_t, one step at a time, then the gated,
+    normalised output."""
     h = torch.zeros(x.shape[0], layer.d_model, dtype=torch.complex128)
     outs = []
     for t in range(x.shape[1]):

@@ -1,5 +1,5 @@
-"""The recurrent initialisations have the singular values and spectral radii they promise; the LSTM bias
-initialisations set the gates they name."""
+"""The recurrent initialisations have the singular values and spectral radii they
+promise; the LSTM bias initialisations set the gates they name."""
 
 import pytest
 import torch
@@ -92,9 +92,8 @@ def test_chrono_spreads_the_forget_biases_and_closes_the_input_gates(cls):
     again = chrono_(
         cls(3, 50, num_layers=2), 40, generator=torch.Generator().manual_seed(0)
     )
-    assert torch.equal(
-        again.bias_ih_l1[:100], lstm.bias_ih_l1[:100]
-    )  # the same draws from the same generator
+    # the same draws from the same generator
+    assert torch.equal(again.bias_ih_l1[:100], lstm.bias_ih_l1[:100])
 
 
 def test_forget_bias_and_chrono_refuse_what_is_not_an_lstm():

@@ -1,4 +1,5 @@
-"""The Jordan network against torch.nn.RNNCell: a Jordan step is an Elman cell whose input is [x_t; s_t]."""
+"""The Jordan network against torch.nn.RNNCell: a Jordan step is an Elman cell whose
+input is [x_t; s_t]."""
 
 import pytest
 import torch
@@ -58,9 +59,8 @@ def test_output_feedback_matters():
     net = Jordan(1, 4, 1)
     x = torch.zeros(5, 1, 1)
     out, _ = net(x)
-    assert not torch.allclose(
-        out[1], out[2]
-    )  # with zero input, only the fed-back output changes h_t
+    # with zero input, only the fed-back output changes h_t
+    assert not torch.allclose(out[1], out[2])
 
 
 def test_bad_input():

@@ -1,4 +1,5 @@
-"""The LSTM language model: its configuration, forward and backward, one character at a time equals the whole."""
+"""The LSTM language model: its configuration, forward and backward, one character at a
+time equals the whole."""
 
 import torch
 import torch.nn.functional as F

@@ -18,9 +18,8 @@ def test_tagger_is_causal(ssm):
     changed[:, 12] = (changed[:, 12] + 1) % 10
     logits, logits_changed = model(tokens), model(changed)
     assert logits.shape == (3, 20, 8)
-    torch.testing.assert_close(
-        logits[:, :12], logits_changed[:, :12]
-    )  # the past does not see the future
+    # the past does not see the future
+    torch.testing.assert_close(logits[:, :12], logits_changed[:, :12])
     assert not torch.allclose(logits[:, 12:], logits_changed[:, 12:])
 
 

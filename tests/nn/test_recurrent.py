@@ -1,4 +1,5 @@
-"""RNN, LSTM and GRU against their torch twins: every option, packed input, gradients, bad input.
+"""RNN, LSTM and GRU against their torch twins: every option, packed input, gradients,
+bad input.
 
 The three layers share rnncourse/nn/recurrent.py, so one set of tests covers
 what they share; test_rnn.py adds what only the Elman RNN has.

@@ -1,4 +1,5 @@
-"""Multi-scale retention: its three forms agree, pieces with the state equal one pass, the decays, bad input."""
+"""Multi-scale retention: its three forms agree, pieces with the state equal one pass,
+the decays, bad input."""
 
 import pytest
 import torch
@@ -42,9 +43,8 @@ def test_pieces_with_state_and_offset_equal_one_pass():
     assert (torch.cat([y1, y2], dim=1) - y).abs().max() < 1e-10 and (
         s2 - state
     ).abs().max() < 1e-10
-    y_wrong, _ = layer(
-        x[:, 23:], s1
-    )  # without the offset the rotation restarts at position 0
+    # without the offset the rotation restarts at position 0
+    y_wrong, _ = layer(x[:, 23:], s1)
     assert (y_wrong - y[:, 23:]).abs().max() > 1e-3
 
 
@@ -77,5 +77,7 @@ def test_state_shape_and_bad_input():
         ValueError, match="dtype torch.float64 like the layer's parameters"
     ):
         layer(_x().float())
-    with pytest.raises(ValueError, match="n_heads=3 times an even head size"):
+    with pytest.raises(ValueError, match="d_model=16 must be divisible by n_heads=3"):
         MultiScaleRetention(16, n_heads=3)
+    with pytest.raises(ValueError, match="n_heads=2 times an even head size"):
+        MultiScaleRetention(6, n_heads=2)

@@ -1,4 +1,5 @@
-"""rnncourse.nn.RNN against torch.nn.RNN: every constructor option, same weights, same outputs."""
+"""rnncourse.nn.RNN against torch.nn.RNN: every constructor option, same weights, same
+outputs."""
 
 import itertools
 

@@ -21,7 +21,8 @@ def _model(H=3, N=4, dtype=F64, seed=0):
 
 
 def test_zoh_is_the_exact_solution_of_the_hold():
-    # Van Loan: exp([[ΔA, ΔB], [0, 0]]) = [[Ā, B̄], [0, 1]] for one mode, the exact solution under a held input
+    # Van Loan: exp([[ΔA, ΔB], [0, 0]]) = [[Ā, B̄], [0, 1]] for one mode, the exact
+    # solution under a held input
     torch.manual_seed(0)
     A = torch.complex(
         -torch.rand(3, 4, dtype=F64) - 0.1, 3 * torch.randn(3, 4, dtype=F64)
@@ -43,9 +44,8 @@ def test_kernel_is_the_impulse_response():
     L = 17
     impulse = torch.zeros(1, L, 3, dtype=F64)
     impulse[:, 0] = 1.0
-    response = (
-        model(impulse, view="recurrence") - model.D * impulse
-    )  # take away the skip term D u
+    # take away the skip term D u
+    response = model(impulse, view="recurrence") - model.D * impulse
     torch.testing.assert_close(response[0].T, model.kernel(L), rtol=1e-12, atol=1e-12)
 
 
@@ -103,9 +103,8 @@ def test_gradients_agree_across_views():
 def test_kernel_decays_and_is_real():
     K = ssm_kernel(*_model().discrete(), 500)
     assert K.dtype == F64 and K.shape == (3, 500)
-    assert (
-        K[:, -50:].abs().max() < 1e-2 * K[:, :50].abs().max()
-    )  # Re(A) < 0: the memory fades
+    # Re(A) < 0: the memory fades
+    assert K[:, -50:].abs().max() < 1e-2 * K[:, :50].abs().max()
 
 
 def test_step_continues_the_recurrence():

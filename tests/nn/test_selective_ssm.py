@@ -1,4 +1,5 @@
-"""The selective SSM against a float64 loop written from the equations: outputs and gradients."""
+"""The selective SSM against a float64 loop written from the equations: outputs and
+gradients."""
 
 import pytest
 import torch
@@ -9,16 +10,16 @@ F64 = torch.float64
 
 
 def _loop(x, delta, A, B, C, D):
-    """h_t = exp(Δ_t A) h_{t-1} + A^{-1}(exp(Δ_t A) - 1) B_t x_t, y_t = C_t h_t + D x_t, one step at a time."""
+    """h_t = exp(Δ_t A) h_{t-1} + A^{-1}(exp(Δ_t A) - 1) B_t x_t, y_t = C_t h_t + D x_t,
+    one step at a time."""
     h = torch.zeros(x.shape[0], x.shape[2], A.shape[1], dtype=A.dtype)
     ys = []
     for t in range(x.shape[1]):
         A_bar = torch.exp(delta[:, t, :, None] * A)
         h = A_bar * h + (A_bar - 1) / A * B[:, t, None, :] * x[:, t, :, None]
         y = (h * C[:, t, None, :]).sum(-1)
-        ys.append(
-            (2 * y.real if A.is_complex() else y) + D * x[:, t]
-        )  # a complex mode stands for a conjugate pair
+        # a complex mode stands for a conjugate pair
+        ys.append((2 * y.real if A.is_complex() else y) + D * x[:, t])
     return torch.stack(ys, dim=1)
 
 
@@ -71,9 +72,8 @@ def test_layer_matches_the_loop_and_float32_stays_close(complex_A):
     torch.manual_seed(3)
     layer = SelectiveSSM(6, 4, complex_A=complex_A).double()
     x = torch.randn(2, 15, 6, dtype=F64)
-    dt, B, C = layer.x_proj(x).split(
-        [layer.dt_rank, 4, 4], dim=-1
-    )  # the selection, written out again
+    # the selection, written out again
+    dt, B, C = layer.x_proj(x).split([layer.dt_rank, 4, 4], dim=-1)
     delta = torch.nn.functional.softplus(layer.dt_proj(dt))
     assert all(torch.equal(p, q) for p, q in zip(layer.selection(x), (delta, B, C)))
     A = -torch.exp(layer.A_log) + (1j * layer.A_imag if complex_A else 0)
@@ -85,7 +85,8 @@ def test_layer_matches_the_loop_and_float32_stays_close(complex_A):
 
 
 def test_a_small_step_holds_the_state():
-    # selection at work: where Δ_t is (nearly) 0 the state ignores x_t and the output depends only on C_t, D
+    # selection at work: where Δ_t is (nearly) 0 the state ignores x_t and the output
+    # depends only on C_t, D
     x, delta, A, B, C, D = _inputs(L=6, seed=4)
     delta[:, 3] = 1e-12
     changed = x.clone()

@@ -1,4 +1,5 @@
-"""The short causal convolution before a mixer: the convolution it claims, causal, in pieces with its window, bad input."""
+"""The short causal convolution before a mixer: the convolution it claims, causal, in
+pieces with its window, bad input."""
 
 import pytest
 import torch
@@ -17,15 +18,17 @@ def test_equals_the_sum_it_writes():
     conv = _conv()
     x = torch.randn(2, 9, 5, dtype=torch.float64)
     u, past = conv(x)
+    # (d, K): w[:, K - 1] multiplies x_t, w[:, 0] x_{t-K+1}
     w, b = (
         conv.conv.weight[:, 0],
         conv.conv.bias,
-    )  # (d, K): w[:, K - 1] multiplies x_t, w[:, 0] x_{t-K+1}
+    )
     K = w.shape[1]
     for t in range(9):
+        # u_t = sum_j w_j ⊙ x_{t-j}
         expected = b + sum(
             w[:, K - 1 - j] * x[:, t - j] for j in range(K) if t - j >= 0
-        )  # u_t = sum_j w_j ⊙ x_{t-j}
+        )
         assert torch.allclose(u[:, t], expected, atol=1e-12), f"step {t}"
     assert torch.equal(past, x[:, -3:])
 

@@ -36,11 +36,3 @@ def test_bidirectional_output_at_the_first_step_depends_on_the_future():
     assert not torch.allclose(model(a)[0, 0], model(b)[0, 0])
     left_to_right = Tagger(5, 3, hidden_size=4, rnn=LSTM)
     torch.testing.assert_close(left_to_right(a)[0, :3], left_to_right(b)[0, :3])
-
-
-def test_bad_input():
-    model = Tagger(5, 3)
-    with pytest.raises(ValueError, match=r"int64 symbol ids of shape \(B, T\)"):
-        model(torch.zeros(2, 3))
-    with pytest.raises(ValueError, match=r"int64 symbol ids of shape \(B, T\)"):
-        model(torch.zeros(3, dtype=torch.long))

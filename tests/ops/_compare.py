@@ -1,4 +1,5 @@
-"""How every op's tests compare an implementation with its float64 reference (chapters 6 to 8).
+"""How every op's tests compare an implementation with its float64 reference
+(chapters 6 to 8).
 
 The error of a tensor ``x`` against its reference ``ref`` is
 
@@ -25,7 +26,8 @@ TOLERANCE = {
 
 
 def relative_error(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """max |x - ref| / max |ref| over all elements, computed in float64 (complex128 for complex)."""
+    """max |x - ref| / max |ref| over all elements, computed in float64
+    (complex128 for complex)."""
     if x.shape != ref.shape:
         raise AssertionError(
             f"shape {tuple(x.shape)} differs from the reference's {tuple(ref.shape)}"
@@ -42,7 +44,8 @@ def relative_error(x: torch.Tensor, ref: torch.Tensor) -> float:
 def assert_close(
     x: torch.Tensor, ref: torch.Tensor, dtype: torch.dtype, what: str
 ) -> float:
-    """Fail unless ``x`` is within the tolerance of ``dtype`` of ``ref``; returns the error."""
+    """Fail unless ``x`` is within the tolerance of ``dtype`` of ``ref``; returns the
+    error."""
     error = relative_error(x, ref)
     assert error <= TOLERANCE[dtype], (
         f"{what}: relative error {error:.2e} > {TOLERANCE[dtype]:.0e} for {dtype}"

@@ -1,4 +1,5 @@
-"""Compile a Triton kernel for real GPUs on a machine without one: what the interpreter cannot check.
+"""Compile a Triton kernel for real GPUs on a machine without one: what the interpreter
+cannot check.
 
 The interpreter runs a kernel as Python, so code that only the compiler rejects
 (a non-constexpr where a constexpr is needed, an unsupported conversion on an
@@ -21,15 +22,18 @@ PROGRAM = textwrap.dedent("""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    module, name, types, constexprs, capabilities, options = sys.argv[1], sys.argv[2], *map(eval, sys.argv[3:])
+    module, name = sys.argv[1], sys.argv[2]
+    types, constexprs, capabilities, options = map(eval, sys.argv[3:])
     fn = getattr(importlib.import_module(module), name)
     params = list(inspect.signature(fn.fn).parameters)
     signature = {p: "constexpr" if p in constexprs else types[p] for p in params}
-    source = ASTSource(fn=fn, signature=signature, constexprs={(params.index(p),): v for p, v in constexprs.items()})
+    constexprs = {(params.index(p),): v for p, v in constexprs.items()}
+    source = ASTSource(fn=fn, signature=signature, constexprs=constexprs)
     for capability in capabilities:
-        compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32), options=options)
-        print(f"sm_{capability}: {len(compiled.asm['cubin'])} bytes of cubin, {compiled.metadata.shared} bytes of "
-              f"shared memory")
+        target = GPUTarget("cuda", capability, 32)
+        compiled = triton.compile(source, target=target, options=options)
+        print(f"sm_{capability}: {len(compiled.asm['cubin'])} bytes of cubin, "
+              f"{compiled.metadata.shared} bytes of shared memory")
 """)
 
 
@@ -41,9 +45,11 @@ def compile_for_gpus(
     capabilities: tuple[int, ...] = (75, 90),
     options: dict | None = None,
 ) -> list[str]:
-    """Compile ``module.kernel`` with argument ``types`` (e.g. ``{"x_ptr": "*fp16", "n": "i32"}``) and
-    ``constexprs`` (Python source of a dict, e.g. ``"{'BLOCK': 32, 'ACC': tl.float32}"``) and compiler
-    ``options`` (4 warps when None); one line per target, ending with the shared memory a program needs."""
+    """Compile ``module.kernel`` with argument ``types`` (e.g.
+    ``{"x_ptr": "*fp16", "n": "i32"}``) and ``constexprs`` (Python source of a dict,
+    e.g. ``"{'BLOCK': 32, 'ACC': tl.float32}"``) and compiler ``options``
+    (4 warps when None); one line per target, ending with the shared memory a program
+    needs."""
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     result = subprocess.run(
         [

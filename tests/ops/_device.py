@@ -1,6 +1,6 @@
-"""Where the kernel tests run, shared by every tests/ops/test_<op>.py: on a CUDA GPU when there is
-one, else in Triton's interpreter on the CPU; ``needs_kernel`` skips a test, with the reason, where
-neither can run the kernel."""
+"""Where the kernel tests run, shared by every tests/ops/test_<op>.py: on a CUDA GPU
+when there is one, else in Triton's interpreter on the CPU; ``needs_kernel`` skips a
+test, with the reason, where neither can run the kernel."""
 
 import pytest
 import torch
@@ -20,8 +20,8 @@ needs_kernel = pytest.mark.skipif(
 
 
 def run_without_triton(code: str) -> list[str]:
-    """Run ``code`` in a fresh Python in which importing triton fails, as if it were not installed;
-    returns the lines it printed."""
+    """Run ``code`` in a fresh Python in which importing triton fails, as if it were not
+    installed; returns the lines it printed."""
     import os
     import subprocess
     import sys

@@ -1,4 +1,5 @@
-"""The kernel convention: lazy Triton, a reference fallback, and a record of which path ran.
+"""The kernel convention: lazy Triton, a reference fallback, and a record of which path
+ran.
 
 A toy op (doubling a tensor) with a real Triton kernel exercises every path;
 chapter 6 onwards use the same machinery for real ops.
@@ -40,17 +41,21 @@ TOY_OP = textwrap.dedent("""
     from rnncourse.ops import backend
 
     def double(x, impl="auto"):
-        impl = backend.choose("double", impl, x, references=("reference",), fastest="reference")
+        impl = backend.choose(
+            "double", impl, x, references=("reference",), fastest="reference"
+        )
         if impl == "reference":
             return 2 * x
-        from toy_double_triton import double_triton  # triton is imported here, not before
+        # triton is imported here, not before
+        from toy_double_triton import double_triton
         return double_triton(x)
 """)
 
 
 @pytest.fixture
 def run(tmp_path):
-    """Run the toy op and ``code`` in a fresh interpreter (TRITON_INTERPRET must be set before triton loads)."""
+    """Run the toy op and ``code`` in a fresh interpreter (TRITON_INTERPRET must be set
+    before triton loads)."""
     (tmp_path / "toy_double_triton.py").write_text(TOY_KERNEL)
 
     def _run(code: str, **env) -> str:
@@ -152,8 +157,8 @@ def test_interpreter_problem_names_triton_36_with_numpy_24(
     problem = backend.interpreter_problem()
     if broken:
         assert problem == (
-            f"Triton {triton_version}'s interpreter cannot run a loop with a run-time bound under "
-            f"NumPy {numpy_version}: install 'numpy<2.4' or triton>=3.7"
+            f"Triton {triton_version}'s interpreter cannot run a loop with a run-time "
+            f"bound under NumPy {numpy_version}: install 'numpy<2.4' or triton>=3.7"
         )
     else:
         assert problem is None

@@ -1,4 +1,5 @@
-"""linear_attention: every implementation against the float64 recurrent form, in values and gradients.
+"""linear_attention: every implementation against the float64 recurrent form, in values
+and gradients.
 
 The Triton kernel runs in Triton's interpreter on the CPU (tests/conftest.py sets
 TRITON_INTERPRET=1), on a CUDA GPU when there is one; its outputs start as NaN
@@ -25,8 +26,8 @@ STATE_DTYPE = {
 
 
 def _inputs(B, H, T, K, V, dtype, decay=True, with_state=True, seed=0):
-    """q, k (B, H, T, K), v (B, H, T, V), log_decay (H,) or None, S_0 (B, H, K, V) or None, and upstream
-    gradients for o and S_T; scaled so that o stays of order one."""
+    """q, k (B, H, T, K), v (B, H, T, V), log_decay (H,) or None, S_0 (B, H, K, V) or
+    None, and upstream gradients for o and S_T; scaled so that o stays of order one."""
     gen = torch.Generator().manual_seed(seed)
 
     def draw(*shape, scale=1.0):
@@ -57,7 +58,8 @@ def _inputs(B, H, T, K, V, dtype, decay=True, with_state=True, seed=0):
 
 
 def _forward_backward(fn, q, k, v, log_decay, S0, do, dS):
-    """o, S_T = fn(...) and the gradients of <do, o> + <dS, S_T> with respect to every tensor input."""
+    """o, S_T = fn(...) and the gradients of <do, o> + <dS, S_T> with respect to every
+    tensor input."""
     leaves = [
         x.detach().requires_grad_() for x in (q, k, v, log_decay, S0) if x is not None
     ]
@@ -110,7 +112,8 @@ def _compare(impl, inputs, dtype, chunk_size=16):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
 @pytest.mark.parametrize("T", [1, 63, 200])
 def test_matches_float64_recurrence(impl, dtype, T):
-    """K != V, T not a multiple of the chunk (16 here, so 63 and 200 end on a partial chunk)."""
+    """K != V, T not a multiple of the chunk (16 here, so 63 and 200 end on a partial
+    chunk)."""
     _compare(impl, _inputs(2, 3, T, 5, 17, dtype, seed=T), dtype)
 
 
@@ -138,7 +141,8 @@ def test_chunk_sizes(impl, chunk_size):
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_two_pieces_equal_one_pass(impl):
-    """Carrying the state: the output and final state of one pass, from two pieces of 37 and 26 steps."""
+    """Carrying the state: the output and final state of one pass, from two pieces of 37
+    and 26 steps."""
     q, k, v, log_decay, S0, _, _ = _inputs(2, 2, 63, 8, 6, torch.float32)
     o, S = linear_attention(
         q, k, v, log_decay, S0, output_final_state=True, impl=impl, chunk_size=16
@@ -176,13 +180,15 @@ def test_forms_agree_in_float64(impl):
 
 @needs_kernel
 def test_kernel_large_heads_and_bfloat16():
-    """K = 64, V = 80: two value blocks in the forward; bfloat16 (products in float32 under the interpreter)."""
+    """K = 64, V = 80: two value blocks in the forward; bfloat16 (products in float32
+    under the interpreter)."""
     _compare("triton", _inputs(1, 1, 40, 64, 80, torch.float32), torch.float32)
     _compare("triton", _inputs(1, 2, 40, 8, 8, torch.bfloat16), torch.bfloat16)
 
 
 def test_chunk_is_linear_algebra_not_a_loop_over_steps():
-    """The chunk form is exact with one chunk per 64 steps: its output equals the parallel form's."""
+    """The chunk form is exact with one chunk per 64 steps: its output equals the
+    parallel form's."""
     q, k, v, log_decay, S0, _, _ = _inputs(1, 4, 256, 64, 64, torch.float64, seed=3)
     o_chunk = linear_attention(q, k, v, log_decay, S0, impl="chunk")
     o_parallel = linear_attention(q, k, v, log_decay, S0, impl="parallel")
@@ -191,7 +197,8 @@ def test_chunk_is_linear_algebra_not_a_loop_over_steps():
 
 @needs_kernel
 def test_an_unwritten_element_fails(monkeypatch):
-    """The NaN fill at work: a forward launch that skips the last value block leaves NaN there."""
+    """The NaN fill at work: a forward launch that skips the last value block leaves NaN
+    there."""
     from rnncourse.ops.linear_attention import kernel
 
     launch = kernel.linear_attention_fwd_kernel
@@ -248,8 +255,9 @@ def test_triton_path_is_recorded_and_float64_refused():
     ],
 )
 def test_kernels_compile_for_t4_and_h100(kernel, pointers, constexprs):
-    """float16 with a decay and states: what the interpreter cannot check, checked by the compiler (small blocks,
-    to compile quickly; float32 and bfloat16 and the 64 x 128 blocks of real runs compile too)."""
+    """float16 with a decay and states: what the interpreter cannot check, checked by
+    the compiler (small blocks, to compile quickly; float32 and bfloat16 and the
+    64 x 128 blocks of real runs compile too)."""
     states = ("log_decay_ptr", "s0_ptr", "st_ptr", "dst_ptr", "ds0_ptr", "dg_ptr")
     types = {
         **{p: "*fp16" for p in pointers},
@@ -273,10 +281,11 @@ def test_package_works_without_triton():
     lines = run_without_triton("""
         import torch
         from rnncourse.ops import linear_attention, last_path
-        o = linear_attention(torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 4))
+        q, k, v = torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 4)
+        o = linear_attention(q, k, v)
         print(last_path("linear_attention"), tuple(o.shape))
         try:
-            linear_attention(torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 3), torch.rand(1, 2, 5, 4), impl="triton")
+            linear_attention(q, k, v, impl="triton")
         except RuntimeError as err:
             print(err)
         """)
@@ -317,7 +326,8 @@ BAD = {
     "growth": (dict(log_decay=lambda x: -x), "must be <= 0 .* got a largest value of"),
     "state shape": (
         dict(initial_state=lambda x: x[..., :-1]),
-        "initial_state must have shape \\(B, H, K, V\\) = \\(2, 3, 5, 6\\), got \\(2, 3, 5, 5\\)",
+        "initial_state must have shape \\(B, H, K, V\\) = \\(2, 3, 5, 6\\), "
+        "got \\(2, 3, 5, 5\\)",
     ),
     "state dtype": (
         dict(initial_state=lambda x: x.half()),

@@ -21,7 +21,8 @@ IMPLS = ["loop", "parallel", pytest.param("triton", marks=needs_kernel)]
 
 
 def _inputs(B, T, D, dtype, with_h0=True, seed=0):
-    """a, b (B, T, D), h0 (B, D) or None, and an upstream gradient dh (B, T, D); |a| < 1."""
+    """a, b (B, T, D), h0 (B, D) or None, and an upstream gradient dh (B, T, D);
+    |a| < 1."""
     gen = torch.Generator().manual_seed(seed)
     real = dtype.to_real() if dtype.is_complex else dtype
 
@@ -51,7 +52,8 @@ def _inputs(B, T, D, dtype, with_h0=True, seed=0):
 
 
 def _forward_backward(fn, a, b, h0, dh):
-    """h = fn(a, b, h0) and the gradients of <dh, h> with respect to a, b (and h0 when given)."""
+    """h = fn(a, b, h0) and the gradients of <dh, h> with respect to a, b
+    (and h0 when given)."""
     leaves = [
         x.detach().requires_grad_() for x in (a, b) + ((h0,) if h0 is not None else ())
     ]
@@ -101,18 +103,16 @@ def test_complex_decay(impl, dtype, T):
 
 @needs_kernel
 def test_kernel_several_feature_blocks_and_bfloat16():
-    _compare(
-        "triton", *_inputs(2, 63, 40, torch.float32), torch.float32
-    )  # 40 features: two blocks of 32
+    # 40 features: two blocks of 32
+    _compare("triton", *_inputs(2, 63, 40, torch.float32), torch.float32)
     _compare("triton", *_inputs(1, 63, 3, torch.bfloat16), torch.bfloat16)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_non_contiguous_input(impl):
     a, b, h0, dh = _inputs(2, 20, 5, torch.float32)
-    strided = [
-        torch.stack([x, x], dim=-1)[..., 0] for x in (a, b, h0)
-    ]  # every other element of a buffer
+    # every other element of a buffer
+    strided = [torch.stack([x, x], dim=-1)[..., 0] for x in (a, b, h0)]
     assert not any(x.is_contiguous() for x in strided) and all(
         map(torch.equal, strided, (a, b, h0))
     )
@@ -121,7 +121,8 @@ def test_non_contiguous_input(impl):
 
 @needs_kernel
 def test_an_unwritten_element_fails(monkeypatch):
-    """The NaN fill at work: a launch that skips the last feature block leaves NaN there."""
+    """The NaN fill at work: a launch that skips the last feature block leaves NaN
+    there."""
     from rnncourse.ops.linear_scan import kernel
 
     launch = kernel._launch
@@ -178,7 +179,8 @@ def test_kernel_refuses_complex():
     ],
 )
 def test_kernels_compile_for_t4_and_h100(kernel, pointers):
-    """float16, with an initial state: what the interpreter cannot check, checked by the compiler."""
+    """float16, with an initial state: what the interpreter cannot check, checked by the
+    compiler."""
     types = {**{p: "*fp16" for p in pointers}, "T": "i32", "D": "i32"}
     lines = compile_for_gpus(
         "rnncourse.ops.linear_scan.kernel",

@@ -1,4 +1,5 @@
-"""wkv4: every implementation against the float64 stable loop, in values and gradients; large keys; the state.
+"""wkv4: every implementation against the float64 stable loop, in values and gradients;
+large keys; the state.
 
 The Triton kernel runs in Triton's interpreter on the CPU (tests/conftest.py sets
 TRITON_INTERPRET=1), one token per step, so its tests keep to short sequences; its
@@ -16,14 +17,16 @@ from ._compile import compile_for_gpus
 from ._device import DEVICE, needs_kernel, run_without_triton
 
 IMPLS = ["naive", "parallel", "loop", pytest.param("triton", marks=needs_kernel)]
-# float32 holds an exponent near 1000 only to about 6e-5 (its spacing there), and the running maximum is
-# rounded once per step: with |k| up to 1000 the error grows to a few 1e-4 after 63 steps.
+# float32 holds an exponent near 1000 only to about 6e-5 (its spacing there), and the
+# running maximum is rounded once per step: with |k| up to 1000 the error grows to a few
+# 1e-4 after 63 steps.
 LARGE_K_TOLERANCE = 2e-3
 
 
 def _inputs(B, T, C, dtype, k_scale=1.0, seed=0):
-    """w (C,) in (0.05, 2), u (C,), k, v (B, T, C) and an upstream gradient; k uniform in [-k_scale, k_scale]
-    when k_scale > 10, standard normal times k_scale otherwise."""
+    """w (C,) in (0.05, 2), u (C,), k, v (B, T, C) and an upstream gradient; k
+    uniform in [-k_scale, k_scale] when k_scale > 10, standard normal times k_scale
+    otherwise."""
     gen = torch.Generator().manual_seed(seed)
     w = 0.05 + 1.95 * torch.rand(C, generator=gen, dtype=torch.float64)
     u = torch.randn(C, generator=gen, dtype=torch.float64)
@@ -38,9 +41,8 @@ def _inputs(B, T, C, dtype, k_scale=1.0, seed=0):
 def _forward_backward(fn, w, u, k, v, dy):
     leaves = [x.detach().requires_grad_() for x in (w, u, k, v)]
     y = fn(*leaves)
-    grads = torch.autograd.grad(
-        y, leaves, dy, allow_unused=True
-    )  # w is unused when T = 1
+    # w is unused when T = 1
+    grads = torch.autograd.grad(y, leaves, dy, allow_unused=True)
     return y, [torch.zeros_like(x) if g is None else g for x, g in zip(leaves, grads)]
 
 
@@ -81,7 +83,8 @@ def test_matches_float64_loop(impl, dtype, T):
     "impl", ["parallel", "loop", pytest.param("triton", marks=needs_kernel)]
 )
 def test_large_keys_stay_finite_and_accurate(impl):
-    """|k| up to 1000 in float32: e^k overflows at 88, the running maximum keeps everything finite."""
+    """|k| up to 1000 in float32: e^k overflows at 88, the running maximum keeps
+    everything finite."""
     inputs = _inputs(2, 63, 5, torch.float32, k_scale=1000.0, seed=7)
     assert inputs[2].abs().max() > 990
     _compare(impl, inputs, torch.float32, tolerance=LARGE_K_TOLERANCE)
@@ -96,7 +99,8 @@ def test_the_formula_as_written_overflows_for_large_keys():
 
 @pytest.mark.parametrize("impl", IMPLS)
 def test_two_pieces_equal_one_pass(impl):
-    """The state carried between calls: 25 + 15 tokens give the outputs of 40, token by token too."""
+    """The state carried between calls: 25 + 15 tokens give the outputs of 40, token by
+    token too."""
     w, u, k, v, _ = _inputs(2, 40, 6, torch.float32, k_scale=3.0, seed=1)
     y, state = wkv4(w, u, k, v, output_final_state=True, impl=impl)
     y1, s1 = wkv4(w, u, k[:, :25], v[:, :25], output_final_state=True, impl=impl)
@@ -132,7 +136,8 @@ def test_two_pieces_equal_one_pass(impl):
 
 
 def test_state_through_the_loop_is_differentiable():
-    """The PyTorch forms carry gradients through the state (the kernel carries values only)."""
+    """The PyTorch forms carry gradients through the state (the kernel carries values
+    only)."""
     w, u, k, v, _ = _inputs(1, 10, 3, torch.float64)
     _, s1 = wkv4(w, u, k[:, :5], v[:, :5], output_final_state=True, impl="loop")
     s1 = WKV4State(*(x.detach().requires_grad_() for x in s1))
@@ -153,15 +158,15 @@ def test_kernel_refuses_a_state_that_needs_gradients():
 
 @needs_kernel
 def test_kernel_several_channel_blocks_and_bfloat16():
-    _compare(
-        "triton", _inputs(1, 9, 130, torch.float32), torch.float32
-    )  # 130 channels: two blocks of 128
+    # 130 channels: two blocks of 128
+    _compare("triton", _inputs(1, 9, 130, torch.float32), torch.float32)
     _compare("triton", _inputs(1, 9, 4, torch.bfloat16), torch.bfloat16)
 
 
 @needs_kernel
 def test_an_unwritten_element_fails(monkeypatch):
-    """The NaN fill at work: a launch that skips the last channel block leaves NaN there."""
+    """The NaN fill at work: a launch that skips the last channel block leaves NaN
+    there."""
     from rnncourse.ops.wkv4 import kernel
 
     launch = kernel._launch
@@ -251,7 +256,8 @@ def test_package_works_without_triton():
     lines = run_without_triton("""
         import torch
         from rnncourse.ops import wkv4, last_path
-        y = wkv4(torch.rand(3) + 0.1, torch.rand(3), torch.rand(1, 5, 3), torch.rand(1, 5, 3))
+        k, v = torch.rand(1, 5, 3), torch.rand(1, 5, 3)
+        y = wkv4(torch.rand(3) + 0.1, torch.rand(3), k, v)
         print(last_path("wkv4"), tuple(y.shape))
         """)
     assert lines == ["reference:loop (1, 5, 3)"]

@@ -1,15 +1,18 @@
-"""Causal linear attention with a decay per head: linear attention, RetNet's retention and their state.
+"""Causal linear attention with a decay per head: linear attention, RetNet's retention
+and their state.
 
-    o_t = sum_{s <= t} gamma^(t-s) (q_t . k_s) v_s,    S_t = gamma S_(t-1) + k_t v_t^T,    o_t = S_t^T q_t
+    o_t = sum_{s <= t} gamma^(t-s) (q_t . k_s) v_s,
+    S_t = gamma S_(t-1) + k_t v_t^T,    o_t = S_t^T q_t
 
 Four implementations, each importable on its own so a notebook can ``show()`` it:
 
 - ``linear_attention_parallel`` (``impl="parallel"``): the masked T x T form;
-- ``linear_attention_recurrent`` (``impl="recurrent"``): the state loop, one step per token;
-- ``linear_attention_chunk`` (``impl="chunk"``): chunks of ``chunk_size`` steps, parallel inside
-  and recurrent across, the fastest form on the CPU for long sequences;
-- ``linear_attention_triton`` (``impl="triton"``): the chunkwise form as a Triton kernel with its
-  backward (float16, bfloat16, float32); importing it imports triton.
+- ``linear_attention_recurrent`` (``impl="recurrent"``): the state loop, one step per
+  token;
+- ``linear_attention_chunk`` (``impl="chunk"``): chunks of ``chunk_size`` steps,
+  parallel inside and recurrent across, the fastest form on the CPU for long sequences;
+- ``linear_attention_triton`` (``impl="triton"``): the chunkwise form as a Triton
+  kernel with its backward (float16, bfloat16, float32); importing it imports triton.
 """
 
 from __future__ import annotations
@@ -17,8 +20,15 @@ from __future__ import annotations
 import torch
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import (
+    check_device_of,
+    check_dtype_of,
+    check_floating,
+    check_state_dtype,
+    check_steps,
+    check_tensors,
+)
 from rnncourse.ops.linear_attention.reference import (
-    compute_dtype,
     linear_attention_chunk,
     linear_attention_parallel,
     linear_attention_recurrent,
@@ -45,23 +55,30 @@ def linear_attention(
     impl: str = "auto",
     chunk_size: int = 64,
 ):
-    """o_t = sum_{s <= t} gamma^(t-s) (q_t . k_s) v_s for every batch element and head; no scaling, no normaliser.
+    """o_t = sum_{s <= t} gamma^(t-s) (q_t . k_s) v_s for every batch element and head;
+    no scaling, no normaliser.
 
     Args:
 
         - q, k: (B, H, T, K) queries and keys.
         - v: (B, H, T, V) values; q, k and v share dtype and device.
-        - log_decay: (H,) log gamma <= 0 per head (RetNet's decay), or None for gamma = 1 (plain linear attention).
-        - initial_state: (B, H, K, V) the state S_0 carried in from an earlier piece of the sequence, or None for
-          zeros; in the computing dtype (float32 for float16/bfloat16 inputs, else the inputs' dtype).
-        - output_final_state: also return S_T, to pass as ``initial_state`` with the next piece.
-        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"chunk"``),
-          ``"parallel"``, ``"recurrent"``, ``"chunk"`` or ``"triton"``.
-        - chunk_size: steps per chunk of the chunkwise forms (the kernel needs a power of two >= 16).
+        - log_decay: (H,) log gamma <= 0 per head (RetNet's decay), or None for
+          gamma = 1 (plain linear attention).
+        - initial_state: (B, H, K, V) the state S_0 carried in from an earlier piece of
+          the sequence, or None for zeros; in the computing dtype (float32 for
+          float16/bfloat16 inputs, else the inputs' dtype).
+        - output_final_state: also return S_T, to pass as ``initial_state`` with the
+          next piece.
+        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is
+          installed, else ``"chunk"``), ``"parallel"``, ``"recurrent"``, ``"chunk"`` or
+          ``"triton"``.
+        - chunk_size: steps per chunk of the chunkwise forms (the kernel needs a power
+          of two >= 16).
 
     Returns:
-        o (B, H, T, V) in the inputs' dtype, and with ``output_final_state`` the pair (o, S_T), S_T of shape
-        (B, H, K, V) in the computing dtype. ``rnncourse.ops.last_path("linear_attention")`` says what ran.
+        o (B, H, T, V) in the inputs' dtype, and with ``output_final_state`` the pair
+        (o, S_T), S_T of shape (B, H, K, V) in the computing dtype.
+        ``rnncourse.ops.last_path("linear_attention")`` says what ran.
     """
     _check_inputs(q, k, v, log_decay, initial_state, chunk_size)
     impl = backend.choose(
@@ -84,87 +101,55 @@ def linear_attention(
 
 
 def _check_inputs(q, k, v, log_decay, initial_state, chunk_size) -> None:
-    for name, x in (
-        ("q", q),
-        ("k", k),
-        ("v", v),
-        ("log_decay", log_decay),
-        ("initial_state", initial_state),
-    ):
-        if x is not None and not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"linear_attention: {name} must be a torch.Tensor, got {type(x).__name__}"
-            )
+    op = "linear_attention"
+    inputs = dict(q=q, k=k, v=v, log_decay=log_decay, initial_state=initial_state)
+    check_tensors(op, inputs)
     if q.dim() != 4:
         raise ValueError(
-            f"linear_attention: q must have shape (B, H, T, K), got a {q.dim()}-D tensor of shape "
+            f"{op}: q must have shape (B, H, T, K), got a {q.dim()}-D tensor of shape "
             f"{tuple(q.shape)}"
         )
     B, H, T, K = q.shape
     if k.shape != q.shape:
         raise ValueError(
-            f"linear_attention: k must have the shape of q, (B, H, T, K) = {tuple(q.shape)}, "
+            f"{op}: k must have the shape of q, (B, H, T, K) = {tuple(q.shape)}, "
             f"got {tuple(k.shape)}"
         )
     if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
         raise ValueError(
-            f"linear_attention: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), got {tuple(v.shape)}"
+            f"{op}: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), "
+            f"got {tuple(v.shape)}"
         )
-    if T == 0:
-        raise ValueError(
-            f"linear_attention: empty sequence (q of shape {tuple(q.shape)}): expected T >= 1 time steps"
-        )
-    if not q.is_floating_point():
-        raise ValueError(
-            f"linear_attention: q, k and v must be floating-point tensors, got {q.dtype} "
-            f"(convert with .float())"
-        )
-    for name, x in (("k", k), ("v", v)):
-        if x.dtype != q.dtype:
-            raise ValueError(
-                f"linear_attention: {name} must have the dtype of q, {q.dtype}, got {x.dtype}"
-            )
-    for name, x in (
-        ("k", k),
-        ("v", v),
-        ("log_decay", log_decay),
-        ("initial_state", initial_state),
-    ):
-        if x is not None and x.device != q.device:
-            raise ValueError(
-                f"linear_attention: {name} must be on the device of q, {q.device}, got {x.device}"
-            )
+    check_steps(op, "q", q, dim=2)
+    check_floating(op, "q, k and v", q)
+    check_dtype_of(op, "q", q, {"k": k, "v": v})
+    check_device_of(op, "q", q, inputs)
     if log_decay is not None:
         if tuple(log_decay.shape) != (H,) or not log_decay.is_floating_point():
             raise ValueError(
-                f"linear_attention: log_decay must be a floating-point tensor of shape (H,) = ({H},), "
-                f"got {log_decay.dtype} of shape {tuple(log_decay.shape)}"
+                f"{op}: log_decay must be a floating-point tensor of shape (H,) = "
+                f"({H},), got {log_decay.dtype} of shape {tuple(log_decay.shape)}"
             )
         if (log_decay > 0).any():
             raise ValueError(
-                f"linear_attention: log_decay holds log gamma and must be <= 0 (a decay gamma <= 1), "
-                f"got a largest value of {log_decay.max().item():.3g}"
+                f"{op}: log_decay holds log gamma and must be <= 0 (a decay "
+                f"gamma <= 1), got a largest value of {log_decay.max().item():.3g}"
             )
     if initial_state is not None:
         expected = (B, H, K, v.shape[-1])
         if tuple(initial_state.shape) != expected:
             raise ValueError(
-                f"linear_attention: initial_state must have shape (B, H, K, V) = {expected}, "
+                f"{op}: initial_state must have shape (B, H, K, V) = {expected}, "
                 f"got {tuple(initial_state.shape)}"
             )
-        if initial_state.dtype != compute_dtype(q.dtype):
-            raise ValueError(
-                f"linear_attention: initial_state must have dtype {compute_dtype(q.dtype)} (the state "
-                f"is kept in float32 for half-precision inputs), got {initial_state.dtype}"
-            )
+        check_state_dtype(op, "initial_state", initial_state, q.dtype)
     if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(
-            f"linear_attention: chunk_size must be a positive int, got {chunk_size!r}"
-        )
+        raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
 
 
 def __getattr__(name: str):
-    # `from rnncourse.ops.linear_attention import linear_attention_triton` imports triton then, and only then
+    # `from rnncourse.ops.linear_attention import linear_attention_triton` imports
+    # triton then, and only then
     if name == "linear_attention_triton":
         from rnncourse.ops.linear_attention.kernel import linear_attention_triton
 

@@ -1,4 +1,5 @@
-"""Chunkwise causal linear attention with a decay per head as Triton kernels, forward and backward.
+"""Chunkwise causal linear attention with a decay per head as Triton kernels, forward
+and backward.
 
 float16, bfloat16 and float32; float64 goes to the PyTorch forms in ``reference.py``.
 Matrix products take their operands in the inputs' dtype (float32 ones in full
@@ -8,8 +9,10 @@ Forward design: one program per (block of BV value columns, batch element and he
 It walks along time in chunks of CHUNK steps (a power of two >= 16, so that tl.dot
 gets tiles of at least 16 x 16), holding the state S (K x BV) in registers:
 
-    O_c = (Q_c K_c^T ⊙ D) V_c + (Q_c ⊙ gamma^(i+1)) S           inside the chunk, then from the past
-    S   = gamma^L S + (K_c ⊙ gamma^(L-1-j))^T V_c                the state after the chunk's L steps
+    O_c = (Q_c K_c^T ⊙ D) V_c + (Q_c ⊙ gamma^(i+1)) S    inside the chunk, then from
+                                                          the past
+    S   = gamma^L S + (K_c ⊙ gamma^(L-1-j))^T V_c         the state after the chunk's
+                                                          L steps
 
 (Sun et al. 2023, eq. 7), D_ij = gamma^(i-j) for j <= i and 0 above. K and V are
 padded to powers of two >= 16 with masked loads (zeros), and so is the last chunk:
@@ -25,7 +28,7 @@ and a backward sweep carries dS, the gradient of the state after the chunk
 
     dK_c = (dO_c V_c^T ⊙ D)^T Q_c + (V_c dS^T) ⊙ gamma^(L-1-j)
     dV_c = (Q_c K_c^T ⊙ D)^T dO_c + (K_c dS) ⊙ gamma^(L-1-j)
-    dS   = gamma^L dS + (Q_c ⊙ gamma^(i+1))^T dO_c               (after the first chunk: dS_0)
+    dS   = gamma^L dS + (Q_c ⊙ gamma^(i+1))^T dO_c     (after the first chunk: dS_0)
 
 The gradient of log gamma (only when asked for): every term of the output carries a
 power gamma^n, and d/d log gamma multiplies it by n, the age of its source. The forward
@@ -47,9 +50,7 @@ import triton
 import triton.language as tl
 
 from rnncourse.ops import backend
-from rnncourse.ops.linear_attention.reference import compute_dtype
-
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+from rnncourse.ops._checks import KERNEL_DTYPES, check_kernel_can_run, compute_dtype
 
 
 @triton.jit
@@ -104,9 +105,8 @@ def linear_attention_fwd_kernel(
     else:
         S = tl.zeros([BK, BV], dtype=tl.float32)
     D = _decay_inside(i, g)
-    decay_q = tl.exp(
-        (i + 1).to(tl.float32) * g
-    )  # gamma^(i+1): from the state before the chunk to row i
+    # gamma^(i+1): from the state before the chunk to row i
+    decay_q = tl.exp((i + 1).to(tl.float32) * g)
     for t0 in range(0, T, CHUNK):
         t = t0 + i
         L = tl.minimum(T - t0, CHUNK)
@@ -119,9 +119,8 @@ def linear_attention_fwd_kernel(
         q = tl.load(q_ptr + rows_k, mask=mask_k, other=0.0)
         k = tl.load(k_ptr + rows_k, mask=mask_k, other=0.0)
         v = tl.load(v_ptr + rows_v, mask=mask_v, other=0.0)
-        A = (
-            tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision="ieee") * D
-        )  # Q K^T ⊙ D
+        # Q K^T ⊙ D
+        A = tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision="ieee") * D
         o = tl.dot(A.to(DOT), v.to(DOT), input_precision="ieee")
         o += tl.dot(
             (q.to(tl.float32) * decay_q[:, None]).to(DOT),
@@ -180,9 +179,8 @@ def linear_attention_bwd_kernel(
         S = tl.load(s0_ptr + state, mask=state_ok, other=0.0).to(tl.float32)
     else:
         S = tl.zeros([BK, BV], dtype=tl.float32)
-    S_age = tl.zeros(
-        [BK, BV], dtype=tl.float32
-    )  # S': the state's terms weighted by their age
+    # S': the state's terms weighted by their age
+    S_age = tl.zeros([BK, BV], dtype=tl.float32)
     dg = 0.0
     for t0 in range(0, T, CHUNK):
         t = t0 + i
@@ -196,12 +194,10 @@ def linear_attention_bwd_kernel(
         k = tl.load(k_ptr + rows_k, mask=mask_k, other=0.0)
         v = tl.load(v_ptr + rows_v, mask=mask_v, other=0.0)
         do = tl.load(do_ptr + rows_v, mask=mask_v, other=0.0)
-        dA = (
-            tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision="ieee") * D
-        )  # dO V^T ⊙ D
-        dS_q = tl.dot(
-            do.to(DOT), tl.trans(S.to(DOT)), input_precision="ieee"
-        )  # row i: S do_i
+        # dO V^T ⊙ D
+        dA = tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision="ieee") * D
+        # row i: S do_i
+        dS_q = tl.dot(do.to(DOT), tl.trans(S.to(DOT)), input_precision="ieee")
         dq = (
             tl.dot(dA.to(DOT), k.to(DOT), input_precision="ieee")
             + dS_q * decay_q[:, None]
@@ -229,7 +225,8 @@ def linear_attention_bwd_kernel(
         S = S * tl.exp(L.to(tl.float32) * g) + tl.dot(
             tl.trans(k_to_end), v.to(DOT), input_precision="ieee"
         )
-    # backward sweep over the chunks, last first, carrying dS (the gradient of the state after the chunk)
+    # backward sweep over the chunks, last first, carrying dS (the gradient of the state
+    # after the chunk)
     if HAS_DST:
         dS = tl.load(dst_ptr + state, mask=state_ok, other=0.0).to(tl.float32)
     else:
@@ -269,21 +266,15 @@ def linear_attention_bwd_kernel(
 
 
 def _launch(q: torch.Tensor, V: int, chunk_size: int) -> dict:
-    """Block sizes: K and V padded to powers of two >= 16; the chunk no longer than the sequence needs."""
+    """Block sizes: K and V padded to powers of two >= 16; the chunk no longer than the
+    sequence needs; the products' dtype."""
     T, K = q.shape[2], q.shape[3]
     block_k, block_v = (
         max(16, triton.next_power_of_2(K)),
         max(16, triton.next_power_of_2(V)),
     )
     chunk = min(chunk_size, max(16, triton.next_power_of_2(T)))
-    # bfloat16 products in float32 under the interpreter, which cannot multiply bfloat16 matrices
-    interpreted = not q.is_cuda
-    dot = {
-        torch.float16: tl.float16,
-        torch.float32: tl.float32,
-        torch.bfloat16: tl.float32 if interpreted else tl.bfloat16,
-    }[q.dtype]
-    return dict(DOT=dot, CHUNK=chunk, BK=block_k, BV=block_v)
+    return dict(DOT=backend.dot_dtype(q), CHUNK=chunk, BK=block_k, BV=block_v)
 
 
 class LinearAttention(torch.autograd.Function):
@@ -294,9 +285,8 @@ class LinearAttention(torch.autograd.Function):
         B, H, T, K = q.shape
         V = v.shape[-1]
         meta = _launch(q, V, chunk_size)
-        fwd_v = min(
-            meta["BV"], 64
-        )  # forward programs split the value columns into blocks of 64
+        # forward programs split the value columns into blocks of 64
+        fwd_v = min(meta["BV"], 64)
         o = backend.output_buffer((B, H, T, V), q)
         state_like = torch.empty(0, dtype=compute_dtype(q.dtype), device=q.device)
         ST = backend.output_buffer((B, H, K, V), state_like)
@@ -365,27 +355,20 @@ class LinearAttention(torch.autograd.Function):
             **meta,
             num_warps=num_warps,
         )
-        dlog_decay = (
-            dg.sum(0).to(log_decay.dtype) if decay_grad else None
-        )  # summed over the batch
+        # summed over the batch
+        dlog_decay = dg.sum(0).to(log_decay.dtype) if decay_grad else None
         return dq, dk, dv, dlog_decay, dS0, None
 
 
 def linear_attention_triton(q, k, v, log_decay=None, initial_state=None, chunk_size=64):
-    """The Triton kernels, differentiable (log_decay included). Shapes as ``linear_attention``; returns (o, S_T)."""
-    if q.dtype not in _DTYPES:
-        raise ValueError(
-            f"linear_attention: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, "
-            f"got {q.dtype}; use impl='chunk'"
-        )
+    """The Triton kernels, differentiable (log_decay included). Shapes as
+    ``linear_attention``; returns (o, S_T)."""
     if chunk_size < 16 or chunk_size & (chunk_size - 1):
         raise ValueError(
-            f"linear_attention: the Triton kernel needs chunk_size a power of two >= 16, got {chunk_size}"
+            f"linear_attention: the Triton kernel needs chunk_size a power of two "
+            f">= 16, got {chunk_size}"
         )
-    if (
-        not q.is_cuda and backend.interpreter_problem()
-    ):  # the kernels loop over chunks to a run-time bound
-        raise RuntimeError(f"linear_attention: {backend.interpreter_problem()}")
+    check_kernel_can_run("linear_attention", q, KERNEL_DTYPES, instead="chunk")
     # the kernels address memory as contiguous (B, H, T, K) and (B, H, K, V) arrays
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     log_decay = None if log_decay is None else log_decay.contiguous()

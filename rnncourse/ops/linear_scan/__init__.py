@@ -1,4 +1,5 @@
-"""The linear recurrence h_t = a_t * h_{t-1} + b_t, the op beneath linear RNNs and state-space models.
+"""The linear recurrence h_t = a_t * h_{t-1} + b_t, the op beneath linear RNNs and
+state-space models.
 
 Three implementations, each importable on its own so a notebook can ``show()`` it:
 
@@ -14,6 +15,13 @@ from __future__ import annotations
 import torch
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import (
+    check_device_of,
+    check_dtype_of,
+    check_floating,
+    check_steps,
+    check_tensors,
+)
 from rnncourse.ops.linear_scan.reference import linear_scan_loop, linear_scan_parallel
 
 __all__ = [
@@ -33,15 +41,16 @@ def linear_scan(
 
     Args:
 
-        - a: (B, T, D) the decay (gate, or the diagonal of the state matrix), real or complex.
+        - a: (B, T, D) the decay (gate, or the diagonal of the state matrix), real or
+          complex.
         - b: (B, T, D) the input, same dtype and device as ``a``.
         - h0: (B, D) the initial state, or None for zeros.
-        - impl: ``"auto"`` (the Triton kernel for real CUDA tensors when triton is installed,
-          else ``"parallel"``), ``"loop"``, ``"parallel"`` or ``"triton"``.
+        - impl: ``"auto"`` (the Triton kernel for real CUDA tensors when triton is
+          installed, else ``"parallel"``), ``"loop"``, ``"parallel"`` or ``"triton"``.
 
     Returns:
-        h: (B, T, D), h[:, t] the state after step t. ``rnncourse.ops.last_path("linear_scan")``
-        says which implementation ran.
+        h: (B, T, D), h[:, t] the state after step t.
+        ``rnncourse.ops.last_path("linear_scan")`` says which implementation ran.
     """
     _check_inputs(a, b, h0)
     if impl == "auto" and a.is_complex():
@@ -59,46 +68,33 @@ def linear_scan(
 
 
 def _check_inputs(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> None:
-    for name, x in (("a", a), ("b", b), ("h0", h0)):
-        if x is not None and not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"linear_scan: {name} must be a torch.Tensor, got {type(x).__name__}"
-            )
+    op = "linear_scan"
+    check_tensors(op, {"a": a, "b": b, "h0": h0})
     if a.dim() != 3:
         raise ValueError(
-            f"linear_scan: a must have shape (B, T, D), got a {a.dim()}-D tensor of shape {tuple(a.shape)}"
+            f"{op}: a must have shape (B, T, D), got a {a.dim()}-D tensor of shape "
+            f"{tuple(a.shape)}"
         )
     if b.shape != a.shape:
         raise ValueError(
-            f"linear_scan: b must have the shape of a, (B, T, D) = {tuple(a.shape)}, got {tuple(b.shape)}"
+            f"{op}: b must have the shape of a, (B, T, D) = {tuple(a.shape)}, "
+            f"got {tuple(b.shape)}"
         )
-    if a.shape[1] == 0:
-        raise ValueError(
-            f"linear_scan: empty sequence (shape {tuple(a.shape)}): expected T >= 1 time steps"
-        )
-    if not (a.is_floating_point() or a.is_complex()):
-        raise ValueError(
-            f"linear_scan: a and b must be floating-point or complex tensors, got {a.dtype} "
-            f"(convert with .float())"
-        )
-    expected = [("b", b)] + ([("h0", h0)] if h0 is not None else [])
-    for name, x in expected:
-        if x.dtype != a.dtype:
-            raise ValueError(
-                f"linear_scan: {name} must have the dtype of a, {a.dtype}, got {x.dtype}"
-            )
-        if x.device != a.device:
-            raise ValueError(
-                f"linear_scan: {name} must be on the device of a, {a.device}, got {x.device}"
-            )
+    check_steps(op, "a", a, dim=1)
+    check_floating(op, "a and b", a, complex_ok=True)
+    given = {"b": b} if h0 is None else {"b": b, "h0": h0}
+    check_dtype_of(op, "a", a, given)
+    check_device_of(op, "a", a, given)
     if h0 is not None and tuple(h0.shape) != (a.shape[0], a.shape[2]):
         raise ValueError(
-            f"linear_scan: h0 must have shape (B, D) = {(a.shape[0], a.shape[2])}, got {tuple(h0.shape)}"
+            f"{op}: h0 must have shape (B, D) = {(a.shape[0], a.shape[2])}, "
+            f"got {tuple(h0.shape)}"
         )
 
 
 def __getattr__(name: str):
-    # `from rnncourse.ops.linear_scan import linear_scan_triton` imports triton then, and only then
+    # `from rnncourse.ops.linear_scan import linear_scan_triton` imports triton then,
+    # and only then
     if name == "linear_scan_triton":
         from rnncourse.ops.linear_scan.kernel import linear_scan_triton
 

@@ -30,13 +30,15 @@ import triton
 import triton.language as tl
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import KERNEL_DTYPES, check_kernel_can_run
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_DTYPES = (*KERNEL_DTYPES, torch.float64)
 
 
 @triton.jit
 def _combine(a1, b1, a2, b2):
-    # (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2): the step h -> a1 h + b1, then h -> a2 h + b2
+    # (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2): the step h -> a1 h + b1, then
+    # h -> a2 h + b2
     return a1 * a2, a2 * b1 + b2
 
 
@@ -69,15 +71,14 @@ def linear_scan_fwd_kernel(
         t = t0 + rows
         offs = (seq * T + t[:, None]) * D + d[None, :]
         mask = (t[:, None] < T) & (d[None, :] < D)
-        # steps past the end are the identity (a = 1, b = 0), so the last row is the state to carry on
+        # steps past the end are the identity (a = 1, b = 0), so the last row is the
+        # state to carry on
         a = tl.load(a_ptr + offs, mask=mask, other=1.0).to(ACC)
         b = tl.load(b_ptr + offs, mask=mask, other=0.0).to(ACC)
-        a_in, b_in = tl.associative_scan(
-            (a, b), 0, _combine
-        )  # the chunk's steps composed from its start
-        h_chunk = (
-            a_in * h[None, :] + b_in
-        )  # h_t = (a_t ... a_t0) h_{t0-1} + (the chunk's inputs up to t)
+        # the chunk's steps composed from its start
+        a_in, b_in = tl.associative_scan((a, b), 0, _combine)
+        # h_t = (a_t ... a_t0) h_{t0-1} + (the chunk's inputs up to t)
+        h_chunk = a_in * h[None, :] + b_in
         tl.store(h_ptr + offs, h_chunk.to(h_ptr.dtype.element_ty), mask=mask)
         h = _last_row(h_chunk, rows, CHUNK_T)
 
@@ -106,9 +107,8 @@ def linear_scan_bwd_kernel(
         h0 = tl.load(h0_ptr + seq * D + d, mask=d < D, other=0.0).to(ACC)
     g = tl.zeros([BLOCK_D], dtype=ACC)
     for t0 in range(0, T, CHUNK_T):
-        t = (
-            T - 1 - t0 - rows
-        )  # row r of the tile holds time T-1-t0-r: the tile runs backwards in time
+        # row r of the tile holds time T-1-t0-r: the tile runs backwards in time
+        t = T - 1 - t0 - rows
         offs = (seq * T + t[:, None]) * D + d[None, :]
         ok = (t[:, None] >= 0) & d_ok
         # g_t = a_{t+1} g_{t+1} + dh_t; steps before the start are the identity (1, 0)
@@ -124,24 +124,21 @@ def linear_scan_bwd_kernel(
         )
         if HAS_H0:
             h_prev = tl.where(t[:, None] == 0, h0[None, :], h_prev)
-        tl.store(
-            db_ptr + offs, g_chunk.to(db_ptr.dtype.element_ty), mask=ok
-        )  # db_t = g_t
-        tl.store(
-            da_ptr + offs, (g_chunk * h_prev).to(da_ptr.dtype.element_ty), mask=ok
-        )  # da_t = g_t h_{t-1}
+        # db_t = g_t
+        tl.store(db_ptr + offs, g_chunk.to(db_ptr.dtype.element_ty), mask=ok)
+        # da_t = g_t h_{t-1}
+        tl.store(da_ptr + offs, (g_chunk * h_prev).to(da_ptr.dtype.element_ty), mask=ok)
         g = _last_row(g_chunk, rows, CHUNK_T)
     if HAS_H0:
         a_first = tl.load(a_ptr + seq * T * D + d, mask=d < D, other=0.0).to(ACC)
-        tl.store(
-            dh0_ptr + seq * D + d,
-            (a_first * g).to(dh0_ptr.dtype.element_ty),
-            mask=d < D,
-        )  # dh0 = a_1 g_1
+        # dh0 = a_1 g_1
+        dh0 = (a_first * g).to(dh0_ptr.dtype.element_ty)
+        tl.store(dh0_ptr + seq * D + d, dh0, mask=d < D)
 
 
 def _launch(B: int, T: int, D: int, dtype: torch.dtype) -> dict:
-    """Grid and block sizes: BLOCK_D features per program (coalesced), CHUNK_T steps per tile."""
+    """Grid and block sizes: BLOCK_D features per program (coalesced), CHUNK_T steps
+    per tile."""
     block_d = min(triton.next_power_of_2(D), 32)
     chunk_t = min(triton.next_power_of_2(T), 64)
     acc = tl.float64 if dtype == torch.float64 else tl.float32
@@ -152,7 +149,8 @@ def _launch(B: int, T: int, D: int, dtype: torch.dtype) -> dict:
 
 
 class LinearScan(torch.autograd.Function):
-    """h = linear_scan(a, b, h0) with the Triton kernels; a, b (B, T, D), h0 (B, D) or None."""
+    """h = linear_scan(a, b, h0) with the Triton kernels; a, b (B, T, D), h0 (B, D) or
+    None."""
 
     @staticmethod
     def forward(ctx, a, b, h0):
@@ -191,16 +189,11 @@ class LinearScan(torch.autograd.Function):
 def linear_scan_triton(
     a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The Triton kernel, differentiable. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D); real dtypes only."""
-    if a.dtype not in _DTYPES:
-        raise ValueError(
-            f"linear_scan: the Triton kernel takes real {[str(t) for t in _DTYPES]} tensors, "
-            f"got {a.dtype}; use impl='parallel' (complex included)"
-        )
-    if (
-        not a.is_cuda and backend.interpreter_problem()
-    ):  # the kernels loop over time to a run-time bound
-        raise RuntimeError(f"linear_scan: {backend.interpreter_problem()}")
+    """The Triton kernel, differentiable; real dtypes only.
+
+    a, b (B, T, D), h0 (B, D) or None -> h (B, T, D).
+    """
+    check_kernel_can_run("linear_scan", a, _DTYPES, instead="parallel")
     # the kernel addresses memory as a contiguous (B, T, D) array
     a, b = a.contiguous(), b.contiguous()
     h0 = None if h0 is None else h0.contiguous()

@@ -1,4 +1,5 @@
-"""The linear recurrence h_t = a_t * h_{t-1} + b_t in plain PyTorch: a loop, and a parallel scan.
+"""The linear recurrence h_t = a_t * h_{t-1} + b_t in plain PyTorch: a loop, and a
+parallel scan.
 
 Both take a and b of shape (B, T, D) and h0 of shape (B, D) (zeros when None) and
 return h of shape (B, T, D); they work for real and complex tensors and autograd
@@ -19,17 +20,21 @@ from __future__ import annotations
 
 import torch
 
-_HALF = (torch.float16, torch.bfloat16)
+from rnncourse.ops._checks import compute_dtype
 
 
 def linear_scan_loop(
     a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The reference: one step per time step. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D)."""
+    """The reference: one step per time step.
+
+    a, b (B, T, D), h0 (B, D) or None -> h (B, T, D).
+    """
     dtype = a.dtype
     a, b, h = _widen(a), _widen(b), _initial_state(a, b, h0)
     hs = []
-    # unbind, not a[:, t]: the backward of T indexings would write T full-size gradients
+    # unbind, not a[:, t]: the backward of T indexings would write T full-size
+    # gradients
     for a_t, b_t in zip(a.unbind(1), b.unbind(1)):
         h = a_t * h + b_t  # h_t = a_t h_{t-1} + b_t
         hs.append(h)
@@ -39,46 +44,51 @@ def linear_scan_loop(
 def linear_scan_parallel(
     a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The same recurrence in O(log T) vectorised steps. a, b (B, T, D), h0 (B, D) or None -> h (B, T, D)."""
+    """The same recurrence in O(log T) vectorised steps.
+
+    a, b (B, T, D), h0 (B, D) or None -> h (B, T, D).
+    """
     dtype = a.dtype
     a, b, h0 = _widen(a), _widen(b), _initial_state(a, b, h0)
-    # fold the initial state into the first input, h_1 = a_1 h0 + b_1, and scan from zero
+    # fold the initial state into the first input, h_1 = a_1 h0 + b_1, and scan from
+    # zero
     (a_1, _), (b_1, b_later) = _split_first(a), _split_first(b)
     return _scan(a, torch.cat([a_1 * h0[:, None] + b_1, b_later], dim=1)).to(dtype)
 
 
 def _scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Odd-even (Blelloch-style) scan from h_0 = 0: combine neighbours, solve half the length, fill in.
+    """Odd-even (Blelloch-style) scan from h_0 = 0: combine neighbours, solve half the
+    length, fill in.
 
     Each level halves T, so the recursion is log2(T) deep and the total work is O(T),
     against O(T log T) for the Hillis-Steele scan (measured slower on CPU). Steps are
     taken apart with unbind and split rather than strided indexing, whose backward
-    would write a zero tensor of the full size for every index. Positions count from 0 here.
+    would write a zero tensor of the full size for every index. Positions count from 0
+    here.
     """
     T = a.shape[1]
     if T == 1:
         return b
-    if (
-        T % 2 == 1
-    ):  # scan all but the last position, then take it: h_{T-1} = a_{T-1} h_{T-2} + b_{T-1}
+    if T % 2 == 1:
+        # scan all but the last position, then take it:
+        # h_{T-1} = a_{T-1} h_{T-2} + b_{T-1}
         (a, a_last), (b, b_last) = (
             a.split([T - 1, 1], dim=1),
             b.split([T - 1, 1], dim=1),
         )
         h = _scan(a, b)
         return torch.cat([h, a_last * h.split([T - 2, 1], dim=1)[1] + b_last], dim=1)
-    a_even, a_odd = a.unflatten(1, (T // 2, 2)).unbind(
-        2
-    )  # positions 0, 2, 4, ... and 1, 3, 5, ...
+    # positions 0, 2, 4, ... and 1, 3, 5, ...
+    a_even, a_odd = a.unflatten(1, (T // 2, 2)).unbind(2)
     b_even, b_odd = b.unflatten(1, (T // 2, 2)).unbind(2)
     # pair positions (2i, 2i+1) into one step: (a, b) o (a', b') = (a a', a' b + b')
     h_odd = _scan(a_even * a_odd, a_odd * b_even + b_odd)  # h at positions 1, 3, 5, ...
-    # the even positions follow from the state before them: h_2i = a_2i h_2i-1 + b_2i (h_0 = b_0)
+    # the even positions follow from the state before them:
+    # h_2i = a_2i h_2i-1 + b_2i (h_0 = b_0)
     (_, a_later), (b_first, b_later) = _split_first(a_even), _split_first(b_even)
     h_before, _ = h_odd.split([T // 2 - 1, 1], dim=1)
-    h_even = torch.cat(
-        [b_first, a_later * h_before + b_later], dim=1
-    )  # h at positions 0, 2, 4, ...
+    # h at positions 0, 2, 4, ...
+    h_even = torch.cat([b_first, a_later * h_before + b_later], dim=1)
     return torch.stack([h_even, h_odd], dim=2).flatten(1, 2)  # interleave
 
 
@@ -87,7 +97,7 @@ def _split_first(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _widen(x: torch.Tensor) -> torch.Tensor:
-    return x.float() if x.dtype in _HALF else x
+    return x.to(compute_dtype(x.dtype))
 
 
 def _initial_state(

@@ -1,13 +1,14 @@
-"""Softmax attention, o = softmax(scale Q K^T) V, four ways: the quadratic form, FlashAttention's tiles, a
-Triton kernel and PyTorch's own.
+"""Softmax attention, o = softmax(scale Q K^T) V, four ways: the quadratic form,
+FlashAttention's tiles, a Triton kernel and PyTorch's own.
 
-- ``attention_naive`` (``impl="naive"``): the full (T_q, T_k) score matrix, in the inputs' dtype;
-- ``attention_tiled`` (``impl="tiled"``): FlashAttention in readable PyTorch, blocks of keys and an
-  online softmax, forward and backward, never the full matrix;
-- ``attention_triton`` (``impl="triton"``): the same algorithm as Triton kernels, forward and backward
-  (float16, bfloat16, float32); importing it imports triton;
-- ``impl="sdpa"``: ``torch.nn.functional.scaled_dot_product_attention``, which picks its own
-  backend (FlashAttention-2 on recent GPUs, a blocked kernel on the CPU).
+- ``attention_naive`` (``impl="naive"``): the full (T_q, T_k) score matrix, in the
+  inputs' dtype;
+- ``attention_tiled`` (``impl="tiled"``): FlashAttention in readable PyTorch, blocks of
+  keys and an online softmax, forward and backward, never the full matrix;
+- ``attention_triton`` (``impl="triton"``): the same algorithm as Triton kernels,
+  forward and backward (float16, bfloat16, float32); importing it imports triton;
+- ``impl="sdpa"``: ``torch.nn.functional.scaled_dot_product_attention``, which picks
+  its own backend (FlashAttention-2 on recent GPUs, a blocked kernel on the CPU).
 """
 
 from __future__ import annotations
@@ -16,6 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import (
+    check_device_of,
+    check_dtype_of,
+    check_floating,
+    check_steps,
+    check_tensors,
+)
 from rnncourse.ops.softmax_attention.reference import (
     attention_naive,
     attention_tiled,
@@ -56,11 +64,13 @@ def softmax_attention(
         - k, v: (B, H, T_k, D) keys and values; q, k and v share dtype and device.
         - causal: query i sees keys j <= i only; needs T_q = T_k.
         - scale: the factor of the scores, 1/sqrt(D) when None.
-        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"sdpa"``),
-          ``"naive"``, ``"tiled"``, ``"triton"`` or ``"sdpa"``.
+        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is
+          installed, else ``"sdpa"``), ``"naive"``, ``"tiled"``, ``"triton"`` or
+          ``"sdpa"``.
 
     Returns:
-        o (B, H, T_q, D) in the inputs' dtype. ``rnncourse.ops.last_path("softmax_attention")`` says what ran.
+        o (B, H, T_q, D) in the inputs' dtype.
+        ``rnncourse.ops.last_path("softmax_attention")`` says what ran.
     """
     _check_inputs(q, k, v, causal, scale)
     impl = backend.choose(
@@ -76,57 +86,44 @@ def softmax_attention(
 
 
 def _check_inputs(q, k, v, causal, scale) -> None:
-    for name, x in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"attention: {name} must be a torch.Tensor, got {type(x).__name__}"
-            )
+    op = "softmax_attention"
+    check_tensors(op, {"q": q, "k": k, "v": v})
     if q.dim() != 4:
         raise ValueError(
-            f"attention: q must have shape (B, H, T_q, D), got a {q.dim()}-D tensor of shape "
-            f"{tuple(q.shape)}"
+            f"{op}: q must have shape (B, H, T_q, D), got a {q.dim()}-D tensor of "
+            f"shape {tuple(q.shape)}"
         )
     B, H, T_q, D = q.shape
     if k.dim() != 4 or k.shape[:2] != q.shape[:2] or k.shape[3] != D:
         raise ValueError(
-            f"attention: k must have shape (B, H, T_k, D) = ({B}, {H}, T_k, {D}), got {tuple(k.shape)}"
+            f"{op}: k must have shape (B, H, T_k, D) = ({B}, {H}, T_k, {D}), "
+            f"got {tuple(k.shape)}"
         )
     if v.shape != k.shape:
         raise ValueError(
-            f"attention: v must have the shape of k, (B, H, T_k, D) = {tuple(k.shape)}, "
+            f"{op}: v must have the shape of k, (B, H, T_k, D) = {tuple(k.shape)}, "
             f"got {tuple(v.shape)}"
         )
-    if T_q == 0 or k.shape[2] == 0:
-        raise ValueError(
-            f"attention: empty sequence (q of shape {tuple(q.shape)}, k of shape {tuple(k.shape)}): "
-            f"expected T_q >= 1 and T_k >= 1"
-        )
+    check_steps(op, "q", q, dim=2, T="T_q")
+    check_steps(op, "k", k, dim=2, T="T_k")
     if causal and k.shape[2] != T_q:
         raise ValueError(
-            f"attention: causal attention needs as many keys as queries, T_k = T_q = {T_q}, "
+            f"{op}: causal attention needs as many keys as queries, T_k = T_q = {T_q}, "
             f"got T_k = {k.shape[2]}"
         )
-    if not q.is_floating_point():
-        raise ValueError(
-            f"attention: q, k and v must be floating-point tensors, got {q.dtype} (convert with .float())"
-        )
-    for name, x in (("k", k), ("v", v)):
-        if x.dtype != q.dtype:
-            raise ValueError(
-                f"attention: {name} must have the dtype of q, {q.dtype}, got {x.dtype}"
-            )
-        if x.device != q.device:
-            raise ValueError(
-                f"attention: {name} must be on the device of q, {q.device}, got {x.device}"
-            )
+    check_floating(op, "q, k and v", q)
+    check_dtype_of(op, "q", q, {"k": k, "v": v})
+    check_device_of(op, "q", q, {"k": k, "v": v})
     if scale is not None and not (isinstance(scale, (int, float)) and scale > 0):
         raise ValueError(
-            f"attention: scale must be a positive number or None (for 1/sqrt(D)), got {scale!r}"
+            f"{op}: scale must be a positive number or None (for 1/sqrt(D)), "
+            f"got {scale!r}"
         )
 
 
 def __getattr__(name: str):
-    # `from rnncourse.ops.softmax_attention import attention_triton` imports triton then, and only then
+    # `from rnncourse.ops.softmax_attention import attention_triton` imports triton
+    # then, and only then
     if name == "attention_triton":
         from rnncourse.ops.softmax_attention.kernel import attention_triton
 

@@ -1,19 +1,20 @@
-"""FlashAttention as Triton kernels: the forward with an online softmax, and the backward from the saved
-log-sum-exp (Dao et al. 2022; the work partitioning of FlashAttention-2, Dao 2023).
+"""FlashAttention as Triton kernels: the forward with an online softmax, and the
+backward from the saved log-sum-exp (Dao et al. 2022; the work partitioning of
+FlashAttention-2, Dao 2023).
 
 float16, bfloat16 and float32; scores, softmax statistics and accumulators in float32.
 
-Forward, one program per (block of BLOCK_M queries, batch element and head): the block of
-Q stays in registers while blocks of BLOCK_N keys and values stream past; per query row
-it keeps the running maximum m, the running sum l and the unnormalised output acc
-(``reference.tiled_forward`` is the same loop in PyTorch). Exponentials are taken in base 2,
-exp(x) = 2^(x log2 e), with log2 e folded into the scale: one multiply fewer per score.
-It writes o and L = m + log l (natural log) for the backward.
+Forward, one program per (block of BLOCK_M queries, batch element and head): the block
+of Q stays in registers while blocks of BLOCK_N keys and values stream past; per query
+row it keeps the running maximum m, the running sum l and the unnormalised output acc
+(``reference.tiled_forward`` is the same loop in PyTorch). Exponentials are taken in
+base 2, exp(x) = 2^(x log2 e), with log2 e folded into the scale: one multiply fewer per
+score. It writes o and L = m + log l (natural log) for the backward.
 
 Backward, two kernels that need no atomics (``reference.tiled_backward``):
 
-- ``attention_bwd_dkdv_kernel``, one program per block of keys: K_j and V_j stay while the
-  blocks of queries stream past, dV_j += P^T dO_i and dK_j += scale dS^T Q_i;
+- ``attention_bwd_dkdv_kernel``, one program per block of keys: K_j and V_j stay while
+  the blocks of queries stream past, dV_j += P^T dO_i and dK_j += scale dS^T Q_i;
 - ``attention_bwd_dq_kernel``, one program per block of queries: dQ_i += scale dS K_j;
 
 with P_ij = exp(s_ij - L_i) recomputed from the scores and dS_ij = P_ij (dP_ij - D_i),
@@ -27,8 +28,8 @@ import triton
 import triton.language as tl
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import KERNEL_DTYPES, check_kernel_can_run
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 LOG2E = 1.4426950408889634  # log2(e): exp(x) = 2^(x log2 e)
 
 
@@ -59,14 +60,12 @@ def attention_fwd_kernel(
         mask=row_ok[:, None] & d_ok[None, :],
         other=0.0,
     )
-    m = tl.full(
-        [BLOCK_M], float("-inf"), dtype=tl.float32
-    )  # running maximum, in units of log2
+    # running maximum, in units of log2
+    m = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     l = tl.zeros([BLOCK_M], dtype=tl.float32)  # running sum of 2^(s - m)
     acc = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)  # running sum of 2^(s - m) v
-    end = (
-        tl.minimum((tl.program_id(0) + 1) * BLOCK_M, T_k) if CAUSAL else T_k
-    )  # causal: stop at the diagonal
+    # causal: stop at the diagonal
+    end = tl.minimum((tl.program_id(0) + 1) * BLOCK_M, T_k) if CAUSAL else T_k
     for j0 in range(0, end, BLOCK_N):
         cols = j0 + tl.arange(0, BLOCK_N)
         kv_mask = (cols[:, None] < T_k) & d_ok[None, :]
@@ -76,10 +75,11 @@ def attention_fwd_kernel(
         v = tl.load(
             v_ptr + (bh * T_k + cols[:, None]) * D + d[None, :], mask=kv_mask, other=0.0
         )
+        # s_ij log2 e
         s = (
             tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision=PRECISION)
             * scale_log2
-        )  # s_ij log2 e
+        )
         valid = cols[None, :] < T_k
         if CAUSAL:
             valid = valid & (cols[None, :] <= rows[:, None])
@@ -87,9 +87,8 @@ def attention_fwd_kernel(
         m_new = tl.maximum(m, tl.max(s, axis=1))  # m^(j) = max(m^(j-1), rowmax(S^(j)))
         p = tl.exp2(s - m_new[:, None])  # P~ = exp(S^(j) - m^(j))
         alpha = tl.exp2(m - m_new)  # e^(m^(j-1) - m^(j))
-        l = alpha * l + tl.sum(
-            p, axis=1
-        )  # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~)
+        # l^(j) = e^(m^(j-1) - m^(j)) l^(j-1) + rowsum(P~)
+        l = alpha * l + tl.sum(p, axis=1)
         acc = acc * alpha[:, None] + tl.dot(
             p.to(DOT), v.to(DOT), input_precision=PRECISION
         )
@@ -100,9 +99,10 @@ def attention_fwd_kernel(
         o.to(o_ptr.dtype.element_ty),
         mask=row_ok[:, None] & d_ok[None, :],
     )
+    # L = (m + log2 l) ln 2
     tl.store(
         lse_ptr + bh * T_q + rows, (m + tl.log2(l)) * 0.6931471805599453, mask=row_ok
-    )  # L = (m + log2 l) ln 2
+    )
 
 
 @triton.jit
@@ -118,7 +118,8 @@ def _recompute_p(
     DOT: tl.constexpr,
     PRECISION: tl.constexpr,
 ):
-    """P_ij = exp(s_ij - L_i) for a (BLOCK_M, BLOCK_N) block, zero where key j is masked."""
+    """P_ij = exp(s_ij - L_i) for a (BLOCK_M, BLOCK_N) block, zero where key j is
+    masked."""
     s = tl.dot(q.to(DOT), tl.trans(k.to(DOT)), input_precision=PRECISION) * scale_log2
     p = tl.exp2(s - lse[:, None] * 1.4426950408889634)  # 2^((s_ij - L_i) log2 e)
     valid = cols[None, :] < T_k
@@ -163,9 +164,8 @@ def attention_bwd_dkdv_kernel(
     )
     dk = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
     dv = tl.zeros([BLOCK_N, BLOCK_D], dtype=tl.float32)
-    start = (
-        (j0 // BLOCK_M) * BLOCK_M if CAUSAL else 0
-    )  # causal: no query block above the diagonal
+    # causal: no query block above the diagonal
+    start = (j0 // BLOCK_M) * BLOCK_M if CAUSAL else 0
     for i0 in range(start, T_q, BLOCK_M):
         rows = i0 + tl.arange(0, BLOCK_M)
         row_ok = rows < T_q
@@ -180,16 +180,13 @@ def attention_bwd_dkdv_kernel(
         delta = tl.load(delta_ptr + bh * T_q + rows, mask=row_ok, other=0.0)
         p = _recompute_p(q, k, lse, rows, cols, T_k, scale_log2, CAUSAL, DOT, PRECISION)
         p = tl.where(row_ok[:, None], p, 0.0)
-        dv += tl.dot(
-            tl.trans(p.to(DOT)), do.to(DOT), input_precision=PRECISION
-        )  # dV_j += P^T dO_i
-        dp = tl.dot(
-            do.to(DOT), tl.trans(v.to(DOT)), input_precision=PRECISION
-        )  # dP_ij = do_i . v_j
+        # dV_j += P^T dO_i
+        dv += tl.dot(tl.trans(p.to(DOT)), do.to(DOT), input_precision=PRECISION)
+        # dP_ij = do_i . v_j
+        dp = tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])  # dS_ij = P_ij (dP_ij - D_i)
-        dk += tl.dot(
-            tl.trans(ds.to(DOT)), q.to(DOT), input_precision=PRECISION
-        )  # dK_j += dS^T Q_i (x scale)
+        # dK_j += dS^T Q_i (x scale)
+        dk += tl.dot(tl.trans(ds.to(DOT)), q.to(DOT), input_precision=PRECISION)
     tl.store(
         dk_ptr + (bh * T_k + cols[:, None]) * D + d[None, :],
         (dk * scale).to(dk_ptr.dtype.element_ty),
@@ -250,9 +247,8 @@ def attention_bwd_dq_kernel(
         p = _recompute_p(q, k, lse, rows, cols, T_k, scale_log2, CAUSAL, DOT, PRECISION)
         dp = tl.dot(do.to(DOT), tl.trans(v.to(DOT)), input_precision=PRECISION)
         ds = p * (dp - delta[:, None])
-        dq += tl.dot(
-            ds.to(DOT), k.to(DOT), input_precision=PRECISION
-        )  # dQ_i += dS K_j (x scale)
+        # dQ_i += dS K_j (x scale)
+        dq += tl.dot(ds.to(DOT), k.to(DOT), input_precision=PRECISION)
     tl.store(
         dq_ptr + (bh * T_q + rows[:, None]) * D + d[None, :],
         (dq * scale).to(dq_ptr.dtype.element_ty),
@@ -263,12 +259,13 @@ def attention_bwd_dq_kernel(
 def blocks(
     pass_: str, dtype: torch.dtype, D: int, capability: tuple[int, int] | None
 ) -> dict:
-    """Block sizes, warps and pipeline stages for ``pass_`` ("forward" or "backward") on a GPU of compute
-    ``capability`` (None: the interpreter, sized as a T4).
+    """Block sizes, warps and pipeline stages for ``pass_`` ("forward" or "backward") on
+    a GPU of compute ``capability`` (None: the interpreter, sized as a T4).
 
-    A T4 (7.5) gives a program 64 KiB of shared memory; the blocks below are the largest that fit it at
-    D = 128 (tests/ops/test_attention.py compiles them and checks). Ampere and later (8.0+) have 164 to
-    228 KiB: larger query blocks in the forward, and three stages of loads in flight.
+    A T4 (7.5) gives a program 64 KiB of shared memory; the blocks below are the largest
+    that fit it at D = 128 (tests/ops/test_softmax_attention.py compiles them and
+    checks). Ampere and later (8.0+) have 164 to 228 KiB: larger query blocks in the
+    forward, and three stages of loads in flight.
     """
     big_head, half = D > 64, dtype != torch.float32
     if capability is not None and capability[0] >= 8:
@@ -296,28 +293,26 @@ def blocks(
 
 
 def _launch(q: torch.Tensor, pass_: str) -> dict:
-    """The kernels' compile-time arguments for ``q``: blocks, the padded head size, the products' dtype.
+    """The kernels' compile-time arguments for ``q``: blocks, the padded head size, the
+    products' dtype.
 
-    D is padded to a power of two >= 16. On the GPU float32 products use IEEE float32, not TF32, so that the
-    kernel's error stays that of a float32 computation; the interpreter cannot multiply bfloat16 matrices, so
-    there bfloat16 products run in float32.
+    D is padded to a power of two >= 16. On the GPU float32 products use IEEE float32,
+    not TF32, so that the kernel's error stays that of a float32 computation; the
+    interpreter cannot multiply bfloat16 matrices, so there bfloat16 products run in
+    float32.
     """
     capability = torch.cuda.get_device_capability(q.device) if q.is_cuda else None
-    dot = {
-        torch.float16: tl.float16,
-        torch.float32: tl.float32,
-        torch.bfloat16: tl.bfloat16 if q.is_cuda else tl.float32,
-    }[q.dtype]
     return dict(
         **blocks(pass_, q.dtype, q.shape[-1], capability),
         BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
-        DOT=dot,
+        DOT=backend.dot_dtype(q),
         PRECISION="ieee",
     )
 
 
 class FlashAttention(torch.autograd.Function):
-    """o = softmax_attention(q, k, v) with the Triton kernels; saves o and L = log-sum-exp per query, not P."""
+    """o = softmax_attention(q, k, v) with the Triton kernels; saves o and the
+    log-sum-exp L per query, not P."""
 
     @staticmethod
     def forward(ctx, q, k, v, causal, scale):
@@ -369,21 +364,14 @@ class FlashAttention(torch.autograd.Function):
 
 
 def attention_triton(q, k, v, causal=False, scale=None):
-    """The Triton kernels, differentiable. Shapes as ``attention``; returns o (B, H, T_q, D)."""
-    if q.dtype not in _DTYPES:
-        raise ValueError(
-            f"attention: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, got {q.dtype}; "
-            f"use impl='tiled'"
-        )
+    """The Triton kernels, differentiable. Shapes as ``softmax_attention``; returns o
+    (B, H, T_q, D)."""
     if not 16 <= q.shape[-1] <= 128:
         raise ValueError(
-            f"attention: the Triton kernel takes head sizes D from 16 to 128, got D = {q.shape[-1]}; "
-            f"use impl='tiled'"
+            f"softmax_attention: the Triton kernel takes head sizes D from 16 to 128, "
+            f"got D = {q.shape[-1]}; use impl='tiled'"
         )
-    if (
-        not q.is_cuda and backend.interpreter_problem()
-    ):  # the kernels loop over blocks to a run-time bound
-        raise RuntimeError(f"attention: {backend.interpreter_problem()}")
+    check_kernel_can_run("softmax_attention", q, KERNEL_DTYPES, instead="tiled")
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     # the kernels address memory as contiguous (B, H, T, D) arrays
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()

@@ -1,18 +1,20 @@
-"""RWKV-4's time mixing operator WKV: a weighted average of past values with exponential decay per channel.
+"""RWKV-4's time mixing operator WKV: a weighted average of past values with exponential
+decay per channel.
 
-    wkv_t = (sum_{i<t} e^(-(t-1-i) w + k_i) v_i + e^(u + k_t) v_t) / (sum_{i<t} e^(-(t-1-i) w + k_i) + e^(u + k_t))
+    wkv_t = (sum_{i<t} e^(-(t-1-i) w + k_i) v_i + e^(u + k_t) v_t)
+            / (sum_{i<t} e^(-(t-1-i) w + k_i)     + e^(u + k_t))
 
 Four implementations, each importable on its own so a notebook can ``show()`` it:
 
-- ``wkv4_naive`` (``impl="naive"``): the formula as written, a (T x T) weight per channel;
-  overflows once k passes ~88 in float32;
-- ``wkv4_parallel`` (``impl="parallel"``): the same (T x T) weights with each output's largest
-  exponent subtracted first: finite for any k, O(T^2 C) memory, the fastest CPU form for
-  training windows of a few hundred tokens;
-- ``wkv4_loop`` (``impl="loop"``): the recurrence with a running maximum, finite for |k| up to
-  float32's range (tested to 1000);
-- ``wkv4_triton`` (``impl="triton"``): the same recurrence as a Triton kernel with its backward
-  (float16, bfloat16, float32); importing it imports triton.
+- ``wkv4_naive`` (``impl="naive"``): the formula as written, a (T x T) weight per
+  channel; overflows once k passes ~88 in float32;
+- ``wkv4_parallel`` (``impl="parallel"``): the same (T x T) weights with each output's
+  largest exponent subtracted first: finite for any k, O(T^2 C) memory, the fastest CPU
+  form for training windows of a few hundred tokens;
+- ``wkv4_loop`` (``impl="loop"``): the recurrence with a running maximum, finite for |k|
+  up to float32's range (tested to 1000);
+- ``wkv4_triton`` (``impl="triton"``): the same recurrence as a Triton kernel with its
+  backward (float16, bfloat16, float32); importing it imports triton.
 
 Token-by-token generation carries the state between calls::
 
@@ -27,9 +29,16 @@ from __future__ import annotations
 import torch
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import (
+    check_device_of,
+    check_dtype_of,
+    check_floating,
+    check_state_dtype,
+    check_steps,
+    check_tensors,
+)
 from rnncourse.ops.wkv4.reference import (
     WKV4State,
-    compute_dtype,
     wkv4_loop,
     wkv4_naive,
     wkv4_parallel,
@@ -60,19 +69,22 @@ def wkv4(
 
     Args:
 
-        - w: (C,) the decay rate per channel, w > 0 (RWKV-4 learns its logarithm, w = exp(time_decay)).
+        - w: (C,) the decay rate per channel, w > 0 (RWKV-4 learns its logarithm,
+          w = exp(time_decay)).
         - u: (C,) the bonus of the current token per channel.
         - k, v: (B, T, C) keys and values; w, u, k and v share dtype and device.
-        - state: a ``WKV4State`` (a, b, p), each (B, C), carried from an earlier call, or None to start afresh;
-          in the computing dtype (float32 for float16/bfloat16 inputs, else the inputs' dtype).
+        - state: a ``WKV4State`` (a, b, p), each (B, C), carried from an earlier call,
+          or None to start afresh; in the computing dtype (float32 for float16/bfloat16
+          inputs, else the inputs' dtype).
         - output_final_state: also return the state after the last token.
-        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed, else ``"loop"``),
-          ``"naive"``, ``"parallel"``, ``"loop"`` or ``"triton"``.
+        - impl: ``"auto"`` (the Triton kernel for CUDA tensors when triton is installed,
+          else ``"loop"``), ``"naive"``, ``"parallel"``, ``"loop"`` or ``"triton"``.
 
     Returns:
-        wkv (B, T, C) in the inputs' dtype, and with ``output_final_state`` the pair (wkv, state).
-        ``rnncourse.ops.last_path("wkv4")`` says which implementation ran. The Triton kernel carries the
-        state's values but not gradients through it (with a state given, it must not require grad).
+        wkv (B, T, C) in the inputs' dtype, and with ``output_final_state`` the pair
+        (wkv, state). ``rnncourse.ops.last_path("wkv4")`` says which implementation ran.
+        The Triton kernel carries the state's values but not gradients through it (with
+        a state given, it must not require grad).
     """
     state = _check_inputs(w, u, k, v, state)
     impl = backend.choose(
@@ -88,42 +100,28 @@ def wkv4(
 
 
 def _check_inputs(w, u, k, v, state) -> WKV4State | None:
-    for name, x in (("w", w), ("u", u), ("k", k), ("v", v)):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"wkv4: {name} must be a torch.Tensor, got {type(x).__name__}"
-            )
+    op = "wkv4"
+    check_tensors(op, {"w": w, "u": u, "k": k, "v": v})
     if k.dim() != 3:
         raise ValueError(
-            f"wkv4: k must have shape (B, T, C), got a {k.dim()}-D tensor of shape {tuple(k.shape)}"
+            f"{op}: k must have shape (B, T, C), got a {k.dim()}-D tensor of shape "
+            f"{tuple(k.shape)}"
         )
     B, T, C = k.shape
     if v.shape != k.shape:
         raise ValueError(
-            f"wkv4: v must have the shape of k, (B, T, C) = {tuple(k.shape)}, got {tuple(v.shape)}"
+            f"{op}: v must have the shape of k, (B, T, C) = {tuple(k.shape)}, "
+            f"got {tuple(v.shape)}"
         )
     for name, x in (("w", w), ("u", u)):
         if tuple(x.shape) != (C,):
             raise ValueError(
-                f"wkv4: {name} must have shape (C,) = ({C},), got {tuple(x.shape)}"
+                f"{op}: {name} must have shape (C,) = ({C},), got {tuple(x.shape)}"
             )
-    if T == 0:
-        raise ValueError(
-            f"wkv4: empty sequence (k of shape {tuple(k.shape)}): expected T >= 1 time steps"
-        )
-    if not k.is_floating_point():
-        raise ValueError(
-            f"wkv4: w, u, k and v must be floating-point tensors, got {k.dtype} (convert with .float())"
-        )
-    for name, x in (("w", w), ("u", u), ("v", v)):
-        if x.dtype != k.dtype:
-            raise ValueError(
-                f"wkv4: {name} must have the dtype of k, {k.dtype}, got {x.dtype}"
-            )
-        if x.device != k.device:
-            raise ValueError(
-                f"wkv4: {name} must be on the device of k, {k.device}, got {x.device}"
-            )
+    check_steps(op, "k", k, dim=1)
+    check_floating(op, "w, u, k and v", k)
+    check_dtype_of(op, "k", k, {"w": w, "u": u, "v": v})
+    check_device_of(op, "k", k, {"w": w, "u": u, "v": v})
     if state is None:
         return None
     if not (
@@ -132,22 +130,17 @@ def _check_inputs(w, u, k, v, state) -> WKV4State | None:
         and all(isinstance(x, torch.Tensor) for x in state)
     ):
         raise ValueError(
-            f"wkv4: state must be a WKV4State (a, b, p) of three (B, C) tensors, got {type(state).__name__}"
+            f"{op}: state must be a WKV4State (a, b, p) of three (B, C) tensors, "
+            f"got {type(state).__name__}"
         )
     for name, x in zip(WKV4State._fields, state):
         if tuple(x.shape) != (B, C):
             raise ValueError(
-                f"wkv4: state.{name} must have shape (B, C) = ({B}, {C}), got {tuple(x.shape)}"
+                f"{op}: state.{name} must have shape (B, C) = ({B}, {C}), "
+                f"got {tuple(x.shape)}"
             )
-        if x.dtype != compute_dtype(k.dtype):
-            raise ValueError(
-                f"wkv4: state.{name} must have dtype {compute_dtype(k.dtype)} (the state is kept in "
-                f"float32 for half-precision inputs), got {x.dtype}"
-            )
-        if x.device != k.device:
-            raise ValueError(
-                f"wkv4: state.{name} must be on the device of k, {k.device}, got {x.device}"
-            )
+        check_state_dtype(op, f"state.{name}", x, k.dtype)
+    check_device_of(op, "k", k, dict(zip(("state.a", "state.b", "state.p"), state)))
     return WKV4State(*state)
 
 

@@ -1,4 +1,5 @@
-"""RWKV-4's WKV as Triton kernels: the recurrence with a running maximum, forward and backward.
+"""RWKV-4's WKV as Triton kernels: the recurrence with a running maximum, forward and
+backward.
 
 float16, bfloat16 and float32, computed in float32. One program per (block of
 BLOCK_C channels, sequence in the batch) walks along time, one token per step;
@@ -6,8 +7,10 @@ channels are independent and consecutive in memory, so every load coalesces.
 
 Forward, with the state N = a e^p, D = b e^p (``reference.py``):
 
-    q = max(p, u + k_t)        wkv_t = (e^(p-q) a + e^(u+k_t-q) v_t) / (e^(p-q) b + e^(u+k_t-q))
-    q = max(p - w, k_t)        a = e^(p-w-q) a + e^(k_t-q) v_t,   b = e^(p-w-q) b + e^(k_t-q),   p = q
+    q = max(p, u + k_t)      wkv_t = (e^(p-q) a + e^(u+k_t-q) v_t)
+                                     / (e^(p-q) b + e^(u+k_t-q))
+    q = max(p - w, k_t)      a = e^(p-w-q) a + e^(k_t-q) v_t,
+                             b = e^(p-w-q) b + e^(k_t-q),    p = q
 
 and, for the backward, the state after every token is written out (3 float32 tensors of
 the input's shape). The backward walks from the last token to the first carrying the
@@ -15,13 +18,15 @@ gradients of N_t and D_t scaled by e^(p_t), gN and gD, which stay finite:
 
     with den = e^(p-q) b + e^(u+k_t-q) (the state before t, q = max(p, u + k_t)):
     dv_t = g_t e^(u+k_t-q) / den + gN e^(k_t - p_t)
-    dk_t = g_t e^(u+k_t-q) (v_t - wkv_t) / den + e^(k_t - p_t) (gN v_t + gD),   du += the first term
+    dk_t = g_t e^(u+k_t-q) (v_t - wkv_t) / den + e^(k_t - p_t) (gN v_t + gD),
+           du += the first term
     dw  -= (gN a + gD b) e^(p - w - p_t)
-    gN   = g_t e^(p-q) / den + gN e^(p - w - p_t),   gD = -g_t wkv_t e^(p-q) / den + gD e^(p - w - p_t)
+    gN   = g_t e^(p-q) / den + gN e^(p - w - p_t),
+    gD   = -g_t wkv_t e^(p-q) / den + gD e^(p - w - p_t)
 
 (from N_t = e^(-w) N_(t-1) + e^(k_t) v_t and wkv_t's quotient; e^(p - w - p_t) <= 1
-since p_t >= p - w). The state given to the forward is a constant here: the kernels carry
-its value, not a gradient through it.
+since p_t >= p - w). The state given to the forward is a constant here: the kernels
+carry its value, not a gradient through it.
 """
 
 from __future__ import annotations
@@ -31,9 +36,8 @@ import triton
 import triton.language as tl
 
 from rnncourse.ops import backend
+from rnncourse.ops._checks import KERNEL_DTYPES, check_kernel_can_run
 from rnncourse.ops.wkv4.reference import WKV4State
-
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 @triton.jit
@@ -75,7 +79,8 @@ def wkv4_fwd_kernel(
         offs = (seq * T + t) * C + c
         k = tl.load(k_ptr + offs, mask=ok, other=0.0).to(tl.float32)
         v = tl.load(v_ptr + offs, mask=ok, other=0.0).to(tl.float32)
-        # wkv_t = (N_(t-1) + e^(u + k_t) v_t) / (D_(t-1) + e^(u + k_t)), each term divided by e^q
+        # wkv_t = (N_(t-1) + e^(u + k_t) v_t) / (D_(t-1) + e^(u + k_t)), each term
+        # divided by e^q
         q = tl.maximum(p, u + k)
         e_state, e_token = tl.exp(p - q), tl.exp(u + k - q)
         tl.store(
@@ -85,7 +90,8 @@ def wkv4_fwd_kernel(
             ),
             mask=ok,
         )
-        # N_t = e^(-w) N_(t-1) + e^(k_t) v_t, D_t likewise, with the new largest exponent max(p - w, k_t)
+        # N_t = e^(-w) N_(t-1) + e^(k_t) v_t, D_t likewise, with the new largest
+        # exponent max(p - w, k_t)
         q = tl.maximum(p - w, k)
         e_state, e_token = tl.exp(p - w - q), tl.exp(k - q)
         a, b, p = e_state * a + e_token * v, e_state * b + e_token, q
@@ -159,9 +165,8 @@ def wkv4_bwd_kernel(
         e_state, e_token = tl.exp(p - q), tl.exp(u + k - q)
         den = e_state * b + e_token
         y = (e_state * a + e_token * v) / den
-        decay = tl.exp(
-            p - w - p_t
-        )  # e^(-w) between N_(t-1) and N_t, in the scaled units
+        # e^(-w) between N_(t-1) and N_t, in the scaled units
+        decay = tl.exp(p - w - p_t)
         direct = g * e_token / den
         dk = direct * (v - y) + tl.exp(k - p_t) * (gN * v + gD)
         dv = direct + gN * tl.exp(k - p_t)
@@ -181,7 +186,8 @@ def _launch(B: int, C: int) -> dict:
 
 
 class WKV4(torch.autograd.Function):
-    """(wkv, a_T, b_T, p_T) = WKV over k, v (B, T, C) with the Triton kernels; the state in is a constant."""
+    """(wkv, a_T, b_T, p_T) = WKV over k, v (B, T, C) with the Triton kernels; the state
+    in is a constant."""
 
     @staticmethod
     def forward(ctx, w, u, k, v, a0, b0, p0):
@@ -251,21 +257,14 @@ class WKV4(torch.autograd.Function):
 
 
 def wkv4_triton(w, u, k, v, state: WKV4State | None = None):
-    """The Triton kernels, differentiable in w, u, k and v. w, u (C,), k, v (B, T, C) -> (wkv, final state)."""
-    if k.dtype not in _DTYPES:
-        raise ValueError(
-            f"wkv4: the Triton kernel takes {[str(t) for t in _DTYPES]} tensors, got {k.dtype}; "
-            f"use impl='loop'"
-        )
+    """The Triton kernels, differentiable in w, u, k and v. w, u (C,), k, v (B, T, C) ->
+    (wkv, final state)."""
     if state is not None and any(x.requires_grad for x in state):
         raise ValueError(
-            "wkv4: the Triton kernel carries the state's value but no gradient through it; "
-            "detach the state, or use impl='loop'"
+            "wkv4: the Triton kernel carries the state's value but no gradient through "
+            "it; detach the state, or use impl='loop'"
         )
-    if (
-        not k.is_cuda and backend.interpreter_problem()
-    ):  # the kernels loop over time to a run-time bound
-        raise RuntimeError(f"wkv4: {backend.interpreter_problem()}")
+    check_kernel_can_run("wkv4", k, KERNEL_DTYPES, instead="loop")
     w, u, k, v = (x.contiguous() for x in (w, u, k, v))
     a0, b0, p0 = (
         (None, None, None) if state is None else (x.contiguous() for x in state)
