@@ -2,29 +2,35 @@
 state, from its configuration; the bytes of a transformer's key-value cache; and a
 hybrid made by adding one attention layer to a recurrent stack.
 
-``check_state_numbers`` compares the student's count with the state the model really
-carries after reading a token; ``check_add_attention`` compares logits with the
-reference hybrid and names the usual slips (no residual, no normalisation, the layer in
-the wrong place).
+``check_state_numbers`` and ``check_cache_bytes`` compare the student's count with the
+state the model really carries after reading its tokens; while the student's function
+runs, building and running a model, measuring a state and the checker's references are
+off limits (the count comes from the configuration). ``check_add_attention`` compares
+logits with the reference hybrid, names the usual slips (no residual, no
+normalisation, the layer in the wrong place), and counts the calls of the attention
+layer: one, on the whole sequence.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
 
 from rnncourse.exercises.checker import (
     Case,
+    Guard,
     Mistake,
     Output,
-    call_student,
     check,
     comparing,
     fail,
-    kind_of,
+    fresh_copies,
     require_function,
 )
+from rnncourse.exercises.flash_attention import whole_number
+from rnncourse.exercises.linear_attention import quietly
 from rnncourse.measure import state_bytes, state_tensors
 from rnncourse.nn.lstm_lm import LSTMConfig
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
@@ -36,12 +42,18 @@ from rnncourse.nn.transformer import CausalSelfAttention, TransformerConfig
 # --- Exercise 1: how many numbers a recurrent model carries from token to token -------
 
 
+_MEASURED: dict[str, int] = {}  # what a configuration's model was measured to hold
+
+
 def measured_state_numbers(config) -> int:
     """Build the model, read one token of one sequence, and count the numbers in the
-    state it returns."""
-    torch.manual_seed(0)
-    _, state = build(config)(torch.zeros(1, 1, dtype=torch.long))
-    return sum(t.numel() for t in state_tensors(state))
+    state it returns (measured once per configuration)."""
+    key = f"numbers {config!r}"
+    if key not in _MEASURED:
+        torch.manual_seed(0)
+        _, state = build(config)(torch.zeros(1, 1, dtype=torch.long))
+        _MEASURED[key] = sum(t.numel() for t in state_tensors(state))
+    return _MEASURED[key]
 
 
 def state_numbers_reference(config) -> int:
@@ -167,11 +179,45 @@ STATE_CONFIGS = [
     RetNetConfig(10, d_model=16, n_layers=2, n_heads=2),
     RetNetConfig(10, d_model=24, n_layers=3, n_heads=3, short_conv=3),
     RetNetConfig(10, d_model=16, n_layers=1, n_heads=4, short_conv=0),
+    RetNetConfig(10, d_model=12, n_layers=1, n_heads=1, short_conv=2),
+    RetNetConfig(10, d_model=12, n_layers=2, n_heads=6, short_conv=5),
     RWKVConfig(10, d_model=8, n_layers=2),
     RWKVConfig(10, d_model=6, n_layers=3),
+    RWKVConfig(10, d_model=7, n_layers=1),
     MambaConfig(10, d_model=8, n_layers=2, d_state=4),
     MambaConfig(10, d_model=6, n_layers=3, d_state=3, expand=3, d_conv=2),
+    MambaConfig(10, d_model=5, n_layers=1, d_state=1, expand=1, d_conv=2),
 ]
+
+
+#: What would answer exercises 1 and 2 without counting: running a model (every
+#: language model of the course is a MixerLM, a CharLM or an RWKV), measuring a state,
+#: and the checker's own references.
+COUNT_SHORTCUTS = [
+    "rnncourse.nn.mixer_lm.MixerLM",
+    "rnncourse.nn.char_lm.CharLM",
+    "rnncourse.nn.rwkv.RWKV",
+    "rnncourse.measure.state_tensors",
+    "rnncourse.measure.state_bytes",
+    "rnncourse.nn.rwkv.state_numbers",
+    "rnncourse.exercises.choosing_architecture.measured_state_numbers",
+    "rnncourse.exercises.choosing_architecture.state_numbers_reference",
+    "rnncourse.exercises.choosing_architecture._per_layer",
+    "rnncourse.exercises.choosing_architecture.measured_cache_bytes",
+    "rnncourse.exercises.choosing_architecture.cache_bytes_reference",
+]
+
+
+class _CountGuard(Guard):
+    """The rules of a counting exercise, with their own sentence."""
+
+    def _sentence_for(self, display: str, kind: str) -> str:
+        return (
+            f"your function calls {display}, which measures or looks up the answer: "
+            "count the numbers from the configuration's fields (n_layers, d_model and "
+            "the rest) as the chapters described each state, without building or "
+            "running a model"
+        )
 
 
 def _check_count(
@@ -183,28 +229,31 @@ def _check_count(
     describe: Callable,
     wrong: Callable,
 ) -> None:
-    """Check a function that counts (an int) on each case's arguments against
-    ``measured(*args)``; ``describe(*args)`` names a case and
-    ``wrong(*args, expected, got)`` says what differs."""
+    """Check a function that counts (an int, a NumPy integer or a one-element integer
+    tensor) on each case's arguments against ``measured(*args)``; ``describe(*args)``
+    names a case and ``wrong(*args, expected, got)`` says what differs."""
     require_function(exercise, fn)
-    for args in cases:
-        expected = measured(*args)
-        where = f"for {describe(*args)}"
-        got = call_student(exercise, fn, args, where)
-        with comparing(exercise, where):
-            if isinstance(got, torch.Tensor) and got.numel() == 1:
-                got = got.item()
-            if not isinstance(got, int) or isinstance(got, bool):
-                fail(exercise, f"expected an int, got {kind_of(got)} {where}")
-            if got != expected:
-                for mistake in mistakes:
-                    if mistake.fn(*args) == got:
-                        fail(exercise, mistake.message)
-                fail(exercise, wrong(*args, expected, got))
+    with _CountGuard(exercise, fn, forbidden=COUNT_SHORTCUTS) as guard:
+        for args in cases:
+            expected = measured(*args)
+            where = f"for {describe(*args)}"
+            got = guard.call(fresh_copies(args), where)
+            with comparing(exercise, where):
+                got = whole_number(exercise, got, where)
+                if got != expected:
+                    for mistake in mistakes:
+                        if mistake.fn(*args) == got:
+                            fail(exercise, mistake.message)
+                    fail(exercise, wrong(*args, expected, got))
 
 
 def check_state_numbers(fn: Callable) -> None:
-    """Check ``state_numbers(config) -> int`` against the states the models return."""
+    """Check ``state_numbers(config) -> int`` against the states the models return.
+
+    Accepted: any formula that gives the count for every configuration (d^2 / H or
+    H d_h^2, the window as (K - 1) d or 0 without a convolution), as a Python int, a
+    NumPy integer or a one-element integer tensor. Rejected: a float (even 2048.0),
+    and running a model or measuring its state instead of counting."""
     _check_count(
         "state_numbers",
         fn,
@@ -224,10 +273,13 @@ def check_state_numbers(fn: Callable) -> None:
 
 def measured_cache_bytes(config: TransformerConfig, T: int) -> int:
     """Build the transformer in float32, read T tokens of one sequence, and count the
-    bytes of its caches."""
-    torch.manual_seed(0)
-    _, state = build(config)(torch.zeros(1, T, dtype=torch.long))
-    return state_bytes(state)
+    bytes of its caches (measured once per configuration and T)."""
+    key = f"bytes {config!r} {T}"
+    if key not in _MEASURED:
+        torch.manual_seed(0)
+        _, state = build(config)(torch.zeros(1, T, dtype=torch.long))
+        _MEASURED[key] = state_bytes(state)
+    return _MEASURED[key]
 
 
 def cache_bytes_reference(config: TransformerConfig, T: int) -> int:
@@ -270,12 +322,18 @@ CACHE_CASES = [
     (TransformerConfig(10, d_model=16, n_layers=3, n_heads=2), 7),
     (TransformerConfig(10, d_model=24, n_layers=3, n_heads=3), 20),
     (TransformerConfig(10, d_model=8, n_layers=1, n_heads=2), 1),
+    (TransformerConfig(10, d_model=12, n_layers=2, n_heads=1), 3),
+    (TransformerConfig(10, d_model=8, n_layers=4, n_heads=4), 2),
 ]
 
 
 def check_cache_bytes(fn: Callable) -> None:
     """Check ``cache_bytes(config, T) -> int`` against the caches a transformer really
-    returns."""
+    returns.
+
+    Accepted: 2 L T d * 4 written any way (per head, 2 L H T d_h, or with
+    torch.finfo(torch.float32).bits // 8), as a Python int, a NumPy integer or a
+    one-element integer tensor; running the transformer is not counting."""
     _check_count(
         "cache_bytes",
         fn,
@@ -355,7 +413,7 @@ ATTENTION_MISTAKES = [
 ]
 
 
-def _hybrid_args(n_layers: int, layer: int, T: int, seed: int) -> tuple:
+def _hybrid_args(n_layers: int, layer: int, T: int, seed: int, B: int = 2) -> tuple:
     torch.manual_seed(seed)
     model = Mamba(MambaConfig(12, d_model=8, n_layers=n_layers, d_state=4)).double()
     attention, norm = (
@@ -365,29 +423,110 @@ def _hybrid_args(n_layers: int, layer: int, T: int, seed: int) -> tuple:
     with torch.no_grad():
         norm.weight.uniform_(0.5, 1.5)
         norm.bias.normal_(0, 0.3)
-    idx = torch.randint(0, 12, (2, T), generator=torch.Generator().manual_seed(seed))
+    idx = torch.randint(0, 12, (B, T), generator=torch.Generator().manual_seed(seed))
     return model, attention, norm, idx, layer
+
+
+class _CountedAttention(CausalSelfAttention):
+    """The same attention layer, recording the input of every call from outside it
+    (the layer calls itself once per token when given a cache)."""
+
+    def forward(self, x, cache=None, offset=0):
+        if not self.depth:
+            self.inputs.append(x.detach().clone())
+        self.depth += 1
+        try:
+            return super().forward(x, cache, offset)
+        finally:
+            self.depth -= 1
+
+
+def _counted(attention: CausalSelfAttention) -> _CountedAttention:
+    spy = copy.deepcopy(attention)
+    spy.__class__ = _CountedAttention
+    spy.inputs, spy.depth = [], 0
+    return spy
+
+
+#: What would do exercise 3 for the student: the checker's reference (and the helper
+#: of its mistakes, right with its defaults).
+ATTENTION_SHORTCUTS = [
+    "rnncourse.exercises.choosing_architecture.add_attention_reference",
+    "rnncourse.exercises.choosing_architecture._hybrid",
+]
+
+
+def _check_one_call(fn: Callable) -> None:
+    """Fail unless the attention layer is called at most once, on the whole sequence
+    after block ``layer`` normalised (an attention written out by hand, with no call,
+    is fine)."""
+    n_layers, layer, T = 3, 1, 6
+    where = f"(for {n_layers} Mamba blocks, attention after block {layer}, T={T})"
+    args = _hybrid_args(n_layers, layer, T, 49)
+    expected = _counted(args[1])
+    with torch.no_grad():
+        add_attention_reference(args[0], expected, *args[2:])
+    spy = _counted(args[1])
+    with Guard("add_attention", fn, forbidden=ATTENTION_SHORTCUTS) as guard:
+        with torch.no_grad():
+            guard.call((args[0], spy, *fresh_copies(args[2:])), where)
+    calls = len(spy.inputs)
+    if calls > 1:
+        fail(
+            "add_attention",
+            f"your function calls the attention layer {calls} times {where}: call it "
+            "once, on the whole sequence after block `layer`, y, _ = "
+            "attention(norm(x)); it is causal by itself, each position sees only "
+            "those before it",
+        )
+    with comparing("add_attention", where):
+        if calls == 1 and not (
+            spy.inputs[0].shape == expected.inputs[0].shape
+            and torch.allclose(spy.inputs[0], expected.inputs[0], atol=1e-9)
+        ):
+            fail(
+                "add_attention",
+                "the logits are right but the attention layer read something other "
+                f"than norm(x), x the output of block `layer`, {where}: give it "
+                "norm(x), all positions at once",
+            )
 
 
 def check_add_attention(fn: Callable) -> None:
     """Check ``add_attention(model, attention, norm, idx, layer) -> logits`` against the
-    reference."""
-    sizes = [(2, 0, 9), (3, 1, 5), (2, 1, 1)]
+    reference.
+
+    Accepted: any way to run the blocks and add x + attention(norm(x)) after block
+    ``layer`` (x += y in place, the package's MixerBlock around the attention, an
+    attention written out by hand), for a batch of one, T = 1, the attention after the
+    first or the last block. Rejected beyond wrong logits: calling the attention layer
+    more than once (once per position, say), although the logits would be right."""
+    sizes = [
+        (2, 0, 9, 2),
+        (3, 1, 5, 2),
+        (2, 1, 1, 2),
+        (1, 0, 6, 1),
+        (3, 2, 4, 1),
+    ]
     cases = [
         Case(
-            _hybrid_args(n, layer, T, 40 + i),
-            f"(for {n} Mamba blocks, attention after block {layer}, T={T})",
+            _hybrid_args(n, layer, T, 40 + i, B),
+            f"(for {n} Mamba blocks, attention after block {layer}, B={B}, T={T})",
             grad=False,
         )
-        for i, (n, layer, T) in enumerate(sizes)
+        for i, (n, layer, T, B) in enumerate(sizes)
     ]
-    check(
-        "add_attention",
-        fn,
-        add_attention_reference,
-        cases,
-        [Output("logits", ("batch", "position", "token"))],
-        ATTENTION_MISTAKES,
-        rtol=1e-7,
-        atol=1e-9,
-    )
+    with quietly():
+        check(
+            "add_attention",
+            fn,
+            add_attention_reference,
+            cases,
+            [Output("logits", ("batch", "position", "token"))],
+            ATTENTION_MISTAKES,
+            rtol=1e-7,
+            atol=1e-9,
+            forbidden=ATTENTION_SHORTCUTS,
+        )
+    _check_one_call(fn)
+    print(f"\u2705 add_attention: correct on all {len(cases)} test cases.")

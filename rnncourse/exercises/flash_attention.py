@@ -4,24 +4,38 @@ the forward pass, and the longest sequence naive attention can hold in a given m
 Each ``check_<name>(student_fn)`` runs the student's function against the reference and
 names the usual mistakes: the running sum not rescaled when the maximum grows, the scale
 applied twice, the causal mask off by one, the factor of two in the memory formula
-forgotten.
+forgotten. Beyond the small cases:
+
+- float32 scores near +100 and -110, where exp overflows (or underflows to 0) unless
+  it is taken relative to the running maximum;
+- the point of exercise 2: the tile visits the keys in blocks, never all the scores of
+  its queries at once (``Dataflow`` measures the largest tensor computed from the
+  queries and the keys);
+- rows whose scores are all masked in a block, blocks that do not divide T, tiles that
+  start at i0 > 0;
+- the package's softmax attention in every form, PyTorch's own and the checker's
+  references are off limits while the student's function runs.
 """
 
 from __future__ import annotations
+
+import numbers
 
 import torch
 
 from rnncourse.exercises.checker import (
     Case,
+    Guard,
     Mistake,
     Output,
-    call_student,
     check,
     comparing,
     fail,
+    fresh_copies,
     kind_of,
     require_function,
 )
+from rnncourse.exercises.linear_attention import Dataflow, quietly
 from rnncourse.ops.softmax_attention import memory_naive
 
 
@@ -129,9 +143,55 @@ def _online_args(R: int, N: int, D: int, first: bool, seed: int) -> tuple:
     return m, l, acc, s, _randn(g, N, D)
 
 
+def _masked_rows_args(seed: int) -> tuple:
+    """A causal tile's later block: rows 1 and 3 have every score masked (-inf), the
+    others some."""
+    m, l, acc, s, v = _online_args(4, 3, 2, False, seed)
+    s[1], s[3] = float("-inf"), float("-inf")
+    s[0, 2], s[2, 1:] = float("-inf"), float("-inf")
+    return m, l, acc, s, v
+
+
+def _large_scores_args(first: bool, seed: int) -> tuple:
+    """Float32 scores near +100 in some rows and -110 in others (the running maximum
+    there too): exp overflows at 89 and underflows to 0 below -104."""
+    g = torch.Generator().manual_seed(seed)
+    offset = torch.tensor(
+        [100.0, 100.0, -110.0, -110.0, 60.0, -60.0], dtype=torch.float64
+    )
+    R, N, D = 6, 5, 3
+    if first:
+        m = torch.full((R,), float("-inf"), dtype=torch.float64)
+        l, acc = (
+            torch.zeros(R, dtype=torch.float64),
+            torch.zeros(R, D, dtype=torch.float64),
+        )
+    else:
+        m = offset + _randn(g, R, scale=3.0)
+        l = torch.rand(R, generator=g, dtype=torch.float64) * 3 + 1
+        acc = _randn(g, R, D)
+    s = offset[:, None] + _randn(g, R, N, scale=3.0)
+    return tuple(x.float() for x in (m, l, acc, s, _randn(g, N, D)))
+
+
+#: What would do exercise 1 for the student: the checker's reference (and the helper
+#: of its mistakes, right with its defaults).
+ONLINE_SHORTCUTS = [
+    "rnncourse.exercises.flash_attention.online_softmax_reference",
+    "rnncourse.exercises.flash_attention._update",
+]
+
+
 def check_online_softmax_update(fn) -> None:
     """Check ``online_softmax_update(m, l, acc, s, v) -> (m, l, acc)`` against the
-    reference."""
+    reference.
+
+    Accepted: every way to write m' = max(m, rowmax(s)), l' = e^(m - m') l + sum
+    e^(s - m') and acc' = e^(m - m') acc + e^(s - m') v (torch.maximum, amax or max,
+    logsumexp and logaddexp for l', in place or not), for float32 and float64, the first
+    block (m = -inf) and rows whose scores are all masked (-inf) included. Rejected: an
+    update whose exponentials are not taken relative to the new maximum, which
+    overflows (or underflows) in float32 for scores near +100 or -110."""
     sizes = [(6, 4, 3, False), (5, 8, 2, True), (1, 1, 1, False)]
     cases = [
         Case(
@@ -142,18 +202,54 @@ def check_online_softmax_update(fn) -> None:
             grad=not first,
         )
         for i, (R, N, D, first) in enumerate(sizes)
+    ] + [
+        Case(
+            _masked_rows_args(103),
+            "(for a block in which rows 1 and 3 have every score masked, -inf)",
+            grad=False,
+        )
     ]
-    check(
-        "online_softmax_update",
-        fn,
-        online_softmax_reference,
-        cases,
-        [
-            Output("m", ("row",)),
-            Output("l", ("row",)),
-            Output("acc", ("row", "channel")),
-        ],
-        ONLINE_MISTAKES,
+    large = [
+        Case(
+            _large_scores_args(first, 104 + first),
+            "(in float32, for scores near +100 in rows 0 and 1 and near -110 in rows "
+            "2 and 3"
+            + (", the first block" if first else "")
+            + ": exp(s) overflows float32 above 88 and is 0 below -104, so take every "
+            "exponential relative to the new maximum, exp(s - m') and exp(m - m'))",
+            grad=False,
+        )
+        for first in (False, True)
+    ]
+    outputs = [
+        Output("m", ("row",)),
+        Output("l", ("row",)),
+        Output("acc", ("row", "channel")),
+    ]
+    with quietly():
+        check(
+            "online_softmax_update",
+            fn,
+            online_softmax_reference,
+            cases,
+            outputs,
+            ONLINE_MISTAKES,
+            forbidden=ONLINE_SHORTCUTS,
+        )
+        check(
+            "online_softmax_update",
+            fn,
+            online_softmax_reference,
+            large,
+            outputs,
+            ONLINE_MISTAKES,
+            rtol=1e-4,
+            atol=1e-5,
+            forbidden=ONLINE_SHORTCUTS,
+        )
+    print(
+        f"\u2705 online_softmax_update: correct on all {len(cases) + len(large)} test "
+        "cases."
     )
 
 
@@ -254,17 +350,28 @@ TILE_MISTAKES = [
 
 
 def _tile_args(
-    R: int, T: int, D: int, i0: int, block_size: int, causal: bool, seed: int
+    R: int,
+    T: int,
+    D: int,
+    i0: int,
+    block_size: int,
+    causal: bool,
+    seed: int,
+    size: float = 1.0,
+    dtype=torch.float64,
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
     # growing keys make later blocks hold larger scores, so the running maximum changes
     # between blocks
     k = _randn(g, T, D) * torch.linspace(0.5, 2.0, T, dtype=torch.float64)[:, None]
-    return _randn(g, R, D), k, _randn(g, T, D), i0, block_size, causal, 0.7
+    q, v = _randn(g, R, D), _randn(g, T, D)
+    q, k, v = ((x * size).to(dtype) for x in (q, k, v))
+    return q, k, v, i0, block_size, causal, 0.7
 
 
 #: What would do exercise 2 for the student: the package's softmax attention, in
-#: every implementation, and PyTorch's own.
+#: every implementation, PyTorch's own, and the checker's references (and the helpers
+#: of its mistakes, right with their defaults).
 ATTENTION_SHORTCUTS = [
     "rnncourse.ops.softmax_attention.softmax_attention",
     "rnncourse.ops.softmax_attention.attention_naive",
@@ -275,17 +382,62 @@ ATTENTION_SHORTCUTS = [
     "rnncourse.ops.softmax_attention.reference.tiled_forward",
     "rnncourse.ops.softmax_attention.kernel.attention_triton",
     "torch.nn.functional.scaled_dot_product_attention",
+    "rnncourse.exercises.flash_attention.tile_reference",
+    "rnncourse.exercises.flash_attention._tile",
+    *ONLINE_SHORTCUTS,
 ]
+
+
+def _largest_scores(guard: Guard, args: tuple, where: str) -> tuple:
+    """The shape of the largest tensor the student's function computes from both the
+    queries and the keys (the scores, or what is made of them)."""
+    args = fresh_copies(args)
+    with torch.no_grad(), Dataflow(q=args[0], k=args[1]) as flow:
+        guard.call(args, where)
+    return flow.largest("q", "k")
+
+
+def _check_in_blocks(guard: Guard) -> None:
+    """Fail when the tile computes more scores at once than one block's, on a long row
+    of keys (non-causal, and causal at the end of the sequence)."""
+    R, T, D, block_size = 8, 203, 2, 16
+    for i0, causal in ((0, False), (T - R, True)):
+        where = (
+            f"(for a tile of {R} queries from i0={i0} over T={T} keys in blocks of "
+            f"{block_size}, causal={causal})"
+        )
+        args = _tile_args(R, T, D, i0, block_size, causal, 220)
+        shape = _largest_scores(guard, args, where)
+        if torch.Size(shape).numel() > R * block_size * D:
+            fail(
+                "attention_tile",
+                f"your function computes the scores of all the keys at once {where}: "
+                f"it builds a tensor of shape {shape} from q_i and k, where one "
+                f"block's scores are {R} x {block_size}; visit the keys a block at a "
+                "time, s = scale q_i k[j0:j0 + block_size]^T, and fold each block in "
+                "with online_softmax_update, so that memory does not grow with T",
+            )
 
 
 def check_attention_tile(fn) -> None:
     """Check ``attention_tile(q_i, k, v, i0, block_size, causal, scale) -> (o_i, L_i)``
-    against the reference."""
+    against the reference.
+
+    Accepted: any way to visit the keys block by block and fold each block in (the
+    student's online_softmax_update, logsumexp per block, blocks after the diagonal
+    skipped when causal, a causal mask built for all keys at once), float32 and
+    float64, block sizes that do not divide T or exceed it, tiles that start at
+    i0 > 0. The tile must work in blocks: no tensor computed from the queries and the
+    keys may be larger than R x block_size x D numbers (so the scores of all T keys at
+    once, a plain softmax over the row, are rejected); and float32 scores of size 100
+    must not overflow."""
     sizes = [
         (4, 11, 3, 4, 3, True),
         (5, 9, 2, 0, 4, False),
         (3, 7, 4, 2, 2, True),
         (1, 1, 1, 0, 1, True),
+        (3, 9, 2, 6, 16, True),
+        (2, 5, 3, 0, 1, False),
     ]
     cases = [
         Case(
@@ -295,14 +447,43 @@ def check_attention_tile(fn) -> None:
         )
         for i, size in enumerate(sizes)
     ]
-    check(
-        "attention_tile",
-        fn,
-        tile_reference,
-        cases,
-        [Output("o_i", ("row", "channel")), Output("L_i", ("row",))],
-        TILE_MISTAKES,
-        forbidden=ATTENTION_SHORTCUTS,
+    large = [
+        Case(
+            _tile_args(4, 13, 4, 5, 4, causal, 210 + causal, 6.0, torch.float32),
+            f"(in float32, for scores of size 50 to 200, causal={causal}: exp(s) "
+            "overflows float32 above 88, so take every exponential relative to the "
+            "running maximum)",
+            grad=False,
+        )
+        for causal in (False, True)
+    ]
+    outputs = [Output("o_i", ("row", "channel")), Output("L_i", ("row",))]
+    with quietly():
+        check(
+            "attention_tile",
+            fn,
+            tile_reference,
+            cases,
+            outputs,
+            TILE_MISTAKES,
+            forbidden=ATTENTION_SHORTCUTS,
+        )
+        check(
+            "attention_tile",
+            fn,
+            tile_reference,
+            large,
+            outputs,
+            TILE_MISTAKES,
+            rtol=1e-4,
+            atol=1e-4,
+            forbidden=ATTENTION_SHORTCUTS,
+        )
+    with Guard("attention_tile", fn, forbidden=ATTENTION_SHORTCUTS) as guard:
+        _check_in_blocks(guard)
+    print(
+        f"\u2705 attention_tile: correct on all {len(cases) + len(large)} test cases, "
+        "in blocks."
     )
 
 
@@ -382,39 +563,85 @@ LONGEST_MISTAKES = [
 ]
 
 
+#: What would do exercise 3 for the student: the checker's reference (and the helper
+#: of its mistakes). ``memory_naive``, the formula of section 8.1, stays allowed.
+LONGEST_SHORTCUTS = [
+    "rnncourse.exercises.flash_attention.longest_naive_reference",
+    "rnncourse.exercises.flash_attention._longest",
+]
+
+
+def whole_number(exercise: str, got, where: str) -> int:
+    """``got`` as a Python int: an int, a NumPy integer or a one-element integer tensor;
+    anything else (a float, a bool) fails with a sentence."""
+    if (
+        isinstance(got, torch.Tensor)
+        and got.numel() == 1
+        and not (got.is_floating_point() or got.is_complex() or got.dtype == torch.bool)
+    ):
+        return int(got.item())
+    if isinstance(got, numbers.Integral) and not isinstance(got, bool):
+        return int(got)
+    if isinstance(got, (numbers.Real, torch.Tensor)) and not isinstance(got, bool):
+        fail(
+            exercise,
+            f"expected a whole number (an int), got {kind_of(got)} {where}: int(...) "
+            "or // gives one",
+        )
+    fail(exercise, f"expected a whole number (an int), got {kind_of(got)} {where}")
+
+
 def check_longest_naive(fn) -> None:
     """Check ``longest_naive(memory_bytes, B, H, D, bytes_per_number) -> T`` (an int)
-    against the reference."""
+    against the reference.
+
+    Accepted: a Python int, a NumPy integer or a one-element integer tensor; the
+    quadratic formula (with the check that T fits and T + 1 does not), a bisection or
+    a search, with ``memory_naive`` or the formula written out. The cases include a
+    memory exactly at the boundary (the notebook's own use: T fits with not a byte to
+    spare), one byte less, and a memory too small for a single step (T = 0)."""
+    boundary = memory_naive(1, 1, 16384, 16384, 64)
     cases = [
         (16 * 2**30, 1, 12, 64, 4),
         (2**30, 4, 8, 128, 2),
         (80 * 2**30, 8, 16, 128, 2),
         (10**6, 1, 1, 16, 4),
+        (boundary, 1, 1, 64, 4),
+        (boundary - 1, 1, 1, 64, 4),
+        (memory_naive(3, 5, 1, 1, 7, bytes_per_number=2), 3, 5, 7, 2),
+        (100, 1, 1, 64, 4),
     ]
     require_function("longest_naive", fn)
-    for args in cases:
-        where = "(for {} bytes, B={}, H={}, D={}, {} bytes per number)".format(*args)
-        got = call_student("longest_naive", fn, args, where)
-        expected = longest_naive_reference(*args)
-        with comparing("longest_naive", where):
-            _compare_length(got, expected, args, where)
+    with Guard("longest_naive", fn, forbidden=LONGEST_SHORTCUTS) as guard:
+        for args in cases:
+            where = "(for {} bytes, B={}, H={}, D={}, {} bytes per number)".format(
+                *args
+            )
+            got = guard.call(args, where)
+            expected = longest_naive_reference(*args)
+            with comparing("longest_naive", where):
+                _compare_length(got, expected, args, where)
     print(f"\u2705 longest_naive: correct on all {len(cases)} test cases.")
 
 
 def _compare_length(got, expected: int, args: tuple, where: str) -> None:
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        got = got.item()
-    if isinstance(got, bool) or not isinstance(got, int):
+    got = whole_number("longest_naive", got, where)
+    if got == expected:
+        return
+    for mistake in LONGEST_MISTAKES:
+        if mistake.fn(*args) == got:
+            fail("longest_naive", mistake.message)
+    memory_bytes, B, H, D, per = args
+    if got == expected - 1:
         fail(
             "longest_naive",
-            f"expected a whole number of steps (an int), got {kind_of(got)} {where}",
+            f"got T = {got}, but T = {expected} still fits {where}: it needs "
+            f"{memory_naive(B, H, expected, expected, D, bytes_per_number=per)} bytes, "
+            "at most the memory given; a length fits when its memory is <= "
+            "memory_bytes, so check T + 1 after rounding the root",
         )
-    if got != expected:
-        for mistake in LONGEST_MISTAKES:
-            if mistake.fn(*args) == got:
-                fail("longest_naive", mistake.message)
-        fail(
-            "longest_naive",
-            f"got T = {got}, expected T = {expected} {where}: the forward pass needs 2 "
-            "B H T^2 + B H T D numbers of bytes_per_number bytes each",
-        )
+    fail(
+        "longest_naive",
+        f"got T = {got}, expected T = {expected} {where}: the forward pass needs 2 "
+        "B H T^2 + B H T D numbers of bytes_per_number bytes each",
+    )

@@ -539,13 +539,6 @@ WKV_MISTAKES = [
 ]
 
 
-#: The sentence for a WKV step that overflows.
-OVERFLOW = (
-    "the running maximum is not used: with large keys e^k overflows; subtract q = "
-    "max(p, u + k) before every exponential and keep p' = max(p - w, k)"
-)
-
-
 def _wkv_args(
     C: int, k_scale: float, seed: int, first: bool = False, dtype=torch.float64
 ) -> tuple:
@@ -638,7 +631,12 @@ def _compare_wkv(result, case: Case, rtol: float, atol: float, large: bool) -> N
     finite = all(torch.isfinite(x).all() for x in got)
     if not finite:
         if large:
-            fail("wkv_step", f"{OVERFLOW} (your result holds inf or NaN {where})")
+            fail(
+                "wkv_step",
+                f"your result holds inf or NaN {where}: the running maximum is not "
+                "used, and e^k overflows; subtract q = max(p, u + k) before every "
+                "exponential and keep p' = max(p - w, k)",
+            )
         name = next(n for n, x in zip(_WKV_NAMES, got) if not torch.isfinite(x).all())
         fail("wkv_step", f"{name} contains NaN or infinity {where}")
     mine, right = _invariants(got, p_ref), _invariants(expected, p_ref)
@@ -663,19 +661,22 @@ def _compare_wkv(result, case: Case, rtol: float, atol: float, large: bool) -> N
             f"wkv is wrong at channel {c} {where}: got {mine[0][c].item():.6g}, "
             f"expected {right[0][c].item():.6g}",
         )
-    part, index = next(
-        (name, i)
-        for name, i in (("N = a e^p", 1), ("D = b e^p", 2))
+    label, index = next(
+        (label, i)
+        for label, i in (
+            ("a e^p (the numerator N')", 1),
+            ("b e^p (the denominator D')", 2),
+        )
         if not close(mine[i], right[i]).all()
     )
     c = int((~close(mine[index], right[index])).nonzero()[0, 0])
     fail(
         "wkv_step",
         f"wkv is right but the state after the token is wrong at channel {c} {where}: "
-        f"it holds {part} = {mine[index][c].item():.6g} times e^p', expected "
-        f"{right[index][c].item():.6g} (p' the reference's exponent); a, b and p may "
-        "share any scale (a e^c, b e^c, p - c), but a e^p and b e^p are fixed: N' = "
-        "e^(-w) N + e^k v and D' = e^(-w) D + e^k",
+        f"{label} is {mine[index][c].item():.6g} e^q, expected "
+        f"{right[index][c].item():.6g} e^q, q = max(p - w, k); a, b and p may share "
+        "any scale (a e^c, b e^c, p - c), but N' = a e^p = e^(-w) N + e^k v and D' = "
+        "b e^p = e^(-w) D + e^k are fixed",
     )
 
 

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from rnncourse.exercises.checker import Case, Mistake, Output, check
+from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
 from rnncourse.nn.s4d import S4D, ssm_kernel, zoh
 
 
@@ -128,10 +128,12 @@ def check_combine(combine_fn) -> None:
 # --- complex tensors in, complex tensors out, through the real-valued checker --------
 
 
-def _complex_io(fn, n_complex: int):
+def _complex_io(fn, n_complex: int, student: tuple = ()):
     """Wrap ``fn`` so that its first ``n_complex`` arguments arrive as real (..., 2)
     tensors and its complex results leave as real (..., 2) tensors: the checker's
-    gradients then stay real."""
+    gradients then stay real. For the student's function, ``student`` is
+    ``(exercise, names of the complex results)``: a result that is real, or complex of
+    another precision than the inputs, fails with a sentence in complex terms."""
 
     @functools.wraps(fn)
     def call(*args):
@@ -139,6 +141,11 @@ def _complex_io(fn, n_complex: int):
             torch.view_as_complex(a) if i < n_complex else a for i, a in enumerate(args)
         )
         out = fn(*args)
+        if isinstance(out, list) and len(out) > 1:
+            out = tuple(out)
+        if student and isinstance(out, tuple) and len(out) == len(student[1]):
+            for name, o in zip(student[1], out):
+                _require_complex(student[0], name, o, args[0].dtype)
         if isinstance(out, tuple):
             return tuple(
                 torch.view_as_real(o)
@@ -149,6 +156,23 @@ def _complex_io(fn, n_complex: int):
         return out
 
     return call
+
+
+def _require_complex(exercise: str, name: str, value, dtype: torch.dtype) -> None:
+    if not isinstance(value, torch.Tensor):
+        return  # the comparison names what it is
+    if not value.is_complex():
+        fail(
+            exercise,
+            f"{name} should be a complex tensor, like the inputs, but it is real "
+            f"({value.dtype}): keep the complex numbers, exp of a complex tensor is "
+            "complex",
+        )
+    if value.dtype != dtype:
+        fail(
+            exercise,
+            f"{name} has dtype {value.dtype} but should have {dtype} like the inputs",
+        )
 
 
 def _complex(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
@@ -309,7 +333,7 @@ def check_zoh(zoh_fn) -> None:
     axes = ("channel", "mode", "part (0 real, 1 imaginary)")
     check(
         "zoh",
-        _complex_io(zoh_fn, 2),
+        _complex_io(zoh_fn, 2, ("zoh", ("A_bar", "B_bar"))),
         _complex_io(zoh_reference, 2),
         cases,
         [Output("A_bar", axes), Output("B_bar", axes)],

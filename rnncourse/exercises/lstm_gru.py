@@ -225,8 +225,9 @@ def _saturated_cell_args(
 
     x = _randn(g, B, D_in)
     state = [sized(B, D_h, low=1.5, high=3.0) for _ in range(states)]
-    W_ih, W_hh = _randn(g, G * D_h, D_in, scale=D_in**-0.5), _randn(
-        g, G * D_h, D_h, scale=0.2 * D_h**-0.5
+    W_ih, W_hh = (
+        _randn(g, G * D_h, D_in, scale=D_in**-0.5),
+        _randn(g, G * D_h, D_h, scale=0.2 * D_h**-0.5),
     )
     bias = sized(G * D_h, low=50.0, high=100.0)
     b_hh = bias.sign() * (50 + 50 * torch.rand(G * D_h, generator=g, dtype=bias.dtype))
@@ -283,15 +284,20 @@ def _order_mistakes(torch_order: str, reference, names: str) -> list[Mistake]:
     ]
 
 
-def _row_form(shapes: str, products: str):
-    """A hint for a matrix product that fails on its shapes: it nearly always means
-    a weight used without its transpose."""
+def _row_form(shapes: str, products: str, G: int):
+    """A hint for a matrix product that fails on its shapes (it nearly always means a
+    weight used without its transpose), and for gate blocks of the wrong width."""
 
     def explain(err: Exception) -> str | None:
         if isinstance(err, RuntimeError) and "cannot be multiplied" in str(err):
             return (
                 f"the weights have torch's shapes, {shapes}, so in row-vector form the "
                 f"products are {products}"
+            )
+        if isinstance(err, RuntimeError) and "must match the size" in str(err):
+            return (
+                f"the {G} gate blocks are D_h = h_prev.shape[1] columns wide each: "
+                f"split the (B, {G} D_h) pre-activations with .chunk({G}, dim=1)"
             )
         return None
 
@@ -418,7 +424,9 @@ def _cell_groups(G: int, states: int, seed: int, sizes, saturated) -> list[Group
     return [
         Group(
             [
-                Case(_cell_args(B, D_in, D_h, G, states, seed + i), _sizes(B, D_in, D_h))
+                Case(
+                    _cell_args(B, D_in, D_h, G, states, seed + i), _sizes(B, D_in, D_h)
+                )
                 for i, (B, D_in, D_h) in enumerate(sizes)
             ]
         ),
@@ -471,6 +479,7 @@ def check_lstm_cell(lstm_cell_fn) -> None:
         explain=_row_form(
             "W_ih (4 D_h, D_in) and W_hh (4 D_h, D_h)",
             "x_t @ W_ih.T and h_prev @ W_hh.T",
+            4,
         ),
     )
 
@@ -601,6 +610,7 @@ def check_gru_cell(gru_cell_fn) -> None:
         explain=_row_form(
             "W_ih (3 D_h, D_in) and W_hh (3 D_h, D_h)",
             "x_t @ W_ih.T and h_prev @ W_hh.T",
+            3,
         ),
     )
 

@@ -2,42 +2,303 @@
 
 Each ``check_<name>(student_fn)`` tests the student's function on several
 shapes and edge cases against the reference, and names the usual mistakes.
+
+Beyond the usual mistakes, each checker closes the loopholes that a plausible answer
+could slip through:
+
+- every legal shape: a batch of one, a single time step, D_in != D_h, D_h = 1, a
+  vocabulary of one token, float64 and float32;
+- the range real use reaches: float32 pre-activations near +-100, where a tanh
+  written with ``exp`` overflows, float32 logits near +-100 and float64 logits over
+  a temperature of 0.1, where a softmax without its maximum subtracted overflows, and
+  a sequence of 1,000 steps, where a recursive unroll runs out of stack; NaN or
+  infinity in a result is named as the overflow it is;
+- shortcuts: while the student's function runs, torch's fused Elman cell and layer
+  (``torch.rnn_tanh_cell``, ``torch.rnn_tanh``, ``torch.nn.RNNCell``,
+  ``torch.nn.RNN``) and the package's own (``elman_cell``, ``RNNCell``, ``RNN``,
+  ``temperature_probs``) are off limits.
+
+:class:`Group`, :func:`refuse_overflow` and :func:`check_in_groups` (cases compared
+with their own tolerances, and overflow named) are shared with chapters 2 and 3.
 """
 
 from __future__ import annotations
+
+import contextlib
+import sys
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 
 import rnncourse.nn.rnn
 import rnncourse.nn.sampling
-from rnncourse.exercises.checker import Case, Mistake, Output, check
+from rnncourse.exercises.checker import (
+    Case,
+    ExerciseError,
+    Guard,
+    Mistake,
+    Output,
+    Target,
+    check,
+    comparing,
+    fail,
+    fresh_copies,
+    require_function,
+)
+
+# --- shared with chapters 2 and 3: cases in groups, and overflow named -------------
 
 
-def _rnn_args(B: int, T: int | None, D_in: int, D_h: int, seed: int) -> tuple:
+@dataclass
+class Group:
+    """Cases compared with the same tolerances: float64 cases tightly, float32 cases
+    more loosely (float32 rounding differs between equally right orders of
+    operations). ``overflow``, when given, ends the sentence that explains NaN or
+    infinity (or an error) in the student's result on these cases, which sit at the
+    scale of real use. ``outputs``, when given, replaces the outputs common to all
+    groups (for cases that return another number of tensors)."""
+
+    cases: Sequence[Case]
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    overflow: str | None = None
+    outputs: Sequence[Output] | None = None
+
+
+class _WithoutPassLine:
+    """sys.stdout, less the pass line that ``check`` prints for one exercise (and the
+    newline after it): everything else, a student's own prints included, goes
+    through."""
+
+    def __init__(self, target, exercise: str):
+        self.target, self.prefix, self.dropping = target, f"\u2705 {exercise}:", False
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.prefix):
+            self.dropping = True
+            return len(text)
+        if self.dropping and text == "\n":
+            self.dropping = False
+            return len(text)
+        self.dropping = False
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name):
+        return getattr(self.target, name)
+
+
+def _as_tuple(result, n: int) -> tuple:
+    if isinstance(result, tuple):
+        return result
+    if isinstance(result, list) and n > 1:
+        return tuple(result)
+    return (result,)
+
+
+def refuse_overflow(
+    exercise: str,
+    fn: Callable,
+    reference_fn: Callable,
+    cases: Sequence[Case],
+    outputs: Sequence[Output],
+    why: str,
+    *,
+    by_hand: bool = False,
+    forbidden: Sequence[Target] = (),
+) -> None:
+    """Run ``fn`` on each case (under the rules) and fail with "<output> contains NaN
+    or infinity <case>: <why>" when it returns NaN or infinity where the reference's
+    values are finite, or with "your function raised ... <case>: <why>" when it
+    raises there. Any other result, right or wrong, is left to ``check``."""
+    with Guard(exercise, fn, by_hand=by_hand, forbidden=forbidden) as guard:
+        for case in cases:
+            expected = _as_tuple(reference_fn(*fresh_copies(case.args)), len(outputs))
+            result = guard.call(
+                fresh_copies(case.args), case.description, lambda err: why
+            )
+            with comparing(exercise, case.description):
+                got = _as_tuple(result, len(outputs))
+                for g, e, out in zip(got, expected, outputs):
+                    if (
+                        isinstance(g, torch.Tensor)
+                        and g.is_floating_point()
+                        and not torch.isfinite(g.detach()).all()
+                        and torch.isfinite(e).all()
+                    ):
+                        fail(
+                            exercise,
+                            f"{out.name} contains NaN or infinity {case.description}, "
+                            f"where every expected value is finite: {why}",
+                        )
+            if case.grad:
+                _refuse_overflowing_gradient(
+                    exercise, guard, reference_fn, case, len(outputs), why
+                )
+
+
+def _gradients(fn: Callable, case: Case, n: int, call=None) -> list | None:
+    """The gradients of a fixed random weighting of ``fn``'s outputs with respect to
+    the case's floating tensors (None for the others), or None if there are none."""
+    leaves = fresh_copies(case.args, grad=True)
+    given = tuple(  # copies made by an operation: changing them in place is allowed
+        a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a
+        for a in leaves
+    )
+    result = _as_tuple(fn(*given) if call is None else call(given), n)
+    g = torch.Generator().manual_seed(0)
+    loss = sum(
+        (
+            (r * torch.randn(r.shape, generator=g, dtype=r.dtype)).sum()
+            for r in result
+            if isinstance(r, torch.Tensor) and r.requires_grad
+        ),
+        torch.zeros(()),
+    )
+    if not loss.requires_grad:
+        return None
+    loss.backward()
+    return [a.grad if isinstance(a, torch.Tensor) else None for a in leaves]
+
+
+def _refuse_overflowing_gradient(exercise, guard, reference_fn, case, n, why) -> None:
+    """Fail when the student's gradient on a case at the scale of real use holds NaN
+    or infinity where the reference's is finite (values right or wrong: any other
+    difference is left to ``check``)."""
+    expected = _gradients(reference_fn, case, n)
+    try:
+        got = _gradients(
+            None, case, n, call=lambda given: guard.call(given, case.description)
+        )
+    except ExerciseError:
+        raise
+    except Exception:  # a result that cannot be backpropagated: check says why
+        return
+    if got is None or expected is None:
+        return
+    for g, e in zip(got, expected):
+        if (
+            isinstance(g, torch.Tensor)
+            and isinstance(e, torch.Tensor)
+            and not torch.isfinite(g).all()
+            and torch.isfinite(e).all()
+        ):
+            fail(
+                exercise,
+                f"your gradient contains NaN or infinity {case.description}, where "
+                f"every expected value is finite: {why}",
+            )
+
+
+def check_in_groups(
+    exercise: str,
+    fn: Callable,
+    reference_fn: Callable,
+    groups: Sequence[Group],
+    outputs: Sequence[Output],
+    mistakes: Sequence[Mistake] = (),
+    *,
+    by_hand: bool = False,
+    forbidden: Sequence[Target] = (),
+    explain: Callable[[Exception], str | None] | None = None,
+) -> None:
+    """``check`` on each group in turn, with the group's tolerances, after
+    :func:`refuse_overflow` where the group names an overflow; one pass line for all
+    the cases at the end."""
+    require_function(exercise, fn)
+    for group in groups:
+        named = outputs if group.outputs is None else group.outputs
+        if group.overflow:
+            refuse_overflow(
+                exercise,
+                fn,
+                reference_fn,
+                group.cases,
+                named,
+                group.overflow,
+                by_hand=by_hand,
+                forbidden=forbidden,
+            )
+        with contextlib.redirect_stdout(_WithoutPassLine(sys.stdout, exercise)):
+            check(
+                exercise,
+                fn,
+                reference_fn,
+                group.cases,
+                named,
+                mistakes,
+                group.rtol,
+                group.atol,
+                by_hand=by_hand,
+                forbidden=forbidden,
+                explain=explain,
+            )
+    total = sum(len(group.cases) for group in groups)
+    print(f"\u2705 {exercise}: correct on all {total} test cases.")
+
+
+#: float32's tolerances: its rounding (about 6e-8) differs between equally right
+#: orders of operations.
+FLOAT32 = {"rtol": 1e-5, "atol": 1e-6}
+
+
+# --- the Elman step's inputs ------------------------------------------------------
+
+
+def _rnn_args(
+    B: int,
+    T: int | None,
+    D_in: int,
+    D_h: int,
+    seed: int,
+    dtype: torch.dtype = torch.float64,
+    x_scale: float = 1.0,
+) -> tuple:
     g = torch.Generator().manual_seed(seed)
     x_shape = (B, D_in) if T is None else (B, T, D_in)
-    x = torch.randn(x_shape, generator=g, dtype=torch.float64)
+    x = torch.randn(x_shape, generator=g, dtype=torch.float64) * x_scale
     h0 = torch.randn(B, D_h, generator=g, dtype=torch.float64) * 0.5
     W_xh = torch.randn(D_h, D_in, generator=g, dtype=torch.float64) / D_in**0.5
     W_hh = torch.randn(D_h, D_h, generator=g, dtype=torch.float64) / D_h**0.5
     b_h = torch.randn(D_h, generator=g, dtype=torch.float64) * 0.1
-    return x, h0, W_xh, W_hh, b_h
+    return tuple(t.to(dtype) for t in (x, h0, W_xh, W_hh, b_h))
 
 
-def _sizes(B, D_in, D_h, T=None) -> str:
+def _sizes(B, D_in, D_h, T=None, dtype=torch.float64) -> str:
     time = f", T={T}" if T is not None else ""
-    return f"(for B={B}{time}, D_in={D_in}, D_h={D_h})"
+    kind = ", in float32" if dtype == torch.float32 else ""
+    return f"(for B={B}{time}, D_in={D_in}, D_h={D_h}{kind})"
+
+
+#: Inputs of scale 100 put most pre-activations beyond +-44, where exp(2a) overflows
+#: float32 (its largest number is about 3e38 = exp(88.7)).
+SATURATED = 100.0
+
+TANH_OVERFLOW = (
+    "a tanh written with exp overflows there (exp(100) is far above float32's largest "
+    "number, about 3e38) and gives inf / inf = NaN; use torch.tanh, which stays finite"
+)
+
+#: What would do exercises 1 and 2 for the student: torch's fused Elman cell and
+#: layer, and the package's.
+ELMAN_SHORTCUTS = [
+    (torch, "rnn_tanh_cell"),
+    (torch, "rnn_tanh"),
+    (torch.nn, "RNNCell"),
+    (torch.nn, "RNN"),
+    (rnncourse.nn.rnn, "elman_cell"),
+    (rnncourse.nn.rnn, "RNNCell"),
+    (rnncourse.nn.rnn, "RNN"),
+]
 
 
 # --- Exercise 1: one step of the Elman recurrence ---------------------------
 
-#: What would do exercise 1 for the student: torch's fused cell and the package's.
-RNN_STEP_SHORTCUTS = [
-    (torch, "rnn_tanh_cell"),
-    (torch.nn, "RNNCell"),
-    (rnncourse.nn.rnn, "elman_cell"),
-    (rnncourse.nn.rnn, "RNNCell"),
-]
+#: What would do exercise 1 for the student.
+RNN_STEP_SHORTCUTS = ELMAN_SHORTCUTS
 
 
 def rnn_step_reference(x_t, h_prev, W_xh, W_hh, b_h):
@@ -74,19 +335,35 @@ RNN_STEP_MISTAKES = [
 ]
 
 
+def _step_case(B, D_in, D_h, seed, dtype=torch.float64, x_scale=1.0) -> Case:
+    description = _sizes(B, D_in, D_h, dtype=dtype)
+    if x_scale != 1.0:
+        description = description[:-1] + ", pre-activations near +-100)"
+    return Case(_rnn_args(B, None, D_in, D_h, seed, dtype, x_scale), description)
+
+
 def check_rnn_step(rnn_step) -> None:
-    """Check ``rnn_step(x_t, h_prev, W_xh, W_hh, b_h) -> h_t`` against the reference."""
-    cases = [
-        Case(_rnn_args(B, None, D_in, D_h, seed), _sizes(B, D_in, D_h))
-        for seed, (B, D_in, D_h) in enumerate(
-            [(3, 4, 5), (1, 2, 2), (4, 6, 3), (2, 1, 1)]
-        )
+    """Check ``rnn_step(x_t, h_prev, W_xh, W_hh, b_h) -> h_t`` against the reference.
+
+    Accepted: any order of the terms and any way of writing the products (``@``,
+    ``torch.matmul``, ``einsum``, ``F.linear``), any tanh that stays finite (``torch.
+    tanh``, ``2 * sigmoid(2a) - 1``), in-place changes to the arguments; the result
+    must be a tensor of the inputs' dtype through which gradients flow."""
+    sizes = [(3, 4, 5), (1, 2, 2), (4, 6, 3), (2, 1, 1), (1, 3, 1)]
+    groups = [
+        Group([_step_case(*s, seed) for seed, s in enumerate(sizes)]),
+        Group([_step_case(3, 4, 5, 5, torch.float32)], **FLOAT32),
+        Group(
+            [_step_case(4, 3, 6, 6, torch.float32, SATURATED)],
+            **FLOAT32,
+            overflow=TANH_OVERFLOW,
+        ),
     ]
-    check(
+    check_in_groups(
         "rnn_step",
         rnn_step,
         rnn_step_reference,
-        cases,
+        groups,
         [Output("h_t", ("batch", "unit"))],
         RNN_STEP_MISTAKES,
         forbidden=RNN_STEP_SHORTCUTS,
@@ -95,12 +372,9 @@ def check_rnn_step(rnn_step) -> None:
 
 # --- Exercise 2: unrolling over a whole sequence ---------------------------
 
-#: What would do exercise 2 for the student: whole recurrent layers.
-UNROLL_SHORTCUTS = [
-    (torch, "rnn_tanh"),
-    (torch.nn, "RNN"),
-    (rnncourse.nn.rnn, "RNN"),
-]
+#: What would do exercise 2 for the student: whole recurrent layers, and the fused
+#: cells (the student's own rnn_step is the one to use).
+UNROLL_SHORTCUTS = ELMAN_SHORTCUTS
 
 
 def unroll_reference(x, h0, W_xh, W_hh, b_h):
@@ -156,24 +430,57 @@ UNROLL_MISTAKES = [
 ]
 
 
+def _recursion_hint(err: Exception) -> str | None:
+    if isinstance(err, RecursionError):
+        return (
+            "a recursive unroll runs out of stack on long sequences, write the loop "
+            "over time as a for loop"
+        )
+    return None
+
+
+def _unroll_case(B, T, D_in, D_h, seed, dtype=torch.float64, x_scale=1.0) -> Case:
+    description = _sizes(B, D_in, D_h, T, dtype)
+    if x_scale != 1.0:
+        description = description[:-1] + ", pre-activations near +-100)"
+    return Case(_rnn_args(B, T, D_in, D_h, 10 + seed, dtype, x_scale), description)
+
+
 def check_unroll(unroll) -> None:
-    """Check ``unroll(x, h0, W_xh, W_hh, b_h) -> (hs, h_T)`` against the reference."""
-    sizes = [(2, 5, 3, 4), (1, 1, 2, 3), (3, 7, 1, 2), (4, 3, 5, 5)]
-    cases = [
-        Case(_rnn_args(B, T, D_in, D_h, 10 + seed), _sizes(B, D_in, D_h, T))
-        for seed, (B, T, D_in, D_h) in enumerate(sizes)
+    """Check ``unroll(x, h0, W_xh, W_hh, b_h) -> (hs, h_T)`` against the reference.
+
+    Accepted: a loop that stacks or concatenates the states, or fills a tensor made
+    beforehand (without detaching them), any right way of writing the step,
+    in-place changes to the arguments, a list ``[hs, h_T]`` for the pair."""
+    sizes = [
+        (2, 5, 3, 4),
+        (1, 1, 2, 3),
+        (3, 7, 1, 2),
+        (4, 3, 5, 5),
+        (2, 4, 1, 1),
+        (2, 1000, 3, 4),  # a long sequence: no recursion, no quadratic cost
     ]
-    check(
+    groups = [
+        Group([_unroll_case(*s, seed) for seed, s in enumerate(sizes)]),
+        Group([_unroll_case(3, 40, 4, 5, 6, torch.float32)], **FLOAT32),
+        Group(
+            [_unroll_case(2, 6, 3, 5, 7, torch.float32, SATURATED)],
+            **FLOAT32,
+            overflow=TANH_OVERFLOW,
+        ),
+    ]
+    check_in_groups(
         "unroll",
         unroll,
         unroll_reference,
-        cases,
+        groups,
         [
             Output("hs", ("batch", "time step", "unit")),
             Output("h_T", ("batch", "unit")),
         ],
         UNROLL_MISTAKES,
         forbidden=UNROLL_SHORTCUTS,
+        explain=_recursion_hint,
     )
 
 
@@ -226,36 +533,80 @@ TEMPERATURE_MISTAKES = [
     ),
 ]
 
+SOFTMAX_OVERFLOW = (
+    "a softmax written as exp(z) / sum(exp(z)) overflows once z reaches about 88 in "
+    "float32 or 709 in float64, and gives inf / inf = NaN; subtract each row's "
+    "maximum from z before exp (the result is the same), or use torch.softmax, which "
+    "does"
+)
 
-def _temperature_cases() -> list[Case]:
+
+def _logits_case(logits, tau, what: str = "") -> Case:
+    B, V = logits.shape
+    kind = "float32 " if logits.dtype == torch.float32 else ""
+    return Case(
+        (logits, tau),
+        f"(for {kind}logits{what} of shape ({B}, {V}) and temperature {tau})",
+    )
+
+
+def _temperature_groups() -> list[Group]:
     g = torch.Generator().manual_seed(20)
-    cases = []
-    for tau, (B, V) in [(1.0, (3, 5)), (0.5, (2, 7)), (2.0, (4, 3)), (0.1, (1, 10))]:
-        logits = torch.randn(B, V, generator=g, dtype=torch.float64) * 3
-        cases.append(
-            Case(
-                (logits, tau), f"(for logits of shape ({B}, {V}) and temperature {tau})"
-            )
+
+    def randn(B, V, scale, dtype=torch.float64):
+        return (torch.randn(B, V, generator=g, dtype=torch.float64) * scale).to(dtype)
+
+    def spread(B, V, dtype):  # logits spread over [-100, 100], as a trained LM's reach
+        return (torch.rand(B, V, generator=g, dtype=torch.float64) * 200 - 100).to(
+            dtype
         )
-    logits = torch.tensor([[0.5, 2.0, -1.0], [3.0, 1.0, 2.9]], dtype=torch.float64)
-    cases.append(
+
+    usual = [
+        _logits_case(randn(B, V, 3), tau)
+        for tau, (B, V) in [(1.0, (3, 5)), (0.5, (2, 7)), (2.0, (4, 3)), (0.1, (1, 10))]
+    ]
+    usual.append(_logits_case(randn(2, 1, 3), 0.7, " over a single token"))
+    greedy = torch.tensor([[0.5, 2.0, -1.0], [3.0, 1.0, 2.9]], dtype=torch.float64)
+    usual.append(
         Case(
-            (logits, 0.0),
+            (greedy, 0.0),
             "(for temperature 0, which means greedy: all probability on the arg-max)",
             grad=False,
         )
     )
-    return cases
+    single = [
+        _logits_case(randn(3, 6, 3, torch.float32), 0.8),
+        Case(
+            (randn(2, 5, 3, torch.float32), 0.0),
+            "(for float32 logits and temperature 0, which means greedy)",
+            grad=False,
+        ),
+    ]
+    wide = [
+        _logits_case(spread(4, 50, torch.float32), 1.0, " near +-100"),
+        _logits_case(spread(3, 20, torch.float64), 0.1, " near +-100"),
+    ]
+    return [
+        Group(usual),
+        Group(single, **FLOAT32),
+        Group(wide, **FLOAT32, overflow=SOFTMAX_OVERFLOW),
+    ]
 
 
 def check_temperature_probs(temperature_probs_fn) -> None:
     """Check ``temperature_probs(logits, temperature) -> probs`` against the
-    reference."""
-    check(
+    reference.
+
+    Accepted: ``torch.softmax`` or ``F.softmax`` of ``logits / temperature``, a
+    softmax written by hand with each row's maximum subtracted, ``exp`` of a
+    ``log_softmax``, and for temperature 0 any one-hot of the arg-max in the logits'
+    dtype (``F.one_hot(...).to(logits.dtype)``, ``scatter``, a comparison with the
+    row's maximum when there is no tie)."""
+    check_in_groups(
         "temperature_probs",
         temperature_probs_fn,
         temperature_probs_reference,
-        _temperature_cases(),
+        _temperature_groups(),
         [Output("probs", ("row", "token"))],
         TEMPERATURE_MISTAKES,
         forbidden=TEMPERATURE_SHORTCUTS,

@@ -10,7 +10,6 @@ from rnncourse.ops.backend import (
     triton_available,
     triton_interpreting,
 )
-from rnncourse.ops.delta_rule import delta_rule
 from rnncourse.ops.linear_attention import linear_attention
 from rnncourse.ops.linear_scan import linear_scan
 from rnncourse.ops.softmax_attention import softmax_attention
@@ -18,7 +17,6 @@ from rnncourse.ops.wkv4 import WKV4State, wkv4
 
 __all__ = [
     "WKV4State",
-    "delta_rule",
     "describe",
     "last_path",
     "linear_attention",

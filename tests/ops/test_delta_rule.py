@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from rnncourse.measure import peak_memory
-from rnncourse.ops import delta_rule, last_path
+from rnncourse.ops import last_path
+from rnncourse.ops.delta_rule import delta_rule
 
 from ._compare import assert_close, relative_error
 from ._device import DEVICE
