@@ -505,6 +505,11 @@ def _spy_says(spy: _Spy, x: torch.Tensor, k: int, where: str) -> str | None:
     """What the spy's record shows to be wrong with the loop, or None."""
     starts = list(range(0, x.shape[1] - k + 1, k))
     calls = spy.calls
+    if not calls:
+        return (
+            f"your loop never called the model {where}: run it on each window, "
+            "model(x[:, start:start + k], state)"
+        )
     found = [_window_start(call, x) for call in calls]
     for i, (call, start) in enumerate(zip(calls, found)):
         if start is None:
@@ -514,8 +519,17 @@ def _spy_says(spy: _Spy, x: torch.Tensor, k: int, where: str) -> str | None:
                 "give the model x[:, start:start + k]"
             )
     lengths = [call.x.shape[1] for call in calls]
+    for i in range(1, len(calls)):
+        start, L = found[i], lengths[i]
+        if start == 0 and (L > k or max(found[:i]) > 0):
+            return (
+                f"your loop reads the stream again from its start (x[:, 0:{L}]) "
+                f"{where}, to rebuild the state: carry the state the model returned "
+                "for one window, detached, into the next, and call the model once per "
+                "window"
+            )
     if any(L != k for L in lengths):
-        if lengths[:-1] == [k] * (len(lengths) - 1):
+        if len(lengths) > 1 and lengths[-1] < k and set(lengths[:-1]) == {k}:
             return (
                 f"your last window has {lengths[-1]} steps, fewer than k={k} {where}: "
                 "drop a last window shorter than k"
@@ -636,8 +650,9 @@ def _check_truncated_case(name: str, guard: Guard, seed: int, case) -> None:
     g = torch.Generator().manual_seed(40 + seed)
     x = _randn(g, case.B, case.N, 2).to(case.dtype)
     y = _randn(g, case.B, case.N, 2).to(case.dtype)
-    torch.manual_seed(40 + seed)
-    model = Forecaster(2, hidden_size=5).to(case.dtype)
+    with torch.random.fork_rng(devices=[]):  # the caller's generator left alone
+        torch.manual_seed(40 + seed)
+        model = Forecaster(2, hidden_size=5).to(case.dtype)
     student, reference = _Spy(copy.deepcopy(model)), copy.deepcopy(model)
     got = guard.call(
         (student, _mse, x.clone(), y.clone(), case.k, case.optimizer(student)),

@@ -574,6 +574,12 @@ LONGEST_SHORTCUTS = [
 def whole_number(exercise: str, got, where: str) -> int:
     """``got`` as a Python int: an int, a NumPy integer or a one-element integer tensor;
     anything else (a float, a bool) fails with a sentence."""
+    if got is None:
+        fail(
+            exercise,
+            f"your function returned None {where}: end it with a return statement that "
+            "returns the number",
+        )
     if (
         isinstance(got, torch.Tensor)
         and got.numel() == 1
@@ -628,10 +634,17 @@ def _compare_length(got, expected: int, args: tuple, where: str) -> None:
     got = whole_number("longest_naive", got, where)
     if got == expected:
         return
+    memory_bytes, B, H, D, per = args
+    if expected == 0:
+        fail(
+            "longest_naive",
+            f"got T = {got}, expected T = 0 {where}: not even one step fits, T = 1 "
+            f"needs {memory_naive(B, H, 1, 1, D, bytes_per_number=per)} bytes; return "
+            "0 when no length fits",
+        )
     for mistake in LONGEST_MISTAKES:
         if mistake.fn(*args) == got:
             fail("longest_naive", mistake.message)
-    memory_bytes, B, H, D, per = args
     if got == expected - 1:
         fail(
             "longest_naive",

@@ -15,7 +15,8 @@ twice or not at all, the running maximum not used. Beyond the small cases:
 - the package's own forms (``rnncourse.ops.linear_attention``, ``rnncourse.ops.wkv4``)
   and the checker's references are off limits while the student's function runs.
 
-Also here, for chapter 8's checkers too: :class:`Dataflow` and :func:`quietly`.
+Also here, for the checkers of chapters 8 and 9 too: :class:`Dataflow` and
+:func:`quietly`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 from typing import Iterator
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
 from rnncourse.exercises.checker import (
@@ -50,18 +51,19 @@ def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
 # --- what the checkers of chapters 7 and 8 share -----------------------------------
 
 
-class Dataflow(TorchDispatchMode):
-    """Which operators read the named input tensors, directly or through results
+class Dataflow(TorchFunctionMode):
+    """Which torch calls read the named input tensors, directly or through results
     computed from them.
 
-    ``with Dataflow(q=q, k=k) as flow: fn(q, k)`` tags every tensor an operator
-    computes with the names of the inputs it depends on; ``flow.ops`` counts the
-    operators that read a tagged tensor, and ``flow.largest(names)`` gives the shape
-    of the largest floating-point tensor that depends on all of ``names`` (() if none).
-    A loop over the steps of a sequence shows as operations that grow with its
-    length; all the scores of a tile at once as one large tensor of queries and keys.
-    (Values that leave torch, through .tolist() or NumPy, are not followed; the
-    gradient checks catch those.)
+    ``with Dataflow(q=q, k=k) as flow: fn(q, k)`` tags every tensor a torch function or
+    tensor method returns with the names of the inputs it depends on (a tensor changed
+    in place takes the tags of what was written into it); ``flow.ops`` counts the calls
+    that read a tagged tensor and return or change a tensor (reading a shape or a dtype
+    does not count), and ``flow.largest(*names)`` gives the shape of the largest
+    floating-point tensor that depends on all of ``names`` (() if none). A loop over
+    the steps of a sequence shows as calls that grow with its length; all the scores of
+    a tile at once as one large tensor made of queries and keys. Values that leave
+    torch (.tolist(), NumPy) are not followed: the gradient checks catch those.
     """
 
     def __init__(self, **sources: torch.Tensor):
@@ -73,17 +75,35 @@ class Dataflow(TorchDispatchMode):
         self.ops = 0
         self._largest: dict[frozenset, tuple[int, tuple]] = {}
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = tree_flatten((args, kwargs or {}))[0]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = tree_flatten((args, kwargs))[0]
         tags = frozenset().union(
             *(self.tags.get(id(t), ()) for t in inputs if isinstance(t, torch.Tensor))
         )
-        if tags:
+        if not tags:
+            return out
+        if func is torch.Tensor.__iter__:  # for row in q: each row is tagged
+            rows = list(out)
+            out, results = iter(rows), rows
+        else:
+            results = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        name = getattr(func, "__name__", "")
+        if (
+            args
+            and isinstance(args[0], torch.Tensor)
+            and (
+                name.endswith("_") and not name.endswith("__") or name == "__setitem__"
+            )
+        ):
+            results.append(args[0])  # changed in place
+        if isinstance(kwargs.get("out"), torch.Tensor):
+            results.append(kwargs["out"])
+        if results:
             self.ops += 1
-            for t in tree_flatten(out)[0]:
-                if isinstance(t, torch.Tensor):
-                    self._tag(t, tags)
+        for t in results:
+            self._tag(t, tags)
         return out
 
     def _tag(self, t: torch.Tensor, tags: frozenset) -> None:

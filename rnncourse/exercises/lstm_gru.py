@@ -318,6 +318,9 @@ CELL_SHORTCUTS = [
     (torch.nn, "RNNCell"),
     (torch.nn, "LSTM"),
     (torch.nn, "GRU"),
+    (torch.nn, "RNN"),
+    (torch, "rnn_tanh"),
+    (torch, "rnn_relu"),
     (rnncourse.nn.lstm, "lstm_cell"),
     (rnncourse.nn.lstm, "lstm_gates"),
     (rnncourse.nn.lstm, "LSTMCell"),
@@ -326,6 +329,8 @@ CELL_SHORTCUTS = [
     (rnncourse.nn.gru, "GRUCell"),
     (rnncourse.nn.gru, "GRU"),
     (rnncourse.nn.rnn, "elman_cell"),
+    (rnncourse.nn.rnn, "RNNCell"),
+    (rnncourse.nn.rnn, "RNN"),
 ]
 
 
@@ -1154,9 +1159,10 @@ def check_sample(sample) -> None:
             expected = sample_reference(model, prompt, n, temperature, _generator(seed))
             counter.steps = []
             got = _draw(guard, model, prompt, n, temperature, _generator(seed), where)
-            steps = counter.steps
+            steps = list(counter.steps)  # before the mistakes run the model too
             with comparing(name, where):
-                if _same_ids(got, expected) and got.dtype == expected.dtype:
+                if _same_ids(got, expected):
+                    _check_form(name, got, n, where)  # the dtype, say
                     _check_steps(steps, len(prompt), n, where)
                     continue
                 for mistake in SAMPLE_MISTAKES:

@@ -556,10 +556,13 @@ def _temperature_groups() -> list[Group]:
     def randn(B, V, scale, dtype=torch.float64):
         return (torch.randn(B, V, generator=g, dtype=torch.float64) * scale).to(dtype)
 
-    def spread(B, V, dtype):  # logits spread over [-100, 100], as a trained LM's reach
-        return (torch.rand(B, V, generator=g, dtype=torch.float64) * 200 - 100).to(
-            dtype
-        )
+    def spread(B, V, dtype):
+        """Logits near +-100, as a trained model's reach: each row spread over 100
+        around its own centre, the centres from -50 to 50 (so that a row's maximum
+        lies far below the batch's)."""
+        centres = torch.linspace(-50, 50, B, dtype=torch.float64)[:, None]
+        z = torch.rand(B, V, generator=g, dtype=torch.float64) * 100 - 50 + centres
+        return z.to(dtype)
 
     usual = [
         _logits_case(randn(B, V, 3), tau)

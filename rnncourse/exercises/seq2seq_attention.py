@@ -437,8 +437,6 @@ BEAM_STEP_MISTAKES = [
 #: The package's own beam step (also exported as rnncourse.nn.beam_step).
 BEAM_STEP_SHORTCUTS = [(rnncourse.nn.seq2seq, "beam_step")]
 
-BEAM_OUTPUTS = ("top_scores", "beam", "token")
-
 
 def _beam_cases() -> list[tuple[tuple, str]]:
     describe = "(for B={}, K={} beams, V={} tokens, k={})".format
@@ -547,7 +545,11 @@ def _judge_beam_step(got, args: tuple, where: str, rtol: float, atol: float) -> 
             "returns (top_scores, beam, token)",
         )
     if not isinstance(got, tuple) or len(got) != 3:
-        count = f"{len(got)} values" if isinstance(got, tuple) else kind_of(got)
+        count = (
+            f"{len(got)} value{'' if len(got) == 1 else 's'}"
+            if isinstance(got, tuple)
+            else kind_of(got)
+        )
         fail(
             "beam_step",
             f"expected 3 return values (top_scores, beam, token), got {count} {where}",
@@ -590,10 +592,12 @@ def _judge_beam_step(got, args: tuple, where: str, rtol: float, atol: float) -> 
 def _describe_beam_step(got, expected, candidates, finite, where, rtol, atol):
     top, beam, token = got
     B, K, V = candidates.shape
-    if not torch.isfinite(top[finite]).all():
+    if top.isnan().any():
+        fail("beam_step", f"top_scores contains NaN {where}")
+    if (top[finite] == NEG_INF).any():
         fail(
             "beam_step",
-            f"top_scores contains -inf or NaN where the best candidates have finite "
+            f"top_scores contains -inf where the best candidates have finite "
             f"log-probabilities {where}: multiplying probabilities and taking the log "
             "afterwards underflows (exp(-1000) is 0 even in float64); stay in log "
             "space, adding log_probs to the scores",

@@ -11,18 +11,20 @@ could slip through:
 - ``jacobian_product``: by hand (autograd, ``torch.autograd.functional.jacobian``
   among it, and the package's ``rnncourse.probes.jacobian_product`` are off limits);
   T = 1, D_h = 1, 100 steps, float64 and float32; in float32 a product whose entries
-  reach about 1e24, where a norm taken through ``J.T @ J`` overflows (named). The
-  norm may be a 0-d tensor, a Python float or a NumPy number.
+  reach about 1e24, where a norm taken through ``J.T @ J`` overflows (named; and
+  ``torch.linalg.eigvals``, which crashes Python on a matrix holding NaN, raises
+  instead while the student's function runs). The norm may be a 0-d tensor, a
+  Python float or a NumPy number.
 - ``clip_by_norm``: ``torch.nn.utils.clip_grad_norm_`` and its kin and the package's
   ``clip_by_norm`` and ``global_norm`` are off limits; one, three and four gradients,
-  a 0-d gradient, a zero gradient, gradients that are all zero, a float32 gradient of
-  norm about 1e5, an integer max_norm. No gradient flows through clipping in
+  a 0-d gradient, a zero gradient, gradients that are all zero, float32 gradients of
+  norm about 2e5, an integer max_norm. No gradient flows through clipping in
   training, so none is asked for: scaling the given tensors in place is right.
 - ``init_recurrent``: several seeded draws per size; the gradient 100 steps back
   must lie in a window measured from orthogonal and identity matrices (see
   ``WINDOW``) and must not grow between 50 and 100 steps back; singular matrices and
-  spectral radii far above 1 are refused with their own sentences; the package's and
-  torch's initialisers are off limits.
+  spectral radii far above 1 are refused with their own sentences; the package's
+  initialisers and ``torch.nn.init.orthogonal_`` are off limits.
 """
 
 from __future__ import annotations
@@ -179,13 +181,37 @@ def _jacobian_case(T, D_h, seed, dtype=torch.float64, gain=1.2) -> Case:
     )
 
 
+@contextlib.contextmanager
+def _eigvals_refusing_non_finite() -> Iterator[None]:
+    """torch.linalg.eigvals crashes Python (a segmentation fault in MKL's gebal) on a
+    matrix that holds NaN, which a norm taken through J.T @ J can produce on the
+    float32 case: inside the block it raises a ValueError instead."""
+    original = torch.linalg.eigvals
+
+    @functools.wraps(original)
+    def eigvals(A, *args, **kwargs):
+        if isinstance(A, torch.Tensor) and not torch.isfinite(A).all():
+            raise ValueError(
+                "torch.linalg.eigvals was given a matrix that holds NaN or infinity"
+            )
+        return original(A, *args, **kwargs)
+
+    torch.linalg.eigvals = eigvals
+    try:
+        yield
+    finally:
+        torch.linalg.eigvals = original
+
+
 def _norm_as_tensor(fn: Callable) -> Callable:
     """The student's function, with a norm returned as a Python or NumPy number turned
-    into a 0-d tensor of J's dtype (the norm is a measurement: no gradient needed)."""
+    into a 0-d tensor of J's dtype (the norm is a measurement: no gradient needed), and
+    torch.linalg.eigvals kept from crashing on NaN."""
 
     @functools.wraps(fn)
     def call(hs, W_hh):
-        out = fn(hs, W_hh)
+        with _eigvals_refusing_non_finite():
+            out = fn(hs, W_hh)
         if isinstance(out, (tuple, list)) and len(out) == 2 and _is_number(out[1]):
             J = out[0]
             dtype = (
@@ -228,6 +254,7 @@ def check_jacobian_product(jacobian_product_fn) -> None:
     ``torch.linalg.matrix_norm(J, ord=2)``, ``torch.linalg.norm(J, 2)`` or
     ``torch.linalg.svdvals(J)[0]``, as a 0-d tensor, a Python float or a NumPy
     number; a list for the pair. No gradient is asked for."""
+    require_function("jacobian_product", jacobian_product_fn)
     check_in_groups(
         "jacobian_product",
         _norm_as_tensor(jacobian_product_fn),
@@ -447,6 +474,7 @@ def check_clip_by_norm(clip_by_norm_fn) -> None:
     1e-6)``; new tensors or the given ones scaled in place (``g.mul_(scale)``), as a
     list or a tuple; Python or tensor arithmetic. No gradient through the clipping is
     asked for: in training it acts on gradients, outside the graph."""
+    require_function("clip_by_norm", clip_by_norm_fn)
     check_in_groups(
         "clip_by_norm",
         _as_list_function(clip_by_norm_fn),

@@ -10,6 +10,7 @@ The encoder is a bidirectional GRU (Cho et al. 2014), the decoder a GRU cell.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -220,13 +221,16 @@ class Seq2Seq(nn.Module):
         beam_size: int = 3,
         max_len: int = 12,
         alpha: float = 1.0,
+        step: Callable | None = None,
     ) -> torch.Tensor:
         """Keep the ``beam_size`` most likely partial translations of each sentence.
 
         A finished beam (it produced <eos>) stays in the race at no further cost;
         at the end, the finished translation with the best length-normalised score,
         ``log p(y | x) / |y|^alpha``, wins (alpha = 0: no normalisation). Returns tokens
-        (B, L) int64 like ``greedy``; beam_size=1 is greedy decoding.
+        (B, L) int64 like ``greedy``; beam_size=1 is greedy decoding. ``step``: the
+        function that keeps the best extensions, ``beam_step`` unless given (chapter 5
+        passes the student's own).
         """
         if beam_size < 1:
             raise ValueError(f"beam_size must be a positive integer, got {beam_size}")
@@ -249,7 +253,7 @@ class Seq2Seq(nn.Module):
                 B, K, V
             )
             log_probs = torch.where(done[..., None], only_pad, log_probs)
-            scores, beam, token = beam_step(scores, log_probs, K)  # (B, K) each
+            scores, beam, token = (step or beam_step)(scores, log_probs, K)  # (B, K)
             tokens = torch.cat(
                 [
                     tokens.gather(1, beam[..., None].expand(-1, -1, tokens.shape[2])),

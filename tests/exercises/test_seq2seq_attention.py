@@ -89,7 +89,7 @@ def _beam_step_nan(scores, log_probs, k):
 
 BEAM_ODD = {
     "three tensors on another device": (_beam_step_on_meta, "on the device meta"),
-    "NaN scores": (_beam_step_nan, "top_scores contains -inf or NaN"),
+    "NaN scores": (_beam_step_nan, "top_scores contains NaN (for B=2"),
     "a tuple of four": (
         lambda *a: (*beam_step_reference(*a), None),
         "got 4 values",
