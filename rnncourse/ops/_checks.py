@@ -39,6 +39,47 @@ def check_tensors(op: str, tensors: dict[str, torch.Tensor | None]) -> None:
             )
 
 
+def check_qkv(op: str, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    """The shapes of attention-like inputs: q and k (B, H, T, K), v (B, H, T, V)."""
+    if q.dim() != 4:
+        raise ValueError(
+            f"{op}: q must have shape (B, H, T, K), got a {q.dim()}-D tensor of shape "
+            f"{tuple(q.shape)}"
+        )
+    B, H, T, K = q.shape
+    if k.shape != q.shape:
+        raise ValueError(
+            f"{op}: k must have the shape of q, (B, H, T, K) = {tuple(q.shape)}, "
+            f"got {tuple(k.shape)}"
+        )
+    if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
+        raise ValueError(
+            f"{op}: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), "
+            f"got {tuple(v.shape)}"
+        )
+
+
+def check_state(
+    op: str, name: str, state: torch.Tensor, shape: tuple, inputs_dtype: torch.dtype
+) -> None:
+    """A carried state (B, H, K, V): its shape, and the computing dtype of inputs of
+    ``inputs_dtype``."""
+    if tuple(state.shape) != shape:
+        raise ValueError(
+            f"{op}: {name} must have shape (B, H, K, V) = {shape}, "
+            f"got {tuple(state.shape)}"
+        )
+    check_state_dtype(op, name, state, inputs_dtype)
+
+
+def check_chunk_size(op: str, chunk_size) -> None:
+    """Steps per chunk of a chunkwise form: a positive int."""
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
+    if chunk_size < 1:
+        raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
+
+
 def check_steps(op: str, name: str, x: torch.Tensor, dim: int, T: str = "T") -> None:
     """The sequence along ``dim`` of ``x`` must have a first step: every form starts
     from one."""

@@ -33,13 +33,17 @@ from __future__ import annotations
 
 import torch
 
-_HALF = (torch.float16, torch.bfloat16)
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the op computes and keeps its state in: float32 for half precision,
-    else ``dtype``."""
-    return torch.float32 if dtype in _HALF else dtype
+from rnncourse.ops._checks import (
+    check_chunk_size,
+    check_device_of,
+    check_dtype_of,
+    check_floating,
+    check_qkv,
+    check_state,
+    check_steps,
+    check_tensors,
+    compute_dtype,
+)
 
 
 def delta_rule_recurrent(q, k, v, beta, log_decay=None, initial_state=None):
@@ -224,98 +228,42 @@ def _widen(q, k, v, beta, log_decay, initial_state):
 def check_inputs(q, k, v, beta, log_decay, initial_state, chunk_size) -> None:
     """Raise ValueError (TypeError for a non-tensor), naming what was expected, for
     inputs ``rnncourse.ops.delta_rule`` cannot take; nothing is broadcast."""
-    named = (
-        ("q", q),
-        ("k", k),
-        ("v", v),
-        ("beta", beta),
-        ("log_decay", log_decay),
-        ("initial_state", initial_state),
+    op = "delta_rule"
+    inputs = dict(
+        q=q, k=k, v=v, beta=beta, log_decay=log_decay, initial_state=initial_state
     )
-    for name, x in named:
-        optional = name in ("log_decay", "initial_state")
-        if not (isinstance(x, torch.Tensor) or (optional and x is None)):
-            raise TypeError(
-                f"delta_rule: {name} must be a torch.Tensor, got {type(x).__name__}"
-            )
-    if q.dim() != 4:
-        raise ValueError(
-            f"delta_rule: q must have shape (B, H, T, K), got a {q.dim()}-D tensor "
-            f"of shape {tuple(q.shape)}"
-        )
+    check_tensors(op, inputs)
+    if beta is None:
+        raise TypeError(f"{op}: beta must be a torch.Tensor, got NoneType")
+    check_qkv(op, q, k, v)
     B, H, T, K = q.shape
-    if k.shape != q.shape:
-        raise ValueError(
-            f"delta_rule: k must have the shape of q, (B, H, T, K) = "
-            f"{tuple(q.shape)}, got {tuple(k.shape)}"
-        )
-    if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
-        raise ValueError(
-            f"delta_rule: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), "
-            f"got {tuple(v.shape)}"
-        )
     for name, x in (("beta", beta), ("log_decay", log_decay)):
         if x is not None and tuple(x.shape) != (B, H, T):
             raise ValueError(
-                f"delta_rule: {name} must have shape (B, H, T) = ({B}, {H}, {T}), "
+                f"{op}: {name} must have shape (B, H, T) = ({B}, {H}, {T}), "
                 f"one value per head and step, got {tuple(x.shape)}"
             )
-    if T == 0:
-        raise ValueError(
-            f"delta_rule: empty sequence (q of shape {tuple(q.shape)}): expected "
-            f"T >= 1 time steps"
-        )
-    if not q.is_floating_point():
-        raise ValueError(
-            f"delta_rule: q, k and v must be floating-point tensors, got {q.dtype} "
-            f"(convert with .float())"
-        )
-    for name, x in (("k", k), ("v", v)):
-        if x.dtype != q.dtype:
-            raise ValueError(
-                f"delta_rule: {name} must have the dtype of q, {q.dtype}, got {x.dtype}"
-            )
+    check_steps(op, "q", q, dim=2)
+    check_floating(op, "q, k and v", q)
+    check_dtype_of(op, "q", q, {"k": k, "v": v})
     allowed = sorted({str(q.dtype), str(compute_dtype(q.dtype))})
     for name, x in (("beta", beta), ("log_decay", log_decay)):
         if x is not None and x.dtype not in (q.dtype, compute_dtype(q.dtype)):
             raise ValueError(
-                f"delta_rule: {name} must have the dtype of q (or float32 for "
+                f"{op}: {name} must have the dtype of q (or float32 for "
                 f"half-precision q), one of {allowed}, got {x.dtype}"
             )
-    for name, x in named[1:]:
-        if x is not None and x.device != q.device:
-            raise ValueError(
-                f"delta_rule: {name} must be on the device of q, {q.device}, "
-                f"got {x.device}"
-            )
+    check_device_of(op, "q", q, inputs)
     if not ((beta >= 0) & (beta <= 1)).all():  # NaN fails too
         raise ValueError(
-            f"delta_rule: beta is a step size and must lie in [0, 1], got values "
+            f"{op}: beta is a step size and must lie in [0, 1], got values "
             f"from {beta.min().item():.3g} to {beta.max().item():.3g}"
         )
     if log_decay is not None and not (log_decay <= 0).all():
         raise ValueError(
-            f"delta_rule: log_decay holds log decays g_t and must be <= 0 (a decay "
+            f"{op}: log_decay holds log decays g_t and must be <= 0 (a decay "
             f"exp(g_t) <= 1), got a largest value of {log_decay.max().item():.3g}"
         )
     if initial_state is not None:
-        expected = (B, H, K, v.shape[-1])
-        if tuple(initial_state.shape) != expected:
-            raise ValueError(
-                f"delta_rule: initial_state must have shape (B, H, K, V) = "
-                f"{expected}, got {tuple(initial_state.shape)}"
-            )
-        if initial_state.dtype != compute_dtype(q.dtype):
-            raise ValueError(
-                f"delta_rule: initial_state must have dtype {compute_dtype(q.dtype)} "
-                f"(the state is kept in float32 for half-precision inputs), got "
-                f"{initial_state.dtype}"
-            )
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, int)
-        or chunk_size < 1
-    ):
-        raise ValueError(
-            f"delta_rule: chunk_size must be a positive int, got {chunk_size!r}"
-        )
+        check_state(op, "initial_state", initial_state, (B, H, K, v.shape[-1]), q.dtype)
+    check_chunk_size(op, chunk_size)

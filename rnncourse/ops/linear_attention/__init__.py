@@ -21,10 +21,12 @@ import torch
 
 from rnncourse.ops import backend
 from rnncourse.ops._checks import (
+    check_chunk_size,
     check_device_of,
     check_dtype_of,
     check_floating,
-    check_state_dtype,
+    check_qkv,
+    check_state,
     check_steps,
     check_tensors,
 )
@@ -104,22 +106,8 @@ def _check_inputs(q, k, v, log_decay, initial_state, chunk_size) -> None:
     op = "linear_attention"
     inputs = dict(q=q, k=k, v=v, log_decay=log_decay, initial_state=initial_state)
     check_tensors(op, inputs)
-    if q.dim() != 4:
-        raise ValueError(
-            f"{op}: q must have shape (B, H, T, K), got a {q.dim()}-D tensor of shape "
-            f"{tuple(q.shape)}"
-        )
+    check_qkv(op, q, k, v)
     B, H, T, K = q.shape
-    if k.shape != q.shape:
-        raise ValueError(
-            f"{op}: k must have the shape of q, (B, H, T, K) = {tuple(q.shape)}, "
-            f"got {tuple(k.shape)}"
-        )
-    if v.dim() != 4 or v.shape[:3] != q.shape[:3]:
-        raise ValueError(
-            f"{op}: v must have shape (B, H, T, V) = ({B}, {H}, {T}, V), "
-            f"got {tuple(v.shape)}"
-        )
     check_steps(op, "q", q, dim=2)
     check_floating(op, "q, k and v", q)
     check_dtype_of(op, "q", q, {"k": k, "v": v})
@@ -136,22 +124,5 @@ def _check_inputs(q, k, v, log_decay, initial_state, chunk_size) -> None:
                 f"gamma <= 1), got a largest value of {log_decay.max().item():.3g}"
             )
     if initial_state is not None:
-        expected = (B, H, K, v.shape[-1])
-        if tuple(initial_state.shape) != expected:
-            raise ValueError(
-                f"{op}: initial_state must have shape (B, H, K, V) = {expected}, "
-                f"got {tuple(initial_state.shape)}"
-            )
-        check_state_dtype(op, "initial_state", initial_state, q.dtype)
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"{op}: chunk_size must be a positive int, got {chunk_size!r}")
-
-
-def __getattr__(name: str):
-    # `from rnncourse.ops.linear_attention import linear_attention_triton` imports
-    # triton then, and only then
-    if name == "linear_attention_triton":
-        from rnncourse.ops.linear_attention.kernel import linear_attention_triton
-
-        return linear_attention_triton
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        check_state(op, "initial_state", initial_state, (B, H, K, v.shape[-1]), q.dtype)
+    check_chunk_size(op, chunk_size)
