@@ -36,22 +36,21 @@ import rnncourse.bptt
 import rnncourse.training
 from rnncourse.bptt import step_backward
 from rnncourse.exercises.checker import (
+    FLOAT32,
     Case,
+    Group,
     Guard,
     Mistake,
     Output,
+    check_in_groups,
     comparing,
     fail,
     kind_of,
+    randn64,
     require_function,
 )
-from rnncourse.exercises.rnn_basics import FLOAT32, Group, check_in_groups
 from rnncourse.nn import Forecaster, elman_cell
 from rnncourse.training import TruncatedBPTT, stream_windows, train
-
-
-def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
 
 
 def _kind(dtype: torch.dtype) -> str:
@@ -71,11 +70,11 @@ def _step_args(
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
     W_xh, W_hh = (
-        _randn(g, D_h, D_in, scale=D_in**-0.5),
-        _randn(g, D_h, D_h, scale=D_h**-0.5),
+        randn64(g, D_h, D_in, scale=D_in**-0.5),
+        randn64(g, D_h, D_h, scale=D_h**-0.5),
     )
-    x, h_prev = _randn(g, B, D_in, scale=x_scale), torch.tanh(_randn(g, B, D_h))
-    dh = _randn(g, B, D_h)
+    x, h_prev = randn64(g, B, D_in, scale=x_scale), torch.tanh(randn64(g, B, D_h))
+    dh = randn64(g, B, D_h)
     x, h_prev, W_xh, W_hh, dh = (t.to(dtype) for t in (x, h_prev, W_xh, W_hh, dh))
     h = torch.tanh(x @ W_xh.T + h_prev @ W_hh.T)  # in dtype: +-1 exactly if saturated
     return dh, h, h_prev, x, W_hh  # dh, h_t, h_{t-1}, x_t, W_hh
@@ -196,6 +195,7 @@ def check_step_backward(step_backward_fn) -> None:
         STEP_BACKWARD_MISTAKES,
         by_hand=True,
         forbidden=STEP_BACKWARD_SHORTCUTS,
+        strict=True,
     )
 
 
@@ -291,14 +291,14 @@ def _h0_args(
     orthogonal: bool = False,
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    x = _randn(g, B, T, D_in, scale=0.5 if orthogonal else 1.0)
-    h0 = _randn(g, B, D_h, scale=0.5)
-    W_xh = _randn(g, D_h, D_in, scale=D_in**-0.5)
+    x = randn64(g, B, T, D_in, scale=0.5 if orthogonal else 1.0)
+    h0 = randn64(g, B, D_h, scale=0.5)
+    W_xh = randn64(g, D_h, D_in, scale=D_in**-0.5)
     if orthogonal:  # every singular value 1: the gradient reaches far back
-        W_hh = torch.linalg.qr(_randn(g, D_h, D_h))[0]
+        W_hh = torch.linalg.qr(randn64(g, D_h, D_h))[0]
     else:
-        W_hh = _randn(g, D_h, D_h, scale=D_h**-0.5)
-    b_h, dL_dh = _randn(g, D_h, scale=0.1), _randn(g, B, T, D_h)
+        W_hh = randn64(g, D_h, D_h, scale=D_h**-0.5)
+    b_h, dL_dh = randn64(g, D_h, scale=0.1), randn64(g, B, T, D_h)
     return tuple(t.to(dtype) for t in (x, h0, W_xh, W_hh, b_h, dL_dh))
 
 
@@ -336,6 +336,7 @@ def check_grad_h0(grad_h0) -> None:
         GRAD_H0_MISTAKES,
         by_hand=True,
         forbidden=GRAD_H0_SHORTCUTS,
+        strict=True,
     )
 
 
@@ -648,8 +649,8 @@ def _check_truncated_case(name: str, guard: Guard, seed: int, case) -> None:
     fail with what the spy saw, or with how the runs differ."""
     where = case.where
     g = torch.Generator().manual_seed(40 + seed)
-    x = _randn(g, case.B, case.N, 2).to(case.dtype)
-    y = _randn(g, case.B, case.N, 2).to(case.dtype)
+    x = randn64(g, case.B, case.N, 2).to(case.dtype)
+    y = randn64(g, case.B, case.N, 2).to(case.dtype)
     with torch.random.fork_rng(devices=[]):  # the caller's generator left alone
         torch.manual_seed(40 + seed)
         model = Forecaster(2, hidden_size=5).to(case.dtype)

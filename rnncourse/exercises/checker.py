@@ -25,13 +25,23 @@ restored afterwards, whatever happens.
 
 Public API:
 
-- :func:`check`: the whole comparison, case by case, with mistakes and gradients;
+- :func:`check`: the whole comparison, case by case, with mistakes and gradients
+  (``quiet=True`` leaves out its pass line, for a checker that prints its own);
+- :class:`Group` and :func:`check_in_groups`: :func:`check` on groups of cases, each
+  with its own tolerances (:data:`FLOAT32` for float32), and one pass line for all;
+- :func:`refuse_overflow`: NaN or infinity on cases at the scale of real use, named as
+  the overflow it is;
 - :func:`fail`: raise the one-sentence :class:`ExerciseError`;
 - :func:`require_function`: fail unless the answer is callable;
+- :func:`whole_number`: an answer that counts, as a Python int, or a sentence;
 - :func:`call_student`: call the student's function once, under the rules;
-- :class:`Guard`: the rules in force for several calls (patch once, call often);
+- :class:`Guard`: the rules in force for several calls (patch once, call often), with
+  its sentence about shortcuts (``shortcut_sentence``) chosen by the exercise;
 - :func:`autograd_forbidden`, :func:`forbid`: the rules as context managers;
+- :class:`Dataflow`: which torch calls read which inputs, and the largest tensor made
+  of them (the point of an exercise: a chunk in matrix form, a tile in blocks);
 - :func:`fresh_copies`: copies of the arguments, safe to change in place;
+- :func:`randn64`: seeded float64 normal draws, to build cases;
 - :func:`comparing`: turn any error of a checker's own comparison into a sentence;
 - :func:`kind_of`: how to name a value's type to a student.
 """
@@ -41,6 +51,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import numbers
 import sys
 import types
 from contextlib import contextmanager
@@ -48,6 +59,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NoReturn, Sequence, Union
 
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 NOT_SOLVED = (
     "this exercise is not solved yet: replace `raise NotImplementedError()` with your "
@@ -75,6 +88,17 @@ AUTOGRAD = (
     "torch.func.hessian",
     "torch.func.linearize",
 )
+
+#: What follows "your function calls <name>, " when the student's function calls a
+#: forbidden function (:class:`Guard`'s ``shortcut_sentence`` replaces it).
+SHORTCUT_SENTENCE = (
+    "which does the exercise for you: write the computation yourself with basic torch "
+    "operations"
+)
+
+#: float32's tolerances: its rounding (about 6e-8) differs between equally right
+#: orders of operations.
+FLOAT32 = {"rtol": 1e-5, "atol": 1e-6}
 
 #: A forbidden function: ``(owner, "name")`` with the owner a module or a class, or
 #: a dotted name such as ``"torch.nn.functional.softmax"`` (looked up among the
@@ -181,6 +205,12 @@ def _tensor_hint(value: Any) -> str:
 # --- arguments --------------------------------------------------------------------
 
 
+def randn64(g: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
+    """Normal draws of ``shape`` (none: a 0-d tensor) from the generator ``g``, in
+    float64, times ``scale``."""
+    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
+
+
 def fresh_copies(args: tuple, grad: bool = False) -> tuple:
     """Copies of the arguments, so a function that changes its inputs in place harms
     nothing: tensors are cloned (floating ones requiring grad when ``grad``), modules
@@ -271,6 +301,10 @@ class Guard:
     with them armed (they raise :class:`ExerciseError`), and disarms them when it
     returns, so that the reference and the checker's own code may use them. Leaving
     the block restores everything, even when the student's function raised.
+
+    A forbidden function, called, fails with "your function calls <name>, " followed
+    by ``shortcut_sentence`` (by default :data:`SHORTCUT_SENTENCE`: it does the
+    exercise for the student).
     """
 
     def __init__(
@@ -281,8 +315,10 @@ class Guard:
         by_hand: bool = False,
         forbidden: Sequence[Target] = (),
         namespaces: Sequence[dict] = (),
+        shortcut_sentence: str = SHORTCUT_SENTENCE,
     ):
         self.exercise, self.fn = exercise, fn
+        self.shortcut_sentence = shortcut_sentence
         self.rules = [(t, "by hand") for t in (AUTOGRAD if by_hand else ())] + [
             (t, "shortcut") for t in forbidden
         ]
@@ -302,10 +338,7 @@ class Guard:
                 "gradient by hand, not autograd: apply the chain rule yourself with "
                 "tensor operations"
             )
-        return (
-            f"your function calls {display}, which does the exercise for you: "
-            "write the computation yourself with basic torch operations"
-        )
+        return f"your function calls {display}, {self.shortcut_sentence}"
 
     def _violate(self, sentence: str) -> NoReturn:
         err = ExerciseError(f"{self.exercise}: {_sentence(sentence)}.")
@@ -649,16 +682,19 @@ def check(
     by_hand: bool = False,
     forbidden: Sequence[Target] = (),
     explain: Callable[[Exception], str | None] | None = None,
+    quiet: bool = False,
 ) -> None:
     """Compare ``student_fn`` with ``reference_fn`` on every case; print one pass
-    line or raise :class:`ExerciseError`.
+    line (none when ``quiet``) or raise :class:`ExerciseError`.
 
     ``outputs`` describes what the function returns: one entry for a single
     tensor, several for a tuple. Gradients (with respect to every floating
     tensor argument) are compared on cases with ``grad=True``. ``by_hand`` and
     ``forbidden`` put autograd and shortcuts off limits while the student's
     function runs (see :class:`Guard`); ``explain(err)`` may add a hint to the
-    sentence about an error the student's function raised.
+    sentence about an error the student's function raised. ``quiet`` is for a
+    checker that runs ``check`` for part of an exercise and prints one line at the
+    end, for all its parts (whatever the student's function prints still shows).
     """
     require_function(exercise, student_fn)
     n = len(outputs)
@@ -677,7 +713,8 @@ def check(
                     )
             if case.grad:
                 _check_gradients(exercise, guard, reference_fn, case, n, rtol, atol)
-    print(f"\u2705 {exercise}: correct on all {len(cases)} test cases.")
+    if not quiet:
+        print(f"\u2705 {exercise}: correct on all {len(cases)} test cases.")
 
 
 def _describe_difference(exercise, got, expected, outputs, case, rtol, atol) -> None:
@@ -801,11 +838,291 @@ def _check_gradients(exercise, guard, reference_fn, case, n, rtol, atol) -> None
                     )
 
 
+# --- cases in groups, and overflow named ------------------------------------------
+
+
+@dataclass
+class Group:
+    """Cases compared with the same tolerances: float64 cases tightly, float32 cases
+    more loosely (:data:`FLOAT32`: float32 rounding differs between equally right
+    orders of operations). ``overflow``, when given, ends the sentence that explains
+    NaN or infinity in the student's result on these cases, which sit at the scale of
+    real use (see :func:`refuse_overflow`). ``outputs``, when given, replaces the
+    outputs common to all groups (for cases that return another number of
+    tensors)."""
+
+    cases: Sequence[Case]
+    rtol: float = 1e-6
+    atol: float = 1e-8
+    overflow: str | None = None
+    outputs: Sequence[Output] | None = None
+
+
+def _overflowed(got, expected) -> bool:
+    """Whether ``got`` holds NaN or infinity where ``expected``, a tensor of the same
+    shape on the same device, is finite."""
+    return (
+        isinstance(got, torch.Tensor)
+        and got.device == expected.device
+        and got.shape == expected.shape
+        and got.is_floating_point()
+        and not torch.isfinite(got.detach()).all()
+        and torch.isfinite(expected).all()
+    )
+
+
+def refuse_overflow(
+    exercise: str,
+    fn: Callable,
+    reference_fn: Callable,
+    cases: Sequence[Case],
+    outputs: Sequence[Output],
+    why: str,
+    *,
+    by_hand: bool = False,
+    forbidden: Sequence[Target] = (),
+    explain: Callable[[Exception], str | None] | None = None,
+    strict: bool = False,
+) -> None:
+    """Run ``fn`` on each case (under the rules) and fail with "<output> contains NaN
+    or infinity <case>: <why>" when it returns NaN or infinity where the reference's
+    values are finite. Any other result, right or wrong, is left to :func:`check`;
+    an error the function raises is explained by ``explain``, as in :func:`check`.
+
+    ``strict`` blames everything that goes wrong on these cases on the overflow: an
+    error the function raises ends its sentence with ``why`` (``explain`` is not
+    asked), NaN or infinity in the student's gradient (on cases with ``grad=True``)
+    fails as well, and each sentence adds that every expected value is finite."""
+    finite = ", where every expected value is finite" if strict else ""
+    hint = (lambda err: why) if strict else explain
+    n = len(outputs)
+    with Guard(exercise, fn, by_hand=by_hand, forbidden=forbidden) as guard:
+        for case in cases:
+            expected = _results(reference_fn(*fresh_copies(case.args)), n)
+            result = guard.call(fresh_copies(case.args), case.description, hint)
+            with comparing(exercise, case.description):
+                got = _results(result, n)
+                for g, e, out in zip(got, expected, outputs):
+                    if _overflowed(g, e):
+                        fail(
+                            exercise,
+                            f"{out.name} contains NaN or infinity {case.description}"
+                            f"{finite}: {why}",
+                        )
+            if strict and case.grad:
+                _refuse_overflowing_gradient(
+                    exercise, guard, reference_fn, case, n, why
+                )
+
+
+def _gradients(fn: Callable, case: Case, n: int) -> list | None:
+    """The gradients of a fixed random weighting of ``fn``'s outputs with respect to
+    the case's floating tensors (None for the others), or None if there are none.
+    ``fn`` gets copies made by an operation, which it may change in place."""
+    leaves = fresh_copies(case.args, grad=True)
+    result = _results(fn(*_through(leaves)), n)
+    g = torch.Generator().manual_seed(0)
+    loss = sum(
+        (
+            (r * torch.randn(r.shape, generator=g, dtype=r.dtype)).sum()
+            for r in result
+            if isinstance(r, torch.Tensor) and r.requires_grad
+        ),
+        torch.zeros(()),
+    )
+    if not loss.requires_grad:
+        return None
+    loss.backward()
+    return [a.grad if isinstance(a, torch.Tensor) else None for a in leaves]
+
+
+def _refuse_overflowing_gradient(exercise, guard, reference_fn, case, n, why) -> None:
+    """Fail when the student's gradient on a case at the scale of real use holds NaN
+    or infinity where the reference's is finite (values right or wrong: any other
+    difference is left to :func:`check`)."""
+    expected = _gradients(reference_fn, case, n)
+    try:
+        got = _gradients(lambda *given: guard.call(given, case.description), case, n)
+    except ExerciseError:
+        raise
+    except Exception:  # a result that cannot be backpropagated: check says why
+        return
+    if got is None or expected is None:
+        return
+    for g, e in zip(got, expected):
+        if (
+            isinstance(g, torch.Tensor)
+            and isinstance(e, torch.Tensor)
+            and not torch.isfinite(g).all()
+            and torch.isfinite(e).all()
+        ):
+            fail(
+                exercise,
+                f"your gradient contains NaN or infinity {case.description}, where "
+                f"every expected value is finite: {why}",
+            )
+
+
+def check_in_groups(
+    exercise: str,
+    fn: Callable,
+    reference_fn: Callable,
+    groups: Sequence[Group],
+    outputs: Sequence[Output],
+    mistakes: Sequence[Mistake] = (),
+    *,
+    by_hand: bool = False,
+    forbidden: Sequence[Target] = (),
+    explain: Callable[[Exception], str | None] | None = None,
+    strict: bool = False,
+    quiet: bool = False,
+) -> None:
+    """:func:`check` on each group in turn, with the group's tolerances, after
+    :func:`refuse_overflow` (``strict`` or not) where the group names an overflow;
+    one pass line for all the cases at the end (none when ``quiet``)."""
+    require_function(exercise, fn)
+    for group in groups:
+        named = outputs if group.outputs is None else group.outputs
+        rules = {"by_hand": by_hand, "forbidden": forbidden, "explain": explain}
+        if group.overflow:
+            refuse_overflow(
+                exercise,
+                fn,
+                reference_fn,
+                group.cases,
+                named,
+                group.overflow,
+                strict=strict,
+                **rules,
+            )
+        check(
+            exercise,
+            fn,
+            reference_fn,
+            group.cases,
+            named,
+            mistakes,
+            group.rtol,
+            group.atol,
+            quiet=True,
+            **rules,
+        )
+    if not quiet:
+        total = sum(len(group.cases) for group in groups)
+        print(f"\u2705 {exercise}: correct on all {total} test cases.")
+
+
+# --- answers that count -------------------------------------------------------------
+
+
+def whole_number(exercise: str, got, where: str) -> int:
+    """``got`` as a Python int: an int, a NumPy integer or a one-element integer tensor;
+    anything else (a float, a bool) fails with a sentence."""
+    if got is None:
+        fail(
+            exercise,
+            f"your function returned None {where}: end it with a return statement that "
+            "returns the number",
+        )
+    if (
+        isinstance(got, torch.Tensor)
+        and got.numel() == 1
+        and not (got.is_floating_point() or got.is_complex() or got.dtype == torch.bool)
+    ):
+        return int(got.item())
+    if isinstance(got, numbers.Integral) and not isinstance(got, bool):
+        return int(got)
+    if isinstance(got, (numbers.Real, torch.Tensor)) and not isinstance(got, bool):
+        fail(
+            exercise,
+            f"expected a whole number (an int), got {kind_of(got)} {where}: int(...) "
+            "or // gives one",
+        )
+    fail(exercise, f"expected a whole number (an int), got {kind_of(got)} {where}")
+
+
+# --- what the student's function computes from what ---------------------------------
+
+
+class Dataflow(TorchFunctionMode):
+    """Which torch calls read the named input tensors, directly or through results
+    computed from them.
+
+    ``with Dataflow(q=q, k=k) as flow: fn(q, k)`` tags every tensor a torch function or
+    tensor method returns with the names of the inputs it depends on (a tensor changed
+    in place takes the tags of what was written into it); ``flow.ops`` counts the calls
+    that read a tagged tensor and return or change a tensor (reading a shape or a dtype
+    does not count), and ``flow.largest(*names)`` gives the shape of the largest
+    floating-point tensor that depends on all of ``names`` (() if none). A loop over
+    the steps of a sequence shows as calls that grow with its length; all the scores of
+    a tile at once as one large tensor made of queries and keys. Values that leave
+    torch (.tolist(), NumPy) are not followed: the gradient checks catch those.
+    """
+
+    def __init__(self, **sources: torch.Tensor):
+        super().__init__()
+        self.tags: dict[int, frozenset] = {
+            id(t): frozenset([name]) for name, t in sources.items()
+        }
+        self.kept: list[torch.Tensor] = list(sources.values())  # ids stay unique
+        self.ops = 0
+        self._largest: dict[frozenset, tuple[int, tuple]] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = tree_flatten((args, kwargs))[0]
+        tags = frozenset().union(
+            *(self.tags.get(id(t), ()) for t in inputs if isinstance(t, torch.Tensor))
+        )
+        if not tags:
+            return out
+        if func is torch.Tensor.__iter__:  # for row in q: each row is tagged
+            rows = list(out)
+            out, results = iter(rows), rows
+        else:
+            results = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        name = getattr(func, "__name__", "")
+        if (
+            args
+            and isinstance(args[0], torch.Tensor)
+            and (
+                name.endswith("_") and not name.endswith("__") or name == "__setitem__"
+            )
+        ):
+            results.append(args[0])  # changed in place
+        if isinstance(kwargs.get("out"), torch.Tensor):
+            results.append(kwargs["out"])
+        if results:
+            self.ops += 1
+        for t in results:
+            self._tag(t, tags)
+        return out
+
+    def _tag(self, t: torch.Tensor, tags: frozenset) -> None:
+        tags = self.tags.get(id(t), frozenset()) | tags
+        self.tags[id(t)] = tags
+        self.kept.append(t)
+        if t.is_floating_point() or t.is_complex():
+            size = t.numel()
+            if size > self._largest.get(tags, (0, ()))[0]:
+                self._largest[tags] = (size, tuple(t.shape))
+
+    def largest(self, *names: str) -> tuple:
+        """The shape of the largest floating tensor computed from all of ``names``."""
+        found = [value for tags, value in self._largest.items() if set(names) <= tags]
+        return max(found, default=(0, ()))[1]
+
+
 __all__ = [
     "AUTOGRAD",
+    "FLOAT32",
     "NOT_SOLVED",
+    "SHORTCUT_SENTENCE",
     "Case",
+    "Dataflow",
     "ExerciseError",
+    "Group",
     "Guard",
     "Mistake",
     "Output",
@@ -813,10 +1130,14 @@ __all__ = [
     "autograd_forbidden",
     "call_student",
     "check",
+    "check_in_groups",
     "comparing",
     "fail",
     "forbid",
     "fresh_copies",
     "kind_of",
+    "randn64",
+    "refuse_overflow",
     "require_function",
+    "whole_number",
 ]

@@ -28,9 +28,8 @@ from rnncourse.exercises.checker import (
     fail,
     fresh_copies,
     require_function,
+    whole_number,
 )
-from rnncourse.exercises.flash_attention import whole_number
-from rnncourse.exercises.linear_attention import quietly
 from rnncourse.measure import state_bytes, state_tensors
 from rnncourse.nn.lstm_lm import LSTMConfig
 from rnncourse.nn.mamba_lm import Mamba, MambaConfig
@@ -84,85 +83,64 @@ def _per_layer(config) -> int:
     return state_numbers_reference(config) // config.n_layers
 
 
+def _but_for(kind: type, count: Callable[[object], int]) -> Callable[[object], int]:
+    """The reference's count, except for configurations of type ``kind``, which
+    ``count`` counts (a usual mistake about one kind of model)."""
+    return lambda c: count(c) if isinstance(c, kind) else state_numbers_reference(c)
+
+
 STATE_MISTAKES = [
     Mistake(
-        lambda c: (
-            c.n_layers * c.hidden_size
-            if isinstance(c, LSTMConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(LSTMConfig, lambda c: c.n_layers * c.hidden_size),
         "the LSTM carries two vectors per layer, the hidden state h and the cell c, so "
         "2 L D_h numbers",
     ),
     Mistake(
-        lambda c: (
-            c.n_layers * (c.d_model**2 + _window(c))
-            if isinstance(c, RetNetConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(RetNetConfig, lambda c: c.n_layers * (c.d_model**2 + _window(c))),
         "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per "
         "layer, not one d x d matrix",
     ),
     Mistake(
-        lambda c: (
-            c.n_layers * c.d_model**2
-            if isinstance(c, RetNetConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(RetNetConfig, lambda c: c.n_layers * c.d_model**2),
         "RetNet keeps one d_h x d_h matrix per head, H d_h^2 = d^2 / H numbers per "
         "layer, not one d x d matrix",
     ),
     Mistake(
-        lambda c: (
-            c.n_layers * c.n_heads * (c.d_model // c.n_heads) ** 2
-            if isinstance(c, RetNetConfig)
-            else state_numbers_reference(c)
+        _but_for(
+            RetNetConfig,
+            lambda c: c.n_layers * c.n_heads * (c.d_model // c.n_heads) ** 2,
         ),
         "a RetNet layer also keeps the last K - 1 inputs of its short convolution, (K "
         "- 1) d numbers",
     ),
     Mistake(
-        lambda c: (
-            c.n_layers * (c.d_model**2 // c.n_heads + (c.short_conv - 1) * c.d_model)
-            if isinstance(c, RetNetConfig)
-            else state_numbers_reference(c)
+        _but_for(
+            RetNetConfig,
+            lambda c: (
+                c.n_layers
+                * (c.d_model**2 // c.n_heads + (c.short_conv - 1) * c.d_model)
+            ),
         ),
         "with short_conv=0 a RetNet layer has no convolution and keeps no window of "
         "past inputs",
     ),
     Mistake(
-        lambda c: (
-            3 * c.n_layers * c.d_model
-            if isinstance(c, RWKVConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(RWKVConfig, lambda c: 3 * c.n_layers * c.d_model),
         "besides the WKV state (a, b, p: 3 d numbers) each RWKV layer keeps the last "
         "input of time mixing and of channel mixing, 5 d in all",
     ),
     Mistake(
-        lambda c: (
-            2 * c.n_layers * c.d_model
-            if isinstance(c, RWKVConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(RWKVConfig, lambda c: 2 * c.n_layers * c.d_model),
         "RWKV's WKV state counts too: the numerator a, the denominator b and the "
         "running maximum p, d numbers each",
     ),
     Mistake(
-        lambda c: (
-            c.n_layers * c.expand * c.d_model * c.d_state
-            if isinstance(c, MambaConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(MambaConfig, lambda c: c.n_layers * c.expand * c.d_model * c.d_state),
         "a Mamba block also keeps the last d_conv - 1 inputs of its short convolution, "
         "E (d_conv - 1) numbers",
     ),
     Mistake(
-        lambda c: (
-            c.n_layers * c.d_model * c.d_state
-            if isinstance(c, MambaConfig)
-            else state_numbers_reference(c)
-        ),
+        _but_for(MambaConfig, lambda c: c.n_layers * c.d_model * c.d_state),
         "the SSM runs on the expanded width E = expand * d_model, with N numbers per "
         "channel",
     ),
@@ -208,16 +186,12 @@ COUNT_SHORTCUTS = [
 ]
 
 
-class _CountGuard(Guard):
-    """The rules of a counting exercise, with their own sentence."""
-
-    def _sentence_for(self, display: str, kind: str) -> str:
-        return (
-            f"your function calls {display}, which measures or looks up the answer: "
-            "count the numbers from the configuration's fields (n_layers, d_model and "
-            "the rest) as the chapters described each state, without building or "
-            "running a model"
-        )
+#: What a counting exercise says of a shortcut, after "your function calls <name>, ".
+COUNT_SHORTCUT_SENTENCE = (
+    "which measures or looks up the answer: count the numbers from the configuration's "
+    "fields (n_layers, d_model and the rest) as the chapters described each state, "
+    "without building or running a model"
+)
 
 
 def _check_count(
@@ -233,7 +207,12 @@ def _check_count(
     tensor) on each case's arguments against ``measured(*args)``; ``describe(*args)``
     names a case and ``wrong(*args, expected, got)`` says what differs."""
     require_function(exercise, fn)
-    with _CountGuard(exercise, fn, forbidden=COUNT_SHORTCUTS) as guard:
+    with Guard(
+        exercise,
+        fn,
+        forbidden=COUNT_SHORTCUTS,
+        shortcut_sentence=COUNT_SHORTCUT_SENTENCE,
+    ) as guard:
         for args in cases:
             expected = measured(*args)
             where = f"for {describe(*args)}"
@@ -516,17 +495,17 @@ def check_add_attention(fn: Callable) -> None:
         )
         for i, (n, layer, T, B) in enumerate(sizes)
     ]
-    with quietly():
-        check(
-            "add_attention",
-            fn,
-            add_attention_reference,
-            cases,
-            [Output("logits", ("batch", "position", "token"))],
-            ATTENTION_MISTAKES,
-            rtol=1e-7,
-            atol=1e-9,
-            forbidden=ATTENTION_SHORTCUTS,
-        )
+    check(
+        "add_attention",
+        fn,
+        add_attention_reference,
+        cases,
+        [Output("logits", ("batch", "position", "token"))],
+        ATTENTION_MISTAKES,
+        rtol=1e-7,
+        atol=1e-9,
+        forbidden=ATTENTION_SHORTCUTS,
+        quiet=True,
+    )
     _check_one_call(fn)
     print(f"\u2705 add_attention: correct on all {len(cases)} test cases.")

@@ -19,29 +19,24 @@ forgotten. Beyond the small cases:
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 
 from rnncourse.exercises.checker import (
     Case,
+    Dataflow,
+    Group,
     Guard,
     Mistake,
     Output,
-    check,
+    check_in_groups,
     comparing,
     fail,
     fresh_copies,
-    kind_of,
+    randn64,
     require_function,
+    whole_number,
 )
-from rnncourse.exercises.linear_attention import Dataflow, quietly
 from rnncourse.ops.softmax_attention import memory_naive
-
-
-def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
-
 
 # --- Exercise 1: the online-softmax update ------------------------------------
 
@@ -133,14 +128,14 @@ def _online_args(R: int, N: int, D: int, first: bool, seed: int) -> tuple:
             torch.zeros(R, D, dtype=torch.float64),
         )
     else:
-        m = _randn(g, R) * 2
+        m = randn64(g, R) * 2
         l = torch.rand(R, generator=g, dtype=torch.float64) * 3 + 1
-        acc = _randn(g, R, D)
+        acc = randn64(g, R, D)
     s = (
-        _randn(g, R, N, scale=2.0)
+        randn64(g, R, N, scale=2.0)
         + torch.linspace(-3, 3, R, dtype=torch.float64)[:, None]
     )
-    return m, l, acc, s, _randn(g, N, D)
+    return m, l, acc, s, randn64(g, N, D)
 
 
 def _masked_rows_args(seed: int) -> tuple:
@@ -167,11 +162,11 @@ def _large_scores_args(first: bool, seed: int) -> tuple:
             torch.zeros(R, D, dtype=torch.float64),
         )
     else:
-        m = offset + _randn(g, R, scale=3.0)
+        m = offset + randn64(g, R, scale=3.0)
         l = torch.rand(R, generator=g, dtype=torch.float64) * 3 + 1
-        acc = _randn(g, R, D)
-    s = offset[:, None] + _randn(g, R, N, scale=3.0)
-    return tuple(x.float() for x in (m, l, acc, s, _randn(g, N, D)))
+        acc = randn64(g, R, D)
+    s = offset[:, None] + randn64(g, R, N, scale=3.0)
+    return tuple(x.float() for x in (m, l, acc, s, randn64(g, N, D)))
 
 
 #: What would do exercise 1 for the student: the checker's reference (and the helper
@@ -221,35 +216,18 @@ def check_online_softmax_update(fn) -> None:
         )
         for first in (False, True)
     ]
-    outputs = [
-        Output("m", ("row",)),
-        Output("l", ("row",)),
-        Output("acc", ("row", "channel")),
-    ]
-    with quietly():
-        check(
-            "online_softmax_update",
-            fn,
-            online_softmax_reference,
-            cases,
-            outputs,
-            ONLINE_MISTAKES,
-            forbidden=ONLINE_SHORTCUTS,
-        )
-        check(
-            "online_softmax_update",
-            fn,
-            online_softmax_reference,
-            large,
-            outputs,
-            ONLINE_MISTAKES,
-            rtol=1e-4,
-            atol=1e-5,
-            forbidden=ONLINE_SHORTCUTS,
-        )
-    print(
-        f"\u2705 online_softmax_update: correct on all {len(cases) + len(large)} test "
-        "cases."
+    check_in_groups(
+        "online_softmax_update",
+        fn,
+        online_softmax_reference,
+        [Group(cases), Group(large, rtol=1e-4, atol=1e-5)],
+        [
+            Output("m", ("row",)),
+            Output("l", ("row",)),
+            Output("acc", ("row", "channel")),
+        ],
+        ONLINE_MISTAKES,
+        forbidden=ONLINE_SHORTCUTS,
     )
 
 
@@ -363,8 +341,8 @@ def _tile_args(
     g = torch.Generator().manual_seed(seed)
     # growing keys make later blocks hold larger scores, so the running maximum changes
     # between blocks
-    k = _randn(g, T, D) * torch.linspace(0.5, 2.0, T, dtype=torch.float64)[:, None]
-    q, v = _randn(g, R, D), _randn(g, T, D)
+    k = randn64(g, T, D) * torch.linspace(0.5, 2.0, T, dtype=torch.float64)[:, None]
+    q, v = randn64(g, R, D), randn64(g, T, D)
     q, k, v = ((x * size).to(dtype) for x in (q, k, v))
     return q, k, v, i0, block_size, causal, 0.7
 
@@ -457,28 +435,16 @@ def check_attention_tile(fn) -> None:
         )
         for causal in (False, True)
     ]
-    outputs = [Output("o_i", ("row", "channel")), Output("L_i", ("row",))]
-    with quietly():
-        check(
-            "attention_tile",
-            fn,
-            tile_reference,
-            cases,
-            outputs,
-            TILE_MISTAKES,
-            forbidden=ATTENTION_SHORTCUTS,
-        )
-        check(
-            "attention_tile",
-            fn,
-            tile_reference,
-            large,
-            outputs,
-            TILE_MISTAKES,
-            rtol=1e-4,
-            atol=1e-4,
-            forbidden=ATTENTION_SHORTCUTS,
-        )
+    check_in_groups(
+        "attention_tile",
+        fn,
+        tile_reference,
+        [Group(cases), Group(large, rtol=1e-4, atol=1e-4)],
+        [Output("o_i", ("row", "channel")), Output("L_i", ("row",))],
+        TILE_MISTAKES,
+        forbidden=ATTENTION_SHORTCUTS,
+        quiet=True,
+    )
     with Guard("attention_tile", fn, forbidden=ATTENTION_SHORTCUTS) as guard:
         _check_in_blocks(guard)
     print(
@@ -569,32 +535,6 @@ LONGEST_SHORTCUTS = [
     "rnncourse.exercises.flash_attention.longest_naive_reference",
     "rnncourse.exercises.flash_attention._longest",
 ]
-
-
-def whole_number(exercise: str, got, where: str) -> int:
-    """``got`` as a Python int: an int, a NumPy integer or a one-element integer tensor;
-    anything else (a float, a bool) fails with a sentence."""
-    if got is None:
-        fail(
-            exercise,
-            f"your function returned None {where}: end it with a return statement that "
-            "returns the number",
-        )
-    if (
-        isinstance(got, torch.Tensor)
-        and got.numel() == 1
-        and not (got.is_floating_point() or got.is_complex() or got.dtype == torch.bool)
-    ):
-        return int(got.item())
-    if isinstance(got, numbers.Integral) and not isinstance(got, bool):
-        return int(got)
-    if isinstance(got, (numbers.Real, torch.Tensor)) and not isinstance(got, bool):
-        fail(
-            exercise,
-            f"expected a whole number (an int), got {kind_of(got)} {where}: int(...) "
-            "or // gives one",
-        )
-    fail(exercise, f"expected a whole number (an int), got {kind_of(got)} {where}")
 
 
 def check_longest_naive(fn) -> None:

@@ -14,141 +14,27 @@ twice or not at all, the running maximum not used. Beyond the small cases:
   read the inputs);
 - the package's own forms (``rnncourse.ops.linear_attention``, ``rnncourse.ops.wkv4``)
   and the checker's references are off limits while the student's function runs.
-
-Also here, for the checkers of chapters 8 and 9 too: :class:`Dataflow` and
-:func:`quietly`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
-from typing import Iterator
-
 import torch
-from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten
 
 from rnncourse.exercises.checker import (
     Case,
+    Dataflow,
+    Group,
     Guard,
     Mistake,
     Output,
-    check,
+    check_in_groups,
     comparing,
     fail,
     fresh_copies,
     kind_of,
+    randn64,
     require_function,
 )
-
-
-def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
-
-
-# --- what the checkers of chapters 7 and 8 share -----------------------------------
-
-
-class Dataflow(TorchFunctionMode):
-    """Which torch calls read the named input tensors, directly or through results
-    computed from them.
-
-    ``with Dataflow(q=q, k=k) as flow: fn(q, k)`` tags every tensor a torch function or
-    tensor method returns with the names of the inputs it depends on (a tensor changed
-    in place takes the tags of what was written into it); ``flow.ops`` counts the calls
-    that read a tagged tensor and return or change a tensor (reading a shape or a dtype
-    does not count), and ``flow.largest(*names)`` gives the shape of the largest
-    floating-point tensor that depends on all of ``names`` (() if none). A loop over
-    the steps of a sequence shows as calls that grow with its length; all the scores of
-    a tile at once as one large tensor made of queries and keys. Values that leave
-    torch (.tolist(), NumPy) are not followed: the gradient checks catch those.
-    """
-
-    def __init__(self, **sources: torch.Tensor):
-        super().__init__()
-        self.tags: dict[int, frozenset] = {
-            id(t): frozenset([name]) for name, t in sources.items()
-        }
-        self.kept: list[torch.Tensor] = list(sources.values())  # ids stay unique
-        self.ops = 0
-        self._largest: dict[frozenset, tuple[int, tuple]] = {}
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        inputs = tree_flatten((args, kwargs))[0]
-        tags = frozenset().union(
-            *(self.tags.get(id(t), ()) for t in inputs if isinstance(t, torch.Tensor))
-        )
-        if not tags:
-            return out
-        if func is torch.Tensor.__iter__:  # for row in q: each row is tagged
-            rows = list(out)
-            out, results = iter(rows), rows
-        else:
-            results = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-        name = getattr(func, "__name__", "")
-        if (
-            args
-            and isinstance(args[0], torch.Tensor)
-            and (
-                name.endswith("_") and not name.endswith("__") or name == "__setitem__"
-            )
-        ):
-            results.append(args[0])  # changed in place
-        if isinstance(kwargs.get("out"), torch.Tensor):
-            results.append(kwargs["out"])
-        if results:
-            self.ops += 1
-        for t in results:
-            self._tag(t, tags)
-        return out
-
-    def _tag(self, t: torch.Tensor, tags: frozenset) -> None:
-        tags = self.tags.get(id(t), frozenset()) | tags
-        self.tags[id(t)] = tags
-        self.kept.append(t)
-        if t.is_floating_point() or t.is_complex():
-            size = t.numel()
-            if size > self._largest.get(tags, (0, ()))[0]:
-                self._largest[tags] = (size, tuple(t.shape))
-
-    def largest(self, *names: str) -> tuple:
-        """The shape of the largest floating tensor computed from all of ``names``."""
-        found = [value for tags, value in self._largest.items() if set(names) <= tags]
-        return max(found, default=(0, ()))[1]
-
-
-class _WithoutPassLines(io.TextIOBase):
-    """Standard output less the checkers' pass lines (and the newline after each)."""
-
-    def __init__(self, target):
-        self.target, self.dropped = target, False
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if text.startswith("\u2705") or (self.dropped and text == "\n"):
-            self.dropped = not self.dropped and text.startswith("\u2705")
-            return len(text)
-        self.dropped = False
-        return self.target.write(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-
-@contextlib.contextmanager
-def quietly() -> Iterator[None]:
-    """Run :func:`check` for part of an exercise without its pass line (the checker
-    prints one line at the end, for all its parts); whatever the student's function
-    prints still shows."""
-    with contextlib.redirect_stdout(_WithoutPassLines(sys.stdout)):
-        yield
-
 
 # --- Exercise 1: the recurrent form of causal linear attention ---------------
 
@@ -232,7 +118,7 @@ def _attention_args(
     T: int, K: int, V: int, gamma: float, seed: int, dtype=torch.float64
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    q, k, v = _randn(g, T, K), _randn(g, T, K), _randn(g, T, V)
+    q, k, v = randn64(g, T, K), randn64(g, T, K), randn64(g, T, V)
     return q.to(dtype), k.to(dtype), v.to(dtype), gamma
 
 
@@ -285,31 +171,14 @@ def check_linear_attention_recurrent(fn) -> None:
             grad=False,
         )
     ]
-    outputs = [Output("o", ("step", "value channel"))]
-    with quietly():
-        check(
-            "linear_attention_recurrent",
-            fn,
-            recurrent_reference,
-            cases,
-            outputs,
-            RECURRENT_MISTAKES,
-            forbidden=LINEAR_ATTENTION_SHORTCUTS,
-        )
-        check(
-            "linear_attention_recurrent",
-            fn,
-            recurrent_reference,
-            overflow,
-            outputs,
-            RECURRENT_MISTAKES,
-            rtol=1e-4,
-            atol=1e-4,
-            forbidden=LINEAR_ATTENTION_SHORTCUTS,
-        )
-    print(
-        f"\u2705 linear_attention_recurrent: correct on all "
-        f"{len(cases) + len(overflow)} test cases."
+    check_in_groups(
+        "linear_attention_recurrent",
+        fn,
+        recurrent_reference,
+        [Group(cases), Group(overflow, rtol=1e-4, atol=1e-4)],
+        [Output("o", ("step", "value channel"))],
+        RECURRENT_MISTAKES,
+        forbidden=LINEAR_ATTENTION_SHORTCUTS,
     )
 
 
@@ -391,7 +260,7 @@ def _chunk_args(
     C: int, K: int, V: int, gamma: float, seed: int, dtype=torch.float64
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    tensors = (_randn(g, C, K), _randn(g, C, K), _randn(g, C, V), _randn(g, K, V))
+    tensors = (randn64(g, C, K), randn64(g, C, K), randn64(g, C, V), randn64(g, K, V))
     return (*(t.to(dtype) for t in tensors), gamma)
 
 
@@ -439,31 +308,19 @@ def check_linear_attention_chunk(fn) -> None:
             grad=False,
         )
     ]
-    outputs = [
-        Output("o", ("row", "value channel")),
-        Output("S_after", ("key channel", "value channel")),
-    ]
-    with quietly():
-        check(
-            "linear_attention_chunk",
-            fn,
-            chunk_reference,
-            cases,
-            outputs,
-            CHUNK_MISTAKES,
-            forbidden=LINEAR_ATTENTION_SHORTCUTS,
-        )
-        check(
-            "linear_attention_chunk",
-            fn,
-            chunk_reference,
-            overflow,
-            outputs,
-            CHUNK_MISTAKES,
-            rtol=1e-4,
-            atol=1e-4,
-            forbidden=LINEAR_ATTENTION_SHORTCUTS,
-        )
+    check_in_groups(
+        "linear_attention_chunk",
+        fn,
+        chunk_reference,
+        [Group(cases), Group(overflow, rtol=1e-4, atol=1e-4)],
+        [
+            Output("o", ("row", "value channel")),
+            Output("S_after", ("key channel", "value channel")),
+        ],
+        CHUNK_MISTAKES,
+        forbidden=LINEAR_ATTENTION_SHORTCUTS,
+        quiet=True,
+    )
     with Guard(
         "linear_attention_chunk", fn, forbidden=LINEAR_ATTENTION_SHORTCUTS
     ) as guard:
@@ -563,7 +420,7 @@ def _wkv_args(
     C: int, k_scale: float, seed: int, first: bool = False, dtype=torch.float64
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    k = _randn(g, C, scale=k_scale)
+    k = randn64(g, C, scale=k_scale)
     if first:  # the first token: nothing seen yet
         a, b, p = (
             torch.zeros(C, dtype=torch.float64),
@@ -571,10 +428,10 @@ def _wkv_args(
             torch.full((C,), float("-inf"), dtype=torch.float64),
         )
     else:
-        a, b = _randn(g, C), torch.rand(C, generator=g, dtype=torch.float64) + 0.5
-        p = _randn(g, C, scale=k_scale)
+        a, b = randn64(g, C), torch.rand(C, generator=g, dtype=torch.float64) + 0.5
+        p = randn64(g, C, scale=k_scale)
     w = torch.rand(C, generator=g, dtype=torch.float64) + 0.1
-    return tuple(x.to(dtype) for x in (a, b, p, k, _randn(g, C), w, _randn(g, C)))
+    return tuple(x.to(dtype) for x in (a, b, p, k, randn64(g, C), w, randn64(g, C)))
 
 
 #: What would do exercise 3 for the student: the package's WKV in every form, and the

@@ -20,13 +20,8 @@ import math
 
 import torch
 
-from rnncourse.exercises.checker import Case, Mistake, Output, check, fail
+from rnncourse.exercises.checker import Case, Mistake, Output, check, fail, randn64
 from rnncourse.nn.s4d import S4D, ssm_kernel, zoh
-
-
-def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(shape, generator=g, dtype=torch.float64) * scale
-
 
 # --- Exercise 1: the associative combine ------------------------------------
 
@@ -81,7 +76,7 @@ def _combine_args(shape: tuple, seed: int, dtype=torch.float64) -> tuple:
         torch.rand(shape, generator=g, dtype=torch.float64) * 1.6 - 0.3
         for _ in range(2)
     )  # some negative
-    return tuple(x.to(dtype) for x in (a1, _randn(g, *shape), a2, _randn(g, *shape)))
+    return tuple(x.to(dtype) for x in (a1, randn64(g, *shape), a2, randn64(g, *shape)))
 
 
 #: What would do exercise 1 for the student: the checker's reference and the package's
@@ -177,13 +172,13 @@ def _require_complex(exercise: str, name: str, value, dtype: torch.dtype) -> Non
 
 def _complex(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
     """A random complex tensor stored as real pairs: (*shape, 2)."""
-    return _randn(g, *shape, 2, scale=scale * 0.5**0.5)
+    return randn64(g, *shape, 2, scale=scale * 0.5**0.5)
 
 
 def _stable_A(g: torch.Generator, H: int, N: int) -> torch.Tensor:
     """Eigenvalues with negative real parts, as real pairs (H, N, 2)."""
     real = -torch.rand(H, N, generator=g, dtype=torch.float64) * 2 - 0.1
-    imag = _randn(g, H, N, scale=3.0)
+    imag = randn64(g, H, N, scale=3.0)
     return torch.stack([real, imag], dim=-1)
 
 
@@ -284,7 +279,7 @@ def _wide_steps_args(seed: int) -> tuple:
     g = torch.Generator().manual_seed(seed)
     H, N = 4, 3
     real = -torch.tensor([0.01, 0.5, 5.0], dtype=torch.float64).repeat(H, 1)
-    imag = _randn(g, H, N, scale=10.0)
+    imag = randn64(g, H, N, scale=10.0)
     delta = torch.tensor([1e-4, 1e-2, 1.0, 10.0], dtype=torch.float64)
     return torch.stack([real, imag], dim=-1), _complex(g, H, N), delta
 

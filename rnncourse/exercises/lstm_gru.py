@@ -15,18 +15,11 @@ model that counts the steps it reads (a sampler that re-reads the text at every 
 is refused) and on a float32 model whose logits reach the hundreds. While the
 student's function runs, torch's fused cells and layers and the package's own cells,
 layers and generation loop are off limits.
-
-:func:`check_in_groups` and :func:`refuse_overflow` are shared with chapter 5's
-checkers.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from dataclasses import dataclass
 from itertools import permutations
-from typing import Callable, Sequence
 
 import torch
 
@@ -37,15 +30,17 @@ import rnncourse.nn.rnn
 import rnncourse.nn.sampling
 from rnncourse.exercises.checker import (
     Case,
+    Group,
     Guard,
     Mistake,
     Output,
-    Target,
     check,
+    check_in_groups,
     comparing,
     fail,
     fresh_copies,
     kind_of,
+    randn64,
     require_function,
 )
 from rnncourse.nn.char_lm import CharLM
@@ -54,147 +49,14 @@ from rnncourse.nn.lstm import LSTM
 from rnncourse.nn.sampling import temperature_probs
 
 
-def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
-
-
-# --- shared with chapter 5: cases in groups, and overflow named -------------------
-
-
-@dataclass
-class Group:
-    """Cases compared with the same tolerances: float64 cases tightly, float32 cases at
-    the scale of real use more loosely (float32 rounding differs between equally right
-    orders of operations). ``overflow``, when given, is the end of the sentence that
-    explains NaN or infinity in the student's result on these cases."""
-
-    cases: Sequence[Case]
-    rtol: float = 1e-6
-    atol: float = 1e-8
-    overflow: str | None = None
-
-
-class _WithoutPassLine:
-    """sys.stdout, less the pass line that ``check`` prints for one exercise (and the
-    newline after it): everything else, a student's own prints included, goes
-    through."""
-
-    def __init__(self, target, exercise: str):
-        self.target, self.prefix, self.dropping = target, f"\u2705 {exercise}:", False
-
-    def write(self, text: str) -> int:
-        if text.startswith(self.prefix):
-            self.dropping = True
-            return len(text)
-        if self.dropping and text == "\n":
-            self.dropping = False
-            return len(text)
-        self.dropping = False
-        return self.target.write(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def __getattr__(self, name):
-        return getattr(self.target, name)
-
-
-def _as_tuple(result, n: int) -> tuple:
-    if isinstance(result, tuple):
-        return result
-    if isinstance(result, list) and n > 1:
-        return tuple(result)
-    return (result,)
-
-
-def refuse_overflow(
-    exercise: str,
-    fn: Callable,
-    reference_fn: Callable,
-    cases: Sequence[Case],
-    outputs: Sequence[Output],
-    why: str,
-    *,
-    forbidden: Sequence[Target] = (),
-    explain: Callable[[Exception], str | None] | None = None,
-) -> None:
-    """Run ``fn`` on each case (under the rules) and fail with "<output> contains NaN
-    or infinity <case>: <why>" when it returns NaN or infinity where the reference's
-    values are finite. Any other result, right or wrong, is left to ``check``."""
-    with Guard(exercise, fn, forbidden=forbidden) as guard:
-        for case in cases:
-            expected = _as_tuple(reference_fn(*fresh_copies(case.args)), len(outputs))
-            result = guard.call(fresh_copies(case.args), case.description, explain)
-            with comparing(exercise, case.description):
-                got = _as_tuple(result, len(outputs))
-                for g, e, out in zip(got, expected, outputs):
-                    if (
-                        isinstance(g, torch.Tensor)
-                        and g.device == e.device
-                        and g.shape == e.shape
-                        and g.is_floating_point()
-                        and not torch.isfinite(g.detach()).all()
-                        and torch.isfinite(e).all()
-                    ):
-                        fail(
-                            exercise,
-                            f"{out.name} contains NaN or infinity {case.description}: "
-                            f"{why}",
-                        )
-
-
-def check_in_groups(
-    exercise: str,
-    fn: Callable,
-    reference_fn: Callable,
-    groups: Sequence[Group],
-    outputs: Sequence[Output],
-    mistakes: Sequence[Mistake] = (),
-    *,
-    forbidden: Sequence[Target] = (),
-    explain: Callable[[Exception], str | None] | None = None,
-) -> None:
-    """``check`` on each group in turn, with the group's tolerances, after
-    :func:`refuse_overflow` where the group names an overflow; one pass line for all
-    the cases at the end."""
-    require_function(exercise, fn)
-    for group in groups:
-        if group.overflow:
-            refuse_overflow(
-                exercise,
-                fn,
-                reference_fn,
-                group.cases,
-                outputs,
-                group.overflow,
-                forbidden=forbidden,
-                explain=explain,
-            )
-        with contextlib.redirect_stdout(_WithoutPassLine(sys.stdout, exercise)):
-            check(
-                exercise,
-                fn,
-                reference_fn,
-                group.cases,
-                outputs,
-                mistakes,
-                group.rtol,
-                group.atol,
-                forbidden=forbidden,
-                explain=explain,
-            )
-    total = sum(len(group.cases) for group in groups)
-    print(f"\u2705 {exercise}: correct on all {total} test cases.")
-
-
 def _weights(g: torch.Generator, D_in: int, D_h: int, G: int) -> tuple:
     """W_ih (G D_h, D_in), W_hh (G D_h, D_h), b_ih and b_hh (G D_h,), for a cell of G
     gates."""
     return (
-        _randn(g, G * D_h, D_in, scale=D_in**-0.5),
-        _randn(g, G * D_h, D_h, scale=D_h**-0.5),
-        _randn(g, G * D_h, scale=0.5),
-        _randn(g, G * D_h, scale=0.5),
+        randn64(g, G * D_h, D_in, scale=D_in**-0.5),
+        randn64(g, G * D_h, D_h, scale=D_h**-0.5),
+        randn64(g, G * D_h, scale=0.5),
+        randn64(g, G * D_h, scale=0.5),
     )
 
 
@@ -203,8 +65,8 @@ def _cell_args(B: int, D_in: int, D_h: int, G: int, states: int, seed: int) -> t
     gates."""
     g = torch.Generator().manual_seed(seed)
     return (
-        _randn(g, B, D_in),
-        *(_randn(g, B, D_h) for _ in range(states)),
+        randn64(g, B, D_in),
+        *(randn64(g, B, D_h) for _ in range(states)),
         *_weights(g, D_in, D_h, G),
     )
 
@@ -223,11 +85,11 @@ def _saturated_cell_args(
         sign = torch.randint(0, 2, shape, generator=g) * 2 - 1
         return size * sign
 
-    x = _randn(g, B, D_in)
+    x = randn64(g, B, D_in)
     state = [sized(B, D_h, low=1.5, high=3.0) for _ in range(states)]
     W_ih, W_hh = (
-        _randn(g, G * D_h, D_in, scale=D_in**-0.5),
-        _randn(g, G * D_h, D_h, scale=0.2 * D_h**-0.5),
+        randn64(g, G * D_h, D_in, scale=D_in**-0.5),
+        randn64(g, G * D_h, D_h, scale=0.2 * D_h**-0.5),
     )
     bias = sized(G * D_h, low=50.0, high=100.0)
     b_hh = bias.sign() * (50 + 50 * torch.rand(G * D_h, generator=g, dtype=bias.dtype))
@@ -701,9 +563,9 @@ BIDIRECTIONAL_MISTAKES = [
 
 def _tanh_cell(g: torch.Generator, D_in: int, D_h: int):
     W_x, W_h, b = (
-        _randn(g, D_h, D_in, scale=D_in**-0.5),
-        _randn(g, D_h, D_h, scale=D_h**-0.5),
-        _randn(g, D_h),
+        randn64(g, D_h, D_in, scale=D_in**-0.5),
+        randn64(g, D_h, D_h, scale=D_h**-0.5),
+        randn64(g, D_h),
     )
     return lambda x_t, h: torch.tanh(x_t @ W_x.T + h @ W_h.T + b)
 
@@ -721,9 +583,9 @@ def _bidirectional_args(
     return (
         cell_fw,
         cell_bw,
-        _randn(g, B, T, D_in),
-        _randn(g, B, D_h, scale=0.5),
-        _randn(g, B, D_h, scale=0.5),
+        randn64(g, B, T, D_in),
+        randn64(g, B, D_h, scale=0.5),
+        randn64(g, B, D_h, scale=0.5),
     )
 
 
@@ -943,7 +805,7 @@ def tiny_char_lm(
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.copy_(_randn(g, *p.shape))
+            p.copy_(randn64(g, *p.shape))
         if logit_scale != 1:
             model.head.weight.mul_(logit_scale)
             model.head.bias.mul_(logit_scale)

@@ -18,232 +18,26 @@ could slip through:
   ``torch.nn.RNN``) and the package's own (``elman_cell``, ``RNNCell``, ``RNN``,
   ``temperature_probs``) are off limits.
 
-:class:`Group`, :func:`refuse_overflow` and :func:`check_in_groups` (cases compared
-with their own tolerances, and overflow named) are shared with chapters 2 and 3.
+The cases are compared in groups, each with its own tolerances, by the framework's
+:func:`~rnncourse.exercises.checker.check_in_groups`, strict about overflow as in
+chapters 2 and 3: on the cases at the scale of real use, an error, NaN or infinity in
+the values or in the gradient is named as the overflow.
 """
 
 from __future__ import annotations
-
-import contextlib
-import sys
-from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 
 import rnncourse.nn.rnn
 import rnncourse.nn.sampling
 from rnncourse.exercises.checker import (
+    FLOAT32,
     Case,
-    ExerciseError,
-    Guard,
+    Group,
     Mistake,
     Output,
-    Target,
-    check,
-    comparing,
-    fail,
-    fresh_copies,
-    require_function,
+    check_in_groups,
 )
-
-# --- shared with chapters 2 and 3: cases in groups, and overflow named -------------
-
-
-@dataclass
-class Group:
-    """Cases compared with the same tolerances: float64 cases tightly, float32 cases
-    more loosely (float32 rounding differs between equally right orders of
-    operations). ``overflow``, when given, ends the sentence that explains NaN or
-    infinity (or an error) in the student's result on these cases, which sit at the
-    scale of real use. ``outputs``, when given, replaces the outputs common to all
-    groups (for cases that return another number of tensors)."""
-
-    cases: Sequence[Case]
-    rtol: float = 1e-6
-    atol: float = 1e-8
-    overflow: str | None = None
-    outputs: Sequence[Output] | None = None
-
-
-class _WithoutPassLine:
-    """sys.stdout, less the pass line that ``check`` prints for one exercise (and the
-    newline after it): everything else, a student's own prints included, goes
-    through."""
-
-    def __init__(self, target, exercise: str):
-        self.target, self.prefix, self.dropping = target, f"\u2705 {exercise}:", False
-
-    def write(self, text: str) -> int:
-        if text.startswith(self.prefix):
-            self.dropping = True
-            return len(text)
-        if self.dropping and text == "\n":
-            self.dropping = False
-            return len(text)
-        self.dropping = False
-        return self.target.write(text)
-
-    def flush(self) -> None:
-        self.target.flush()
-
-    def __getattr__(self, name):
-        return getattr(self.target, name)
-
-
-def _as_tuple(result, n: int) -> tuple:
-    if isinstance(result, tuple):
-        return result
-    if isinstance(result, list) and n > 1:
-        return tuple(result)
-    return (result,)
-
-
-def refuse_overflow(
-    exercise: str,
-    fn: Callable,
-    reference_fn: Callable,
-    cases: Sequence[Case],
-    outputs: Sequence[Output],
-    why: str,
-    *,
-    by_hand: bool = False,
-    forbidden: Sequence[Target] = (),
-) -> None:
-    """Run ``fn`` on each case (under the rules) and fail with "<output> contains NaN
-    or infinity <case>: <why>" when it returns NaN or infinity where the reference's
-    values are finite, or with "your function raised ... <case>: <why>" when it
-    raises there. Any other result, right or wrong, is left to ``check``."""
-    with Guard(exercise, fn, by_hand=by_hand, forbidden=forbidden) as guard:
-        for case in cases:
-            expected = _as_tuple(reference_fn(*fresh_copies(case.args)), len(outputs))
-            result = guard.call(
-                fresh_copies(case.args), case.description, lambda err: why
-            )
-            with comparing(exercise, case.description):
-                got = _as_tuple(result, len(outputs))
-                for g, e, out in zip(got, expected, outputs):
-                    if (
-                        isinstance(g, torch.Tensor)
-                        and g.is_floating_point()
-                        and not torch.isfinite(g.detach()).all()
-                        and torch.isfinite(e).all()
-                    ):
-                        fail(
-                            exercise,
-                            f"{out.name} contains NaN or infinity {case.description}, "
-                            f"where every expected value is finite: {why}",
-                        )
-            if case.grad:
-                _refuse_overflowing_gradient(
-                    exercise, guard, reference_fn, case, len(outputs), why
-                )
-
-
-def _gradients(fn: Callable, case: Case, n: int, call=None) -> list | None:
-    """The gradients of a fixed random weighting of ``fn``'s outputs with respect to
-    the case's floating tensors (None for the others), or None if there are none."""
-    leaves = fresh_copies(case.args, grad=True)
-    given = tuple(  # copies made by an operation: changing them in place is allowed
-        a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a
-        for a in leaves
-    )
-    result = _as_tuple(fn(*given) if call is None else call(given), n)
-    g = torch.Generator().manual_seed(0)
-    loss = sum(
-        (
-            (r * torch.randn(r.shape, generator=g, dtype=r.dtype)).sum()
-            for r in result
-            if isinstance(r, torch.Tensor) and r.requires_grad
-        ),
-        torch.zeros(()),
-    )
-    if not loss.requires_grad:
-        return None
-    loss.backward()
-    return [a.grad if isinstance(a, torch.Tensor) else None for a in leaves]
-
-
-def _refuse_overflowing_gradient(exercise, guard, reference_fn, case, n, why) -> None:
-    """Fail when the student's gradient on a case at the scale of real use holds NaN
-    or infinity where the reference's is finite (values right or wrong: any other
-    difference is left to ``check``)."""
-    expected = _gradients(reference_fn, case, n)
-    try:
-        got = _gradients(
-            None, case, n, call=lambda given: guard.call(given, case.description)
-        )
-    except ExerciseError:
-        raise
-    except Exception:  # a result that cannot be backpropagated: check says why
-        return
-    if got is None or expected is None:
-        return
-    for g, e in zip(got, expected):
-        if (
-            isinstance(g, torch.Tensor)
-            and isinstance(e, torch.Tensor)
-            and not torch.isfinite(g).all()
-            and torch.isfinite(e).all()
-        ):
-            fail(
-                exercise,
-                f"your gradient contains NaN or infinity {case.description}, where "
-                f"every expected value is finite: {why}",
-            )
-
-
-def check_in_groups(
-    exercise: str,
-    fn: Callable,
-    reference_fn: Callable,
-    groups: Sequence[Group],
-    outputs: Sequence[Output],
-    mistakes: Sequence[Mistake] = (),
-    *,
-    by_hand: bool = False,
-    forbidden: Sequence[Target] = (),
-    explain: Callable[[Exception], str | None] | None = None,
-) -> None:
-    """``check`` on each group in turn, with the group's tolerances, after
-    :func:`refuse_overflow` where the group names an overflow; one pass line for all
-    the cases at the end."""
-    require_function(exercise, fn)
-    for group in groups:
-        named = outputs if group.outputs is None else group.outputs
-        if group.overflow:
-            refuse_overflow(
-                exercise,
-                fn,
-                reference_fn,
-                group.cases,
-                named,
-                group.overflow,
-                by_hand=by_hand,
-                forbidden=forbidden,
-            )
-        with contextlib.redirect_stdout(_WithoutPassLine(sys.stdout, exercise)):
-            check(
-                exercise,
-                fn,
-                reference_fn,
-                group.cases,
-                named,
-                mistakes,
-                group.rtol,
-                group.atol,
-                by_hand=by_hand,
-                forbidden=forbidden,
-                explain=explain,
-            )
-    total = sum(len(group.cases) for group in groups)
-    print(f"\u2705 {exercise}: correct on all {total} test cases.")
-
-
-#: float32's tolerances: its rounding (about 6e-8) differs between equally right
-#: orders of operations.
-FLOAT32 = {"rtol": 1e-5, "atol": 1e-6}
-
 
 # --- the Elman step's inputs ------------------------------------------------------
 
@@ -367,6 +161,7 @@ def check_rnn_step(rnn_step) -> None:
         [Output("h_t", ("batch", "unit"))],
         RNN_STEP_MISTAKES,
         forbidden=RNN_STEP_SHORTCUTS,
+        strict=True,
     )
 
 
@@ -481,6 +276,7 @@ def check_unroll(unroll) -> None:
         UNROLL_MISTAKES,
         forbidden=UNROLL_SHORTCUTS,
         explain=_recursion_hint,
+        strict=True,
     )
 
 
@@ -613,4 +409,5 @@ def check_temperature_probs(temperature_probs_fn) -> None:
         [Output("probs", ("row", "token"))],
         TEMPERATURE_MISTAKES,
         forbidden=TEMPERATURE_SHORTCUTS,
+        strict=True,
     )

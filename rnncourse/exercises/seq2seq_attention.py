@@ -20,16 +20,17 @@ import rnncourse.nn.cross_attention
 import rnncourse.nn.seq2seq
 from rnncourse.exercises.checker import (
     Case,
+    Group,
     Guard,
     Mistake,
     Output,
+    check_in_groups,
     comparing,
     fail,
     fresh_copies,
     kind_of,
     require_function,
 )
-from rnncourse.exercises.lstm_gru import Group, check_in_groups
 
 NEG_INF = float("-inf")
 

@@ -42,23 +42,22 @@ import rnncourse.nn.init
 import rnncourse.probes
 import rnncourse.training
 from rnncourse.exercises.checker import (
+    FLOAT32,
     Case,
+    Group,
     Guard,
     Mistake,
     Output,
+    check_in_groups,
     comparing,
     fail,
     kind_of,
+    randn64,
     require_function,
 )
-from rnncourse.exercises.rnn_basics import FLOAT32, Group, check_in_groups
 from rnncourse.nn.init import spectral_radius
 from rnncourse.probes import jacobian_product, probe
 from rnncourse.training import clip_by_norm
-
-
-def _randn(g: torch.Generator, *shape, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
 
 
 def _is_number(value) -> bool:
@@ -168,8 +167,8 @@ def _jacobian_args(
     T: int, D_h: int, seed: int, dtype=torch.float64, gain: float = 1.2
 ) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    hs = torch.tanh(_randn(g, T + 1, D_h))  # states of a tanh RNN lie in (-1, 1)
-    return hs.to(dtype), _randn(g, D_h, D_h, scale=gain * D_h**-0.5).to(dtype)
+    hs = torch.tanh(randn64(g, T + 1, D_h))  # states of a tanh RNN lie in (-1, 1)
+    return hs.to(dtype), randn64(g, D_h, D_h, scale=gain * D_h**-0.5).to(dtype)
 
 
 def _jacobian_case(T, D_h, seed, dtype=torch.float64, gain=1.2) -> Case:
@@ -264,6 +263,7 @@ def check_jacobian_product(jacobian_product_fn) -> None:
         JACOBIAN_MISTAKES,
         by_hand=True,
         forbidden=JACOBIAN_SHORTCUTS,
+        strict=True,
     )
 
 
@@ -484,6 +484,7 @@ def check_clip_by_norm(clip_by_norm_fn) -> None:
         CLIP_MISTAKES,
         forbidden=CLIP_SHORTCUTS,
         explain=_zero_division,
+        strict=True,
     )
 
 

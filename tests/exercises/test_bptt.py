@@ -30,7 +30,15 @@ from rnncourse.exercises.bptt import (
 )
 from rnncourse.training import TruncatedBPTT, stream_windows, train
 
-from ._helpers import _message, _not_solved, _shortcut_message
+from ._helpers import (
+    _accepting,
+    _distinct_usual_mistakes,
+    _message,
+    _not_solved,
+    _refusing_non_functions,
+    _rejecting,
+    _shortcut_message,
+)
 
 
 def test_references_pass(capsys):
@@ -79,10 +87,7 @@ STEP_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", STEP_RIGHT)
-def test_step_backward_accepts(name, capsys):
-    check_step_backward(STEP_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_step_backward_accepts = _accepting(STEP_RIGHT, check_step_backward)
 
 
 def _through_atanh(dh, h, h_prev, x, W_hh):
@@ -167,10 +172,7 @@ STEP_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", STEP_PLANTED)
-def test_step_backward_rejects(name):
-    fn, expected, _ = STEP_PLANTED[name]
-    assert expected in _message(check_step_backward, fn)
+test_step_backward_rejects = _rejecting(STEP_PLANTED, check_step_backward)
 
 
 def test_a_derivative_through_atanh_is_right_until_the_states_saturate():
@@ -299,10 +301,7 @@ H0_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", H0_RIGHT)
-def test_grad_h0_accepts(name, capsys):
-    check_grad_h0(H0_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_grad_h0_accepts = _accepting(H0_RIGHT, check_grad_h0)
 
 
 def _h0_last_steps(x, h0, W_xh, W_hh, b_h, dL_dh, window=20):
@@ -360,10 +359,7 @@ H0_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", H0_PLANTED)
-def test_grad_h0_rejects(name):
-    fn, expected, _ = H0_PLANTED[name]
-    assert expected in _message(check_grad_h0, fn)
+test_grad_h0_rejects = _rejecting(H0_PLANTED, check_grad_h0)
 
 
 def _loss_to_h(x, h0, W_xh, W_hh, b_h, dL_dh):
@@ -513,10 +509,7 @@ TRUNCATED_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", TRUNCATED_RIGHT)
-def test_train_truncated_accepts(name, capsys):
-    check_train_truncated(TRUNCATED_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_train_truncated_accepts = _accepting(TRUNCATED_RIGHT, check_train_truncated)
 
 
 def _train_twice_per_window(model, loss_fn, x, y, k, optimizer):
@@ -775,10 +768,7 @@ TRUNCATED_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", TRUNCATED_PLANTED)
-def test_train_truncated_rejects(name):
-    fn, expected, _ = TRUNCATED_PLANTED[name]
-    assert expected in _message(check_train_truncated, fn)
+test_train_truncated_rejects = _rejecting(TRUNCATED_PLANTED, check_train_truncated)
 
 
 def test_calling_the_model_twice_gives_the_reference_s_numbers_but_is_refused():
@@ -815,14 +805,7 @@ PLANTED = {
 }
 
 
-@pytest.mark.parametrize("checker", PLANTED)
-def test_each_usual_mistake_gets_its_own_message(checker):
-    messages = [
-        _message(checker, fn) for fn, _, kind in PLANTED[checker].values() if kind == 4
-    ]
-    assert len(set(messages)) == len(messages)
-
-
-@pytest.mark.parametrize("checker", PLANTED)
-def test_an_answer_that_is_not_a_function_gets_a_sentence(checker):
-    assert "expected a function, got a Python int" in _message(checker, 3)
+test_each_usual_mistake_gets_its_own_message = _distinct_usual_mistakes(PLANTED, 4)
+test_an_answer_that_is_not_a_function_gets_a_sentence = _refusing_non_functions(
+    PLANTED, 3, "expected a function, got a Python int"
+)

@@ -28,17 +28,9 @@ from rnncourse.nn.rwkv import LayerState, RWKVConfig
 from rnncourse.nn.rwkv import state_numbers as rwkv_state_numbers
 from rnncourse.ops.wkv4 import WKV4State
 
-from ._helpers import _message, _not_solved
+from ._helpers import _accepting, _message, _not_solved, _rejecting
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The exercises' tensors are tiny: a second thread only waits for the first, and
-    on a busy machine for far longer."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- right answers, written independently of the references -------------------------
@@ -145,11 +137,7 @@ RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", RIGHT)
-def test_right_answers_pass(name, capsys):
-    checker, fn = RIGHT[name]
-    checker(fn)
-    assert "correct on all" in capsys.readouterr().out
+test_right_answers_pass = _accepting(RIGHT)
 
 
 # --- exercise 1: state_numbers --------------------------------------------------------
@@ -289,10 +277,7 @@ STATE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", STATE_PLANTED)
-def test_state_numbers_rejects(name):
-    fn, expected = STATE_PLANTED[name]
-    assert expected in _message(check_state_numbers, fn)
+test_state_numbers_rejects = _rejecting(STATE_PLANTED, check_state_numbers)
 
 
 # --- exercise 2: cache_bytes ----------------------------------------------------------
@@ -335,10 +320,7 @@ CACHE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", CACHE_PLANTED)
-def test_cache_bytes_rejects(name):
-    fn, expected = CACHE_PLANTED[name]
-    assert expected in _message(check_cache_bytes, fn)
+test_cache_bytes_rejects = _rejecting(CACHE_PLANTED, check_cache_bytes)
 
 
 # --- exercise 3: add_attention --------------------------------------------------------
@@ -457,10 +439,7 @@ ATTENTION_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", ATTENTION_PLANTED)
-def test_add_attention_rejects(name):
-    fn, expected = ATTENTION_PLANTED[name]
-    assert expected in _message(check_add_attention, fn)
+test_add_attention_rejects = _rejecting(ATTENTION_PLANTED, check_add_attention)
 
 
 # --- one sentence per mistake ---------------------------------------------------------

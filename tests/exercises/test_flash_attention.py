@@ -23,17 +23,16 @@ from rnncourse.exercises.flash_attention import (
 from rnncourse.ops import softmax_attention
 from rnncourse.ops.softmax_attention import attention_naive, memory_naive, reference
 
-from ._helpers import _message, _not_solved, _shortcut_message
+from ._helpers import (
+    _accepting,
+    _each_its_own_message,
+    _message,
+    _not_solved,
+    _rejecting,
+    _shortcut_message,
+)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The exercises' tensors are tiny: a second thread only waits for the first, and
-    on a busy machine for far longer."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- right answers, written independently of the references -------------------------
@@ -176,11 +175,7 @@ RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", RIGHT)
-def test_right_answers_pass(name, capsys):
-    checker, fn = RIGHT[name]
-    checker(fn)
-    assert "correct on all" in capsys.readouterr().out
+test_right_answers_pass = _accepting(RIGHT)
 
 
 # --- exercise 1: the online-softmax update --------------------------------------------
@@ -267,10 +262,7 @@ ONLINE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", ONLINE_PLANTED)
-def test_online_softmax_rejects(name):
-    fn, expected = ONLINE_PLANTED[name]
-    assert expected in _message(check_online_softmax_update, fn)
+test_online_softmax_rejects = _rejecting(ONLINE_PLANTED, check_online_softmax_update)
 
 
 # --- exercise 2: one tile -------------------------------------------------------------
@@ -456,10 +448,7 @@ TILE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", TILE_PLANTED)
-def test_tile_rejects(name):
-    fn, expected = TILE_PLANTED[name]
-    assert expected in _message(check_attention_tile, fn)
+test_tile_rejects = _rejecting(TILE_PLANTED, check_attention_tile)
 
 
 # --- exercise 3: the longest sequence -------------------------------------------------
@@ -542,10 +531,7 @@ LONGEST_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", LONGEST_PLANTED)
-def test_longest_rejects(name):
-    fn, expected = LONGEST_PLANTED[name]
-    assert expected in _message(check_longest_naive, fn)
+test_longest_rejects = _rejecting(LONGEST_PLANTED, check_longest_naive)
 
 
 # --- one sentence per mistake ---------------------------------------------------------
@@ -559,5 +545,4 @@ USUAL = [
 
 @pytest.mark.parametrize("checker,planted,names", USUAL, ids=["online", "tile", "T"])
 def test_each_usual_mistake_gets_its_own_message(checker, planted, names):
-    messages = [_message(checker, planted[name][0]) for name in names]
-    assert len(set(messages)) == len(messages)
+    _each_its_own_message(checker, [planted[name][0] for name in names])

@@ -13,8 +13,8 @@ from rnncourse.exercises import (
     check_linear_attention_recurrent,
     check_wkv_step,
 )
+from rnncourse.exercises.checker import Dataflow
 from rnncourse.exercises.linear_attention import (
-    Dataflow,
     chunk_reference,
     recurrent_reference,
     wkv_step_reference,
@@ -27,17 +27,9 @@ from rnncourse.ops.linear_attention import (
 )
 from rnncourse.ops.wkv4 import WKV4State, wkv4_loop
 
-from ._helpers import _message, _not_solved
+from ._helpers import _accepting, _each_its_own_message, _not_solved, _rejecting
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The exercises' tensors are tiny: a second thread only waits for the first, and
-    on a busy machine for far longer."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _via(op, q, k, v, gamma, **kw):
@@ -184,11 +176,7 @@ RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", RIGHT)
-def test_right_answers_pass(name, capsys):
-    checker, fn = RIGHT[name]
-    checker(fn)
-    assert "correct on all" in capsys.readouterr().out
+test_right_answers_pass = _accepting(RIGHT)
 
 
 def test_the_pass_line_is_printed_once(capsys):
@@ -316,10 +304,7 @@ RECURRENT_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", RECURRENT_PLANTED)
-def test_recurrent_rejects(name):
-    fn, expected = RECURRENT_PLANTED[name]
-    assert expected in _message(check_linear_attention_recurrent, fn)
+test_recurrent_rejects = _rejecting(RECURRENT_PLANTED, check_linear_attention_recurrent)
 
 
 # --- exercise 2: one chunk ------------------------------------------------------------
@@ -451,10 +436,7 @@ CHUNK_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", CHUNK_PLANTED)
-def test_chunk_rejects(name):
-    fn, expected = CHUNK_PLANTED[name]
-    assert expected in _message(check_linear_attention_chunk, fn)
+test_chunk_rejects = _rejecting(CHUNK_PLANTED, check_linear_attention_chunk)
 
 
 # --- exercise 3: the WKV step ---------------------------------------------------------
@@ -572,10 +554,7 @@ WKV_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", WKV_PLANTED)
-def test_wkv_step_rejects(name):
-    fn, expected = WKV_PLANTED[name]
-    assert expected in _message(check_wkv_step, fn)
+test_wkv_step_rejects = _rejecting(WKV_PLANTED, check_wkv_step)
 
 
 # --- one sentence per mistake ---------------------------------------------------------
@@ -607,5 +586,4 @@ USUAL = [
 
 @pytest.mark.parametrize("checker,planted,names", USUAL, ids=["rec", "chunk", "wkv"])
 def test_each_usual_mistake_gets_its_own_message(checker, planted, names):
-    messages = [_message(checker, planted[name][0]) for name in names]
-    assert len(set(messages)) == len(messages)
+    _each_its_own_message(checker, [planted[name][0] for name in names])

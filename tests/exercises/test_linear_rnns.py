@@ -14,17 +14,9 @@ from rnncourse.exercises.linear_rnns import (
 from rnncourse.nn.s4d import S4D, ssm_kernel, zoh
 from rnncourse.ops.linear_scan import linear_scan, linear_scan_loop
 
-from ._helpers import _message, _not_solved
+from ._helpers import _accepting, _each_its_own_message, _not_solved, _rejecting
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The exercises' tensors are tiny: a second thread only waits for the first, and
-    on a busy machine for far longer."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --- right answers, written independently of the references -------------------------
@@ -113,11 +105,7 @@ RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", RIGHT)
-def test_right_answers_pass(name, capsys):
-    checker, fn = RIGHT[name]
-    checker(fn)
-    assert "correct on all" in capsys.readouterr().out
+test_right_answers_pass = _accepting(RIGHT)
 
 
 # --- exercise 1: combine --------------------------------------------------------------
@@ -196,10 +184,7 @@ COMBINE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", COMBINE_PLANTED)
-def test_combine_rejects(name):
-    fn, expected = COMBINE_PLANTED[name]
-    assert expected in _message(check_combine, fn)
+test_combine_rejects = _rejecting(COMBINE_PLANTED, check_combine)
 
 
 # --- exercise 2: zoh ------------------------------------------------------------------
@@ -307,10 +292,7 @@ ZOH_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", ZOH_PLANTED)
-def test_zoh_rejects(name):
-    fn, expected = ZOH_PLANTED[name]
-    assert expected in _message(check_zoh, fn)
+test_zoh_rejects = _rejecting(ZOH_PLANTED, check_zoh)
 
 
 def test_zoh_series_passes_small_steps_and_fails_at_large_ones():
@@ -421,10 +403,7 @@ KERNEL_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", KERNEL_PLANTED)
-def test_ssm_kernel_rejects(name):
-    fn, expected = KERNEL_PLANTED[name]
-    assert expected in _message(check_ssm_kernel, fn)
+test_ssm_kernel_rejects = _rejecting(KERNEL_PLANTED, check_ssm_kernel)
 
 
 # --- one sentence per mistake ---------------------------------------------------------
@@ -465,5 +444,5 @@ PLANTED = {
 
 @pytest.mark.parametrize("checker", USUAL, ids=lambda c: c.__name__)
 def test_each_usual_mistake_gets_its_own_message(checker):
-    messages = [_message(checker, PLANTED[checker][name][0]) for name in USUAL[checker]]
-    assert len(set(messages)) == len(messages)
+    answers = [PLANTED[checker][name][0] for name in USUAL[checker]]
+    _each_its_own_message(checker, answers)

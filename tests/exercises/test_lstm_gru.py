@@ -9,8 +9,6 @@ nearly right), 5 shortcuts (torch's and the package's implementations), 6 odd re
 values (a checker never crashes). Right variants (7) are accepted.
 """
 
-import functools
-
 import pytest
 import torch
 
@@ -32,7 +30,17 @@ from rnncourse.nn import GRUCell as PackageGRUCell
 from rnncourse.nn import LSTMCell as PackageLSTMCell
 from rnncourse.nn.sampling import generate, temperature_probs
 
-from ._helpers import _message, _not_solved, _shortcut_message
+from ._helpers import (
+    ODD_RETURNS,
+    _accepting,
+    _cached_message,
+    _distinct_usual_mistakes,
+    _message,
+    _not_solved,
+    _refusing_non_functions,
+    _rejecting,
+    _shortcut_message,
+)
 
 E = torch.exp
 
@@ -86,12 +94,8 @@ def test_the_cell_references_are_torchs_and_the_package_s_cells():
 # --- class 6: odd answers, for every checker -----------------------------------------
 
 ODD = {
-    "None": (lambda *a: None, "None"),
-    "a generator": (lambda *a: (i for i in range(3)), "generator"),
-    "a NumPy array": (lambda *a: torch.zeros(3).numpy(), "NumPy"),
-    "NaN": (lambda *a: torch.full((3,), float("nan")), "."),
+    **ODD_RETURNS,
     "a tuple of four": (lambda *a: (torch.zeros(3),) * 4, "."),
-    "a tensor on another device": (lambda *a: torch.zeros(3, device="meta"), "."),
     "a string": (lambda *a: "h_t", "str"),
 }
 
@@ -118,11 +122,11 @@ def test_odd_answers_get_a_sentence(checker, odd):
     assert expected in _message(checker, fn)
 
 
-@pytest.mark.parametrize(
-    "checker", [check_lstm_cell, check_gru_cell, check_bidirectional, check_sample]
+test_an_answer_that_is_not_a_function_gets_a_sentence = _refusing_non_functions(
+    [check_lstm_cell, check_gru_cell, check_bidirectional, check_sample],
+    3,
+    "expected a function, got a Python int",
 )
-def test_an_answer_that_is_not_a_function_gets_a_sentence(checker):
-    assert "expected a function, got a Python int" in _message(checker, 3)
 
 
 # --- the LSTM cell ------------------------------------------------------------
@@ -223,10 +227,9 @@ LSTM_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", LSTM_RIGHT)
-def test_lstm_cell_accepts(name, capsys):
-    check_lstm_cell(LSTM_RIGHT[name])
-    assert "correct on all 6 test cases" in capsys.readouterr().out
+test_lstm_cell_accepts = _accepting(
+    LSTM_RIGHT, check_lstm_cell, "correct on all 6 test cases"
+)
 
 
 def _lstm_with_rnn_tanh_cell(x, h, c, W_ih, W_hh, b_ih, b_hh):
@@ -417,25 +420,12 @@ LSTM_PLANTED = {
 }
 
 
-@functools.cache
-def _planted_message(checker, name: str) -> str:
-    """The checker's sentence for one planted answer, computed once per session."""
-    planted = {
-        check_lstm_cell: LSTM_PLANTED,
-        check_gru_cell: GRU_PLANTED,
-        check_bidirectional: BIDIRECTIONAL_PLANTED,
-        check_sample: SAMPLE_PLANTED,
-    }[checker]
-    return _message(checker, planted[name][0])
-
-
-@pytest.mark.parametrize("name", LSTM_PLANTED)
-def test_lstm_cell_rejects(name):
-    assert LSTM_PLANTED[name][1] in _planted_message(check_lstm_cell, name)
+test_lstm_cell_rejects = _rejecting(LSTM_PLANTED, check_lstm_cell, _cached_message)
 
 
 def test_a_saturated_float32_case_gives_the_overflow_its_own_sentence():
-    message = _planted_message(check_lstm_cell, "sigmoid as exp(a) / (1 + exp(a))")
+    overflowing = LSTM_PLANTED["sigmoid as exp(a) / (1 + exp(a))"][0]
+    message = _cached_message(check_lstm_cell, overflowing)
     assert "h_t contains NaN or infinity" in message and "torch.sigmoid" in message
 
 
@@ -503,10 +493,9 @@ GRU_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", GRU_RIGHT)
-def test_gru_cell_accepts(name, capsys):
-    check_gru_cell(GRU_RIGHT[name])
-    assert "correct on all 6 test cases" in capsys.readouterr().out
+test_gru_cell_accepts = _accepting(
+    GRU_RIGHT, check_gru_cell, "correct on all 6 test cases"
+)
 
 
 GRU_SHORTCUTS = {
@@ -600,9 +589,7 @@ GRU_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", GRU_PLANTED)
-def test_gru_cell_rejects(name):
-    assert GRU_PLANTED[name][1] in _planted_message(check_gru_cell, name)
+test_gru_cell_rejects = _rejecting(GRU_PLANTED, check_gru_cell, _cached_message)
 
 
 # --- the bidirectional wrapper -------------------------------------------------
@@ -657,10 +644,9 @@ BIDIRECTIONAL_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", BIDIRECTIONAL_RIGHT)
-def test_bidirectional_accepts(name, capsys):
-    check_bidirectional(BIDIRECTIONAL_RIGHT[name])
-    assert "correct on all 5 test cases" in capsys.readouterr().out
+test_bidirectional_accepts = _accepting(
+    BIDIRECTIONAL_RIGHT, check_bidirectional, "correct on all 5 test cases"
+)
 
 
 def _backward_from_scratch(cell_fw, cell_bw, x, h0_fw, h0_bw):
@@ -761,10 +747,9 @@ BIDIRECTIONAL_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", BIDIRECTIONAL_PLANTED)
-def test_bidirectional_rejects(name):
-    expected = BIDIRECTIONAL_PLANTED[name][1]
-    assert expected in _planted_message(check_bidirectional, name)
+test_bidirectional_rejects = _rejecting(
+    BIDIRECTIONAL_PLANTED, check_bidirectional, _cached_message
+)
 
 
 def test_recomputing_states_gives_the_right_values_but_is_refused():
@@ -1011,9 +996,7 @@ SAMPLE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", SAMPLE_PLANTED)
-def test_sample_rejects(name):
-    assert SAMPLE_PLANTED[name][1] in _planted_message(check_sample, name)
+test_sample_rejects = _rejecting(SAMPLE_PLANTED, check_sample, _cached_message)
 
 
 def test_rereading_gives_the_reference_s_ids_but_is_refused():
@@ -1023,7 +1006,8 @@ def test_rereading_gives_the_reference_s_ids_but_is_refused():
             _sample_rereading(model, prompt, 12, temperature, torch.Generator()),
             sample_reference(model, prompt, 12, temperature, torch.Generator()),
         )
-    message = _planted_message(check_sample, "re-reads the text at every step")
+    rereading = SAMPLE_PLANTED["re-reads the text at every step"][0]
+    message = _cached_message(check_sample, rereading)
     assert "the model ran 114 steps in 12 calls" in message
 
 
@@ -1068,17 +1052,12 @@ PLANTED = {
 }
 
 
-@pytest.mark.parametrize("checker", PLANTED)
-def test_each_usual_mistake_gets_its_own_message(checker):
-    """The planted versions of the usual mistakes (class 0) each get their own
-    sentence. (Planted answers of the other classes may share one: two sigmoids
-    written with exp both overflow.)"""
-    usual = [
-        _planted_message(checker, name)
-        for name, entry in PLANTED[checker].items()
-        if entry[2] == 0
-    ]
-    assert len(set(usual)) == len(usual)
+# The planted versions of the usual mistakes (class 0) each get their own sentence.
+# (Planted answers of the other classes may share one: two sigmoids written with exp
+# both overflow.)
+test_each_usual_mistake_gets_its_own_message = _distinct_usual_mistakes(
+    PLANTED, 0, _cached_message
+)
 
 
 def test_the_tiny_model_is_deterministic_and_leaves_the_global_random_state_alone():

@@ -30,7 +30,15 @@ from rnncourse.exercises.rnn_basics import (
 from rnncourse.nn import RNN, RNNCell, elman_cell
 from rnncourse.nn.sampling import temperature_probs
 
-from ._helpers import _message, _not_solved, _shortcut_message
+from ._helpers import (
+    _accepting,
+    _distinct_usual_mistakes,
+    _message,
+    _not_solved,
+    _refusing_non_functions,
+    _rejecting,
+    _shortcut_message,
+)
 
 E = torch.exp
 
@@ -99,10 +107,7 @@ RNN_STEP_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", RNN_STEP_RIGHT)
-def test_rnn_step_accepts(name, capsys):
-    check_rnn_step(RNN_STEP_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_rnn_step_accepts = _accepting(RNN_STEP_RIGHT, check_rnn_step)
 
 
 def test_vandalising_the_inputs_after_use_does_not_corrupt_the_check(capsys):
@@ -201,10 +206,7 @@ RNN_STEP_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", RNN_STEP_PLANTED)
-def test_rnn_step_rejects(name):
-    fn, expected, _ = RNN_STEP_PLANTED[name]
-    assert expected in _message(check_rnn_step, fn)
+test_rnn_step_rejects = _rejecting(RNN_STEP_PLANTED, check_rnn_step)
 
 
 def test_an_overflowing_tanh_is_named_as_an_overflow():
@@ -327,10 +329,7 @@ UNROLL_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", UNROLL_RIGHT)
-def test_unroll_accepts(name, capsys):
-    check_unroll(UNROLL_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_unroll_accepts = _accepting(UNROLL_RIGHT, check_unroll)
 
 
 def _unroll_recursive(x, h0, Wx, Wh, b):
@@ -429,10 +428,7 @@ UNROLL_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", UNROLL_PLANTED)
-def test_unroll_rejects(name):
-    fn, expected, _ = UNROLL_PLANTED[name]
-    assert expected in _message(check_unroll, fn)
+test_unroll_rejects = _rejecting(UNROLL_PLANTED, check_unroll)
 
 
 def _unroll_by_torch(x, h0, W_xh, W_hh, b_h):
@@ -518,10 +514,7 @@ TEMPERATURE_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", TEMPERATURE_RIGHT)
-def test_temperature_probs_accepts(name, capsys):
-    check_temperature_probs(TEMPERATURE_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_temperature_probs_accepts = _accepting(TEMPERATURE_RIGHT, check_temperature_probs)
 
 
 def _naive(z, tau):
@@ -629,10 +622,7 @@ TEMPERATURE_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", TEMPERATURE_PLANTED)
-def test_temperature_rejects(name):
-    fn, expected, _ = TEMPERATURE_PLANTED[name]
-    assert expected in _message(check_temperature_probs, fn)
+test_temperature_rejects = _rejecting(TEMPERATURE_PLANTED, check_temperature_probs)
 
 
 def test_a_softmax_without_its_maximum_is_named_as_an_overflow():
@@ -679,12 +669,7 @@ PLANTED = {
 }
 
 
-@pytest.mark.parametrize("checker", PLANTED)
-def test_each_usual_mistake_gets_its_own_message(checker):
-    messages = [
-        _message(checker, fn) for fn, _, kind in PLANTED[checker].values() if kind == 4
-    ]
-    assert len(set(messages)) == len(messages)
+test_each_usual_mistake_gets_its_own_message = _distinct_usual_mistakes(PLANTED, 4)
 
 
 @pytest.mark.parametrize("checker", PLANTED)
@@ -692,6 +677,6 @@ def test_every_class_of_loophole_is_planted(checker):
     assert {kind for _, _, kind in PLANTED[checker].values()} >= {1, 3, 4, 6}
 
 
-@pytest.mark.parametrize("checker", PLANTED)
-def test_an_answer_that_is_not_a_function_gets_a_sentence(checker):
-    assert "expected a function, got None" in _message(checker, None)
+test_an_answer_that_is_not_a_function_gets_a_sentence = _refusing_non_functions(
+    PLANTED, None, "expected a function, got None"
+)

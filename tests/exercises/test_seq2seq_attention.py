@@ -9,8 +9,6 @@ shortcuts (the package's implementations), 6 odd return values (a checker never
 crashes). Right variants (7) are accepted.
 """
 
-import functools
-
 import pytest
 import torch
 
@@ -29,7 +27,17 @@ from rnncourse.exercises.seq2seq_attention import (
 from rnncourse.nn import CrossAttention, beam_step, masked_softmax
 from rnncourse.nn.cross_attention import AdditiveScore
 
-from ._helpers import _message, _not_solved, _shortcut_message
+from ._helpers import (
+    ODD_RETURNS,
+    _accepting,
+    _cached_message,
+    _distinct_usual_mistakes,
+    _message,
+    _not_solved,
+    _refusing_non_functions,
+    _rejecting,
+    _shortcut_message,
+)
 
 NEG_INF = float("-inf")
 E = torch.exp
@@ -59,12 +67,8 @@ def test_the_references_are_the_package_s():
 # --- class 6: odd answers, for every checker -----------------------------------------
 
 ODD = {
-    "None": (lambda *a: None, "None"),
-    "a generator": (lambda *a: (i for i in range(3)), "generator"),
-    "a NumPy array": (lambda *a: torch.zeros(3).numpy(), "NumPy"),
-    "NaN": (lambda *a: torch.full((3,), float("nan")), "."),
+    **ODD_RETURNS,
     "a tuple of two": (lambda *a: (torch.zeros(3),) * 2, "."),
-    "a tensor on another device": (lambda *a: torch.zeros(3, device="meta"), "."),
     "a dict": (lambda *a: {"scores": 0}, "dict"),
 }
 
@@ -101,15 +105,12 @@ BEAM_ODD = {
 }
 
 
-@pytest.mark.parametrize("odd", BEAM_ODD)
-def test_odd_beam_steps_get_a_sentence(odd):
-    fn, expected = BEAM_ODD[odd]
-    assert expected in _message(check_beam_step, fn)
+test_odd_beam_steps_get_a_sentence = _rejecting(BEAM_ODD, check_beam_step)
 
 
-@pytest.mark.parametrize("checker", CHECKERS)
-def test_an_answer_that_is_not_a_function_gets_a_sentence(checker):
-    assert "expected a function, got None" in _message(checker, None)
+test_an_answer_that_is_not_a_function_gets_a_sentence = _refusing_non_functions(
+    CHECKERS, None, "expected a function, got None"
+)
 
 
 # --- the additive score ------------------------------------------------------------
@@ -155,10 +156,9 @@ ADDITIVE_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", ADDITIVE_RIGHT)
-def test_additive_score_accepts(name, capsys):
-    check_additive_score(ADDITIVE_RIGHT[name])
-    assert "correct on all 6 test cases" in capsys.readouterr().out
+test_additive_score_accepts = _accepting(
+    ADDITIVE_RIGHT, check_additive_score, "correct on all 6 test cases"
+)
 
 
 def _score_by_the_package(query, keys, W_q, W_k, v):
@@ -291,15 +291,9 @@ ADDITIVE_PLANTED = {
 }
 
 
-@functools.cache
-def _planted_message(checker, name: str) -> str:
-    """The checker's sentence for one planted answer, computed once per session."""
-    return _message(checker, PLANTED[checker][name][0])
-
-
-@pytest.mark.parametrize("name", ADDITIVE_PLANTED)
-def test_additive_score_rejects(name):
-    assert ADDITIVE_PLANTED[name][1] in _planted_message(check_additive_score, name)
+test_additive_score_rejects = _rejecting(
+    ADDITIVE_PLANTED, check_additive_score, _cached_message
+)
 
 
 def test_the_shortcuts_give_the_right_scores():
@@ -352,10 +346,9 @@ MASKED_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", MASKED_RIGHT)
-def test_masked_softmax_accepts(name, capsys):
-    check_masked_softmax(MASKED_RIGHT[name])
-    assert "correct on all 9 test cases" in capsys.readouterr().out
+test_masked_softmax_accepts = _accepting(
+    MASKED_RIGHT, check_masked_softmax, "correct on all 9 test cases"
+)
 
 
 def _as_if_padding_at_the_end(scores, mask):
@@ -453,9 +446,9 @@ MASKED_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", MASKED_PLANTED)
-def test_masked_softmax_rejects(name):
-    assert MASKED_PLANTED[name][1] in _planted_message(check_masked_softmax, name)
+test_masked_softmax_rejects = _rejecting(
+    MASKED_PLANTED, check_masked_softmax, _cached_message
+)
 
 
 def _masked_case():
@@ -552,10 +545,9 @@ BEAM_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", BEAM_RIGHT)
-def test_beam_step_accepts(name, capsys):
-    check_beam_step(BEAM_RIGHT[name])
-    assert "correct on all 12 test cases" in capsys.readouterr().out
+test_beam_step_accepts = _accepting(
+    BEAM_RIGHT, check_beam_step, "correct on all 12 test cases"
+)
 
 
 def test_the_cases_have_ties_that_right_answers_order_differently():
@@ -681,9 +673,7 @@ BEAM_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", BEAM_PLANTED)
-def test_beam_step_rejects(name):
-    assert BEAM_PLANTED[name][1] in _planted_message(check_beam_step, name)
+test_beam_step_rejects = _rejecting(BEAM_PLANTED, check_beam_step, _cached_message)
 
 
 # --- every checker -------------------------------------------------------------------
@@ -695,15 +685,10 @@ PLANTED = {
 }
 
 
-@pytest.mark.parametrize("checker", CHECKERS)
-def test_each_usual_mistake_gets_its_own_message(checker):
-    """The planted versions of the usual mistakes (class 0) each get their own
-    sentence. (Planted answers of the other classes may share one: two tanh written
-    with exp both overflow, two ways to call the same function both name it, padding
-    given weight in the holes of a mask is padding given weight.)"""
-    usual = [
-        _planted_message(checker, name)
-        for name, entry in PLANTED[checker].items()
-        if entry[2] == 0
-    ]
-    assert len(set(usual)) == len(usual)
+# The planted versions of the usual mistakes (class 0) each get their own sentence.
+# (Planted answers of the other classes may share one: two tanh written with exp both
+# overflow, two ways to call the same function both name it, padding given weight in
+# the holes of a mask is padding given weight.)
+test_each_usual_mistake_gets_its_own_message = _distinct_usual_mistakes(
+    PLANTED, 0, _cached_message
+)

@@ -29,7 +29,15 @@ from rnncourse.nn.init import identity_, orthogonal_
 from rnncourse.probes import jacobian_product as package_jacobian_product
 from rnncourse.training import clip_by_norm, global_norm
 
-from ._helpers import _message, _not_solved, _shortcut_message
+from ._helpers import (
+    _accepting,
+    _distinct_usual_mistakes,
+    _message,
+    _not_solved,
+    _refusing_non_functions,
+    _rejecting,
+    _shortcut_message,
+)
 
 
 def _jacobian(hs, W, factor=lambda h, W: (1 - h**2)[:, None] * W, left=True, norm=None):
@@ -95,10 +103,7 @@ JACOBIAN_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", JACOBIAN_RIGHT)
-def test_jacobian_product_accepts(name, capsys):
-    check_jacobian_product(JACOBIAN_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_jacobian_product_accepts = _accepting(JACOBIAN_RIGHT, check_jacobian_product)
 
 
 def _with_svd_norm(J):
@@ -209,10 +214,7 @@ JACOBIAN_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", JACOBIAN_PLANTED)
-def test_jacobian_product_rejects(name):
-    fn, expected, _ = JACOBIAN_PLANTED[name]
-    assert expected in _message(check_jacobian_product, fn)
+test_jacobian_product_rejects = _rejecting(JACOBIAN_PLANTED, check_jacobian_product)
 
 
 def test_a_norm_through_the_gram_matrix_is_right_until_it_overflows():
@@ -320,10 +322,7 @@ CLIP_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", CLIP_RIGHT)
-def test_clip_by_norm_accepts(name, capsys):
-    check_clip_by_norm(CLIP_RIGHT[name])
-    assert "correct on all" in capsys.readouterr().out
+test_clip_by_norm_accepts = _accepting(CLIP_RIGHT, check_clip_by_norm)
 
 
 def _clip_divides_first(grads, max_norm):
@@ -426,10 +425,7 @@ CLIP_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", CLIP_PLANTED)
-def test_clip_by_norm_rejects(name):
-    fn, expected, _ = CLIP_PLANTED[name]
-    assert expected in _message(check_clip_by_norm, fn)
+test_clip_by_norm_rejects = _rejecting(CLIP_PLANTED, check_clip_by_norm)
 
 
 def _clip_with_torch(grads, max_norm):
@@ -513,10 +509,9 @@ INIT_RIGHT = {
 }
 
 
-@pytest.mark.parametrize("name", INIT_RIGHT)
-def test_init_recurrent_accepts(name, capsys):
-    check_init_recurrent(INIT_RIGHT[name])
-    assert "does not grow" in capsys.readouterr().out
+test_init_recurrent_accepts = _accepting(
+    INIT_RIGHT, check_init_recurrent, "does not grow"
+)
 
 
 def _rank_deficient(D):
@@ -594,10 +589,7 @@ INIT_PLANTED = {
 }
 
 
-@pytest.mark.parametrize("name", INIT_PLANTED)
-def test_init_recurrent_rejects(name):
-    fn, expected, _ = INIT_PLANTED[name]
-    assert expected in _message(check_init_recurrent, fn)
+test_init_recurrent_rejects = _rejecting(INIT_PLANTED, check_init_recurrent)
 
 
 INIT_SHORTCUTS = {
@@ -649,14 +641,9 @@ PLANTED = {
 }
 
 
-@pytest.mark.parametrize("checker", [check_jacobian_product, check_clip_by_norm])
-def test_each_usual_mistake_gets_its_own_message(checker):
-    messages = [
-        _message(checker, fn) for fn, _, kind in PLANTED[checker].values() if kind == 4
-    ]
-    assert len(set(messages)) == len(messages)
-
-
-@pytest.mark.parametrize("checker", PLANTED)
-def test_an_answer_that_is_not_a_function_gets_a_sentence(checker):
-    assert "expected a function, got a Python str" in _message(checker, "W_hh")
+test_each_usual_mistake_gets_its_own_message = _distinct_usual_mistakes(
+    {c: PLANTED[c] for c in (check_jacobian_product, check_clip_by_norm)}, 4
+)
+test_an_answer_that_is_not_a_function_gets_a_sentence = _refusing_non_functions(
+    PLANTED, "W_hh", "expected a function, got a Python str"
+)
