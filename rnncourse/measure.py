@@ -65,9 +65,8 @@ class _Tracker(TorchDispatchMode):
         super().__init__()
         self.owners: dict[int, int] = {}  # storage address -> tensors alive that use it
         self.bytes: dict[int, int] = {}
-        self.refs: dict[
-            int, weakref.ref
-        ] = {}  # kept, by id, so that their callbacks run
+        # kept, by id, so that their callbacks run
+        self.refs: dict[int, weakref.ref] = {}
         self.live = self.peak = self.largest = self.calls = 0
         self.largest_shape: tuple[int, ...] = ()
 

@@ -75,9 +75,8 @@ def unroll_states(
     for t in range(x.shape[1]):
         # h_t = f(W_xh x_t + W_hh h_{t-1} + b_h): the input's part first, then the
         # recurrent cell
-        xw_t = x[:, t] @ w["weight_ih"].T + (
-            w["bias_ih"] if rnn.bias else 0
-        )  # W_xh x_t + b_ih
+        # W_xh x_t + b_ih
+        xw_t = x[:, t] @ w["weight_ih"].T + (w["bias_ih"] if rnn.bias else 0)
         h = elman_cell(xw_t, h, w["weight_hh"], w["bias_hh"], rnn.nonlinearity)
         hs.append(h)
     return hs
@@ -96,17 +95,15 @@ def gradient_norms(
     """
     B = x.shape[0]
     h0 = x.new_zeros(B, rnn.hidden_size) if h0 is None else h0.detach().clone()
-    hs = unroll_states(
-        rnn, x, h0.requires_grad_(True)
-    )  # h_0 a leaf, so every h_t is in the graph
+    # h_0 a leaf, so every h_t is in the graph
+    hs = unroll_states(rnn, x, h0.requires_grad_(True))
     u = torch.randn(
         hs[-1].shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype
     )
     u = u / u.norm(dim=1, keepdim=True)  # (B, D_h), unit rows
     L = (u * hs[-1]).sum()
-    grads = torch.autograd.grad(
-        L, hs
-    )  # dL/dh_t for t = 0..T, each (B, D_h), through all later steps
+    # dL/dh_t for t = 0..T, each (B, D_h), through all later steps
+    grads = torch.autograd.grad(L, hs)
     norms = torch.stack([g.norm(dim=1).mean() for g in grads])  # (T+1,)
     return norms.flip(0)  # index by distance T - t
 
@@ -134,9 +131,8 @@ def unroll_lstm_states(
     h = x.new_zeros(x.shape[0], lstm.hidden_size, requires_grad=True)
     c = x.new_zeros(x.shape[0], lstm.hidden_size, requires_grad=True)
     hs, cs = [h], [c]
-    xw = (
-        x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0
-    )  # (B, T, 4 D_h): W_i* x_t + b_i* for every step
+    # (B, T, 4 D_h): W_i* x_t + b_i* for every step
+    xw = x @ lstm.weight_ih_l0.T + lstm.bias_ih_l0
     for t in range(x.shape[1]):
         h, c = lstm_cell(xw[:, t], h, c, lstm.weight_hh_l0, lstm.bias_hh_l0)
         hs.append(h)
@@ -160,9 +156,8 @@ def lstm_gradient_norms(
         hs[-1].shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype
     )
     u = u / u.norm(dim=1, keepdim=True)  # (B, D_h), unit rows
-    grads = torch.autograd.grad(
-        (u * hs[-1]).sum(), hs + cs
-    )  # dL/dh_0..dL/dh_T, then dL/dc_0..dL/dc_T
+    # dL/dh_0..dL/dh_T, then dL/dc_0..dL/dc_T
+    grads = torch.autograd.grad((u * hs[-1]).sum(), hs + cs)
     norms = torch.stack([g.norm(dim=1).mean() for g in grads])  # (2 (T+1),)
     by_h, by_c = norms.chunk(2)
     return by_h.flip(0), by_c.flip(0)  # index by distance T - t

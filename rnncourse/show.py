@@ -46,9 +46,8 @@ def show(obj) -> Source:
     In a notebook, end a cell with ``show(RNN)`` to print the highlighted code
     of ``RNN`` together with the file and line numbers it comes from.
     """
-    obj = inspect.unwrap(
-        obj
-    )  # a decorated function (@torch.no_grad()): show the function, not the decorator
+    # a decorated function (@torch.no_grad()): show the function, not the decorator
+    obj = inspect.unwrap(obj)
     try:
         lines, first = inspect.getsourcelines(obj)
         path = Path(inspect.getsourcefile(obj)).resolve()

@@ -227,17 +227,15 @@ class TruncatedBPTT:
                 f"each batch must be a window of k2={k2} steps, shape (B, {k2}, ...), "
                 f"got {tuple(x.shape)}"
             )
-        outputs, state = model(
-            x[:, :k1], self.state
-        )  # the next window starts after these k1 steps
+        # the next window starts after these k1 steps
+        outputs, state = model(x[:, :k1], self.state)
         if (
             k2 > k1
         ):  # the overlap: recomputed here so that the gradient reaches k2 steps back
             rest, _ = model(x[:, k1:], state)
             outputs = torch.cat([outputs, rest], dim=1)  # (B, k2, ...)
-        self.state = detach_state(
-            state
-        )  # the forward pass goes on; the backward pass stops here
+        # the forward pass goes on; the backward pass stops here
+        self.state = detach_state(state)
         return self.loss_fn(outputs[:, k2 - k1 :], y[:, k2 - k1 :])
 
 

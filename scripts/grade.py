@@ -64,9 +64,8 @@ def grade(submissions: Path, course: Path) -> list[dict]:
             )
         (course / "source" / chapter).mkdir(parents=True)
         shutil.copy(source, course / "source" / chapter)
-        nbgrader(
-            course, "generate_assignment", chapter, "--force"
-        )  # records the tests and points
+        # records the tests and points
+        nbgrader(course, "generate_assignment", chapter, "--force")
     for notebook in sorted(submissions.glob("*/*.ipynb")):
         target = course / "submitted" / notebook.parent.name / notebook.stem
         target.mkdir(parents=True, exist_ok=True)

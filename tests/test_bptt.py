@@ -16,12 +16,13 @@ from rnncourse.bptt import (
     step_backward,
 )
 
+# (B, T, D_in, D_h, D_out)
 SHAPES = [
     (1, 1, 1, 1, 1),
     (2, 5, 3, 4, 2),
     (3, 17, 2, 8, 5),
     (4, 63, 6, 3, 7),
-]  # (B, T, D_in, D_h, D_out)
+]
 
 
 def _problem(B, T, D_in, D_h, D_out, loss, seed):

@@ -173,9 +173,8 @@ def test_k2_longer_than_k1_backpropagates_k2_steps():
     tbptt = TruncatedBPTT(F.mse_loss, k1, k2)
     tbptt(model, windows[0])
     model.zero_grad()
-    loss = tbptt(
-        model, windows[1]
-    )  # steps 4..11; loss on steps 8..11; state from step 4 (detached)
+    # steps 4..11; loss on steps 8..11; state from step 4 (detached)
+    loss = tbptt(model, windows[1])
     loss.backward()
     reference = copy.deepcopy(model)
     reference.zero_grad()
@@ -249,9 +248,8 @@ def test_clip_by_norm_matches_torch(scale, max_norm):
     grads = _grads(scale)
     ours = clip_by_norm(grads, max_norm)
     for a, b in zip(ours, _torch_clipped(grads, max_norm=max_norm)):
-        torch.testing.assert_close(
-            a, b, rtol=1e-5, atol=1e-12
-        )  # torch adds 1e-6 to the norm
+        # torch adds 1e-6 to the norm
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-12)
     assert global_norm(ours) <= max_norm + 1e-12
     if global_norm(grads) <= max_norm:
         assert all(torch.equal(a, b) for a, b in zip(ours, grads))

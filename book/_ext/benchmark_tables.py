@@ -36,9 +36,8 @@ def load_runs(folder: Path) -> list[dict]:
         for path in sorted(Path(folder).glob("*.json"))
     ]
     runs.sort(key=lambda run: run["date"], reverse=True)
-    runs.sort(
-        key=lambda run: (run["device_type"] != "cuda", run["device"])
-    )  # stable: dates stay newest first
+    # stable: dates stay newest first
+    runs.sort(key=lambda run: (run["device_type"] != "cuda", run["device"]))
     return runs
 
 

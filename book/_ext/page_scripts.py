@@ -52,7 +52,6 @@ def _fix_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
-    app.connect(
-        "html-page-context", _fix_scripts, priority=900
-    )  # after myst-nb adds the widget scripts
+    # after myst-nb adds the widget scripts
+    app.connect("html-page-context", _fix_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -170,9 +170,8 @@ def recall_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
     seconds, _ = _fit(model, batch, budget.recall_steps, budget.lr)
     accuracy = {}
     for n_pairs in budget.pairs:
-        test = associative_recall(
-            budget.eval_sequences, n_pairs, seed=10**9 + n_pairs
-        )  # never trained on
+        # never trained on
+        test = associative_recall(budget.eval_sequences, n_pairs, seed=10**9 + n_pairs)
         accuracy[n_pairs] = _accuracy(model, test.x, test.y)
     return {"accuracy": accuracy, "seconds": seconds}
 
@@ -187,9 +186,8 @@ def copy_task(model_config, budget: Budget, seed: int = 0) -> dict[str, Any]:
         task = selective_copy(
             budget.copy_batch, length=budget.copy_length, seed=seed * 100003 + step
         )
-        return task.x, torch.where(
-            task.y == IGNORE, IGNORE, task.y + 1
-        )  # class c is data token c + 1
+        # class c is data token c + 1
+        return task.x, torch.where(task.y == IGNORE, IGNORE, task.y + 1)
 
     seconds, _ = _fit(model, batch, budget.copy_steps, budget.lr)
     test = selective_copy(budget.eval_sequences, length=budget.copy_length, seed=10**9)
@@ -242,9 +240,8 @@ def inference_cost(
     state. Returns {C: {"seconds_per_token": the median, "state_bytes": after
     the context}}."""
     model.eval()
-    model(
-        torch.zeros(1, 1, dtype=torch.long)
-    )  # warm-up: the first calls of a model are slow
+    # warm-up: the first calls of a model are slow
+    model(torch.zeros(1, 1, dtype=torch.long))
     g = torch.Generator().manual_seed(seed)
     out = {}
     for context in contexts:
@@ -430,10 +427,11 @@ def run(
         "models": {},
         "ablations": {},
     }
+    # slowest first
     work = [
         ("models", name, measure)
         for name in sorted(models, key=lambda name: name != "mamba")
-    ]  # slowest first
+    ]
     work += [("ablations", name, measure_ablation) for name in ablations]
 
     def report(kind, name, row):
@@ -461,9 +459,8 @@ def run(
             }
             for future in as_completed(futures):
                 report(*futures[future], future.result())
-    results["models"] = {
-        name: results["models"][name] for name in models
-    }  # in the order asked for
+    # in the order asked for
+    results["models"] = {name: results["models"][name] for name in models}
     results["ablations"] = {name: results["ablations"][name] for name in ablations}
     results["machine"]["load_average_after"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - start  # the wall time of the whole run

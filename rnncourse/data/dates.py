@@ -306,12 +306,13 @@ WRITERS = dict(
 )
 
 
+# 'le 21 mars', 'am 21. März'
 ARTICLES = {
     "en": "",
     "fr": "le ",
     "de": "am ",
     "es": "el ",
-}  # 'le 21 mars', 'am 21. März'
+}
 
 
 def write_date(d: datetime.date, lang: str, style: str, rng: random.Random) -> str:
@@ -464,12 +465,10 @@ def pad_sequences(
     if not seqs or min(map(len, seqs)) == 0:
         raise ValueError("pad_sequences needs at least one sequence, and no empty ones")
     L = max(map(len, seqs))
-    ids = torch.tensor(
-        [s + [pad] * (L - len(s)) for s in seqs], dtype=torch.long
-    )  # (B, L)
-    mask = (
-        torch.arange(L)[None, :] < torch.tensor([len(s) for s in seqs])[:, None]
-    )  # (B, L)
+    # (B, L)
+    ids = torch.tensor([s + [pad] * (L - len(s)) for s in seqs], dtype=torch.long)
+    # (B, L)
+    mask = torch.arange(L)[None, :] < torch.tensor([len(s) for s in seqs])[:, None]
     return ids, mask
 
 
@@ -489,17 +488,18 @@ class DateBatches:
 
     def __init__(self, examples: list[Example], src_tok: Tokenizer, tgt_tok: Tokenizer):
         self.examples = examples
+        # (N, S_max)
         self.src, self.src_mask = pad_sequences(
             [src_tok.encode(e.source) for e in examples]
-        )  # (N, S_max)
+        )
+        # (N, T + 2)
         tgt, _ = pad_sequences(
             [tgt_tok.encode(e.target, sos=True, eos=True) for e in examples]
-        )  # (N, T + 2)
+        )
         self.tgt_in, self.tgt_out = tgt[:, :-1], tgt[:, 1:]
         self.lengths = self.src_mask.sum(1)  # (N,) source lengths in characters
-        self.by_length = self.lengths.argsort(
-            stable=True
-        )  # (N,) example indices, shortest first
+        # (N,) example indices, shortest first
+        self.by_length = self.lengths.argsort(stable=True)
 
     def __len__(self) -> int:
         return len(self.examples)

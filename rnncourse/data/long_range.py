@@ -67,9 +67,8 @@ def copy_memory(
         )
     g = torch.Generator().manual_seed(seed)
     T = lag + memory_length
-    symbols = torch.randint(
-        0, n_symbols, (n, memory_length), generator=g
-    )  # classes 0..n_symbols-1
+    # classes 0..n_symbols-1
+    symbols = torch.randint(0, n_symbols, (n, memory_length), generator=g)
     x = torch.zeros(n, T, dtype=torch.long)
     x[:, :memory_length] = symbols + 1  # tokens 1..n_symbols
     x[:, lag - 1] = n_symbols + 1  # "go"

@@ -51,9 +51,8 @@ def mackey_glass(
         )
     g = torch.Generator().manual_seed(seed)
     lag, stride = round(tau / dt), round(every / dt)
-    x = 0.5 + torch.rand(
-        n, generator=g, dtype=torch.float64
-    )  # (n,): x on [-tau, 0], a constant per series
+    # (n,): x on [-tau, 0], a constant per series
+    x = 0.5 + torch.rand(n, generator=g, dtype=torch.float64)
     past = [x] * lag  # x(t - tau), ..., x(t - dt): a ring of the last tau / dt values
     readings, steps = [], round(warmup / dt) + length * stride
     for k in range(steps):
@@ -67,8 +66,7 @@ def mackey_glass(
         ):
             readings.append(x)
     series = torch.stack(readings, dim=1)  # (n, length)
-    series = ((series - 0.9) / 0.45).float()[
-        ..., None
-    ]  # the attractor lies in about [0.45, 1.35]
+    # the attractor lies in about [0.45, 1.35]
+    series = ((series - 0.9) / 0.45).float()[..., None]
     nan = torch.full((n,), float("nan"))
     return SineWaves(series, series.clone(), nan, nan.clone(), nan.clone())

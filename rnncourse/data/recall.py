@@ -62,15 +62,12 @@ def associative_recall(
     if n_values < 2:
         raise ValueError(f"need n_values >= 2 values to choose from, got {n_values}")
     g = torch.Generator().manual_seed(seed)
-    keys = torch.rand(n, n_keys, generator=g).argsort(dim=1)[
-        :, :n_pairs
-    ]  # (B, N) distinct keys
-    values = n_keys + torch.randint(
-        0, n_values, (n, n_pairs), generator=g
-    )  # (B, N) value tokens
-    order = torch.rand(n, n_pairs, generator=g).argsort(
-        dim=1
-    )  # the order of the queries
+    # (B, N) distinct keys
+    keys = torch.rand(n, n_keys, generator=g).argsort(dim=1)[:, :n_pairs]
+    # (B, N) value tokens
+    values = n_keys + torch.randint(0, n_values, (n, n_pairs), generator=g)
+    # the order of the queries
+    order = torch.rand(n, n_pairs, generator=g).argsort(dim=1)
     queries = keys.gather(1, order)
     answers = values.gather(1, order)
     pairs = torch.stack([keys, values], dim=2).flatten(1)  # k_1 v_1 k_2 v_2 ...

@@ -72,9 +72,8 @@ def selective_copy(
         .sort(dim=1)
         .values
     )
-    symbols = torch.randint(
-        0, n_symbols, (n, n_tokens), generator=g
-    )  # classes 0..n_symbols-1
+    # classes 0..n_symbols-1
+    symbols = torch.randint(0, n_symbols, (n, n_tokens), generator=g)
     x = torch.full((n, length + n_tokens), BLANK, dtype=torch.long)
     x.scatter_(1, positions, symbols + 1)  # data tokens 1..n_symbols
     x[:, length:] = n_symbols + 1  # the recall markers

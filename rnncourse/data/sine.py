@@ -46,8 +46,9 @@ def sine_waves(
     phase = torch.empty(n).uniform_(0, 2 * torch.pi, generator=g)
     amplitude = torch.empty(n).uniform_(*amplitude_range, generator=g)
     t = torch.arange(length, dtype=torch.float32)
+    # (N, T)
     clean = amplitude[:, None] * torch.sin(
         2 * torch.pi * freq[:, None] * t + phase[:, None]
-    )  # (N, T)
+    )
     noisy = clean + noise * torch.randn(n, length, generator=g)
     return SineWaves(noisy[..., None], clean[..., None], freq, phase, amplitude)

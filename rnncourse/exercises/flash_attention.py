@@ -47,9 +47,8 @@ def online_softmax_reference(m, l, acc, s, v):
     block."""
     m_new = torch.maximum(m, s.amax(dim=1))  # m' = max(m, rowmax(s))
     p = torch.exp(s - m_new[:, None])  # exp(s - m')
-    alpha = torch.exp(
-        m - m_new
-    )  # the old terms were taken relative to m: rescale them to m'
+    # the old terms were taken relative to m: rescale them to m'
+    alpha = torch.exp(m - m_new)
     return m_new, alpha * l + p.sum(dim=1), alpha[:, None] * acc + p @ v
 
 
@@ -247,9 +246,8 @@ def tile_reference(q_i, k, v, i0, block_size, causal, scale):
         cols = torch.arange(j0, min(j0 + block_size, T))
         s = scale * (q_i @ k[cols].T)
         if causal:
-            s = s.masked_fill(
-                cols[None, :] > rows[:, None], float("-inf")
-            )  # key j > query i is masked
+            # key j > query i is masked
+            s = s.masked_fill(cols[None, :] > rows[:, None], float("-inf"))
         m, l, acc = online_softmax_reference(m, l, acc, s, v[cols])
     return acc / l[:, None], m + torch.log(l)
 
@@ -463,9 +461,8 @@ def longest_naive_reference(
     allocates at most ``memory_bytes``, by the formula ``memory_naive``:
     2 B H T^2 + B H T D numbers."""
     a, b = 2 * B * H, B * H * D
-    T = int(
-        (-b + (b * b + 4 * a * memory_bytes / bytes_per_number) ** 0.5) / (2 * a)
-    )  # the positive root
+    # the positive root
+    T = int((-b + (b * b + 4 * a * memory_bytes / bytes_per_number) ** 0.5) / (2 * a))
     while (
         memory_naive(B, H, T + 1, T + 1, D, bytes_per_number=bytes_per_number)
         <= memory_bytes

@@ -191,12 +191,10 @@ def chunk_reference(q, k, v, S, gamma):
     C = q.shape[0]
     i = torch.arange(C, dtype=q.dtype)
     distance = i[:, None] - i[None, :]
-    D = torch.where(
-        distance >= 0, gamma ** distance.clamp(min=0), 0.0
-    )  # gamma^(i-j) for j <= i
-    o = ((q @ k.T) * D) @ v + (gamma ** (i + 1.0))[:, None] * (
-        q @ S
-    )  # inside the chunk, then from before it
+    # gamma^(i-j) for j <= i
+    D = torch.where(distance >= 0, gamma ** distance.clamp(min=0), 0.0)
+    # inside the chunk, then from before it
+    o = ((q @ k.T) * D) @ v + (gamma ** (i + 1.0))[:, None] * (q @ S)
     S_after = gamma**C * S + (k * (gamma ** (C - 1.0 - i))[:, None]).T @ v
     return o, S_after
 
@@ -349,17 +347,17 @@ def wkv_step_reference(a, b, p, k, v, w, u):
     D = b e^p, the token's k and v, the decay w > 0 and bonus u -> (wkv, a', b', p')."""
     q = torch.maximum(p, u + k)
     e_state, e_token = torch.exp(p - q), torch.exp(u + k - q)
-    wkv = (e_state * a + e_token * v) / (
-        e_state * b + e_token
-    )  # (N + e^(u+k) v) / (D + e^(u+k))
+    # (N + e^(u+k) v) / (D + e^(u+k))
+    wkv = (e_state * a + e_token * v) / (e_state * b + e_token)
     q = torch.maximum(p - w, k)
     e_state, e_token = torch.exp(p - w - q), torch.exp(k - q)
+    # N' = e^(-w) N + e^k v, p' = max(p - w, k)
     return (
         wkv,
         e_state * a + e_token * v,
         e_state * b + e_token,
         q,
-    )  # N' = e^(-w) N + e^k v, p' = max(p - w, k)
+    )
 
 
 def _step(
@@ -378,9 +376,8 @@ def _step(
 
 
 def _counted_twice(a, b, p, k, v, w, u):
-    _, a2, b2, p2 = wkv_step_reference(
-        a, b, p, k, v, w, u
-    )  # the state already holding the token
+    # the state already holding the token
+    _, a2, b2, p2 = wkv_step_reference(a, b, p, k, v, w, u)
     q = torch.maximum(p2, u + k)
     e_state, e_token = torch.exp(p2 - q), torch.exp(u + k - q)
     wkv = (e_state * a2 + e_token * v) / (e_state * b2 + e_token)

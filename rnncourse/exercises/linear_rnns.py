@@ -72,10 +72,11 @@ COMBINE_MISTAKES = [
 
 def _combine_args(shape: tuple, seed: int, dtype=torch.float64) -> tuple:
     g = torch.Generator().manual_seed(seed)
+    # some negative
     a1, a2 = (
         torch.rand(shape, generator=g, dtype=torch.float64) * 1.6 - 0.3
         for _ in range(2)
-    )  # some negative
+    )
     return tuple(x.to(dtype) for x in (a1, randn64(g, *shape), a2, randn64(g, *shape)))
 
 
@@ -402,9 +403,10 @@ def ssm_kernel_reference(A_bar, B_bar, C, L):
 
 def _kernel_args(H: int, N: int, L: int, seed: int) -> tuple:
     g = torch.Generator().manual_seed(seed)
+    # |A_bar| < 1
     A_bar = torch.view_as_real(
         torch.exp(torch.view_as_complex(_stable_A(g, H, N)) * 0.3)
-    )  # |A_bar| < 1
+    )
     return A_bar, _complex(g, H, N), _complex(g, H, N), L
 
 

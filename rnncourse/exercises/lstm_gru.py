@@ -725,9 +725,10 @@ def _sampler(
             logits, state = model(prompt[None, -1:], state)
         logits, ids = logits[:, position], []
         for _ in range(n):
+            # (1,)
             nxt = torch.multinomial(probs(logits, temperature), 1, generator=generator)[
                 0
-            ]  # (1,)
+            ]
             ids.append(nxt)
             logits, state = model(nxt[None], state if carry else None)
             logits = logits[:, -1]
@@ -943,12 +944,13 @@ def _pair_probs(model, prompt, temperature) -> torch.Tensor:
     (a, b)."""
     logits, state = model(prompt[None])
     first = temperature_probs(logits[0, -1], temperature)  # (V,)
+    # (V, V): row a holds p(b | prompt, a)
     second = torch.stack(
         [
             temperature_probs(model(torch.tensor([[a]]), state)[0][0, -1], temperature)
             for a in range(V)
         ]
-    )  # (V, V): row a holds p(b | prompt, a)
+    )
     return first[:, None] * second
 
 

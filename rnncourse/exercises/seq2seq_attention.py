@@ -336,9 +336,8 @@ def beam_step_reference(scores, log_probs, k):
 
 def _beam_args(B: int, K: int, V: int, k: int, seed: int) -> tuple:
     g = torch.Generator().manual_seed(seed)
-    scores = (
-        -torch.rand(B, K, generator=g, dtype=torch.float64) * 4
-    )  # log-probabilities so far: <= 0
+    # log-probabilities so far: <= 0
+    scores = -torch.rand(B, K, generator=g, dtype=torch.float64) * 4
     log_probs = torch.log_softmax(
         torch.randn(B, K, V, generator=g, dtype=torch.float64) * 2, dim=-1
     )
@@ -384,9 +383,8 @@ def _flat_topk(candidates: torch.Tensor, k: int, largest: bool = True):
 
 
 def _best_token_per_beam(scores, log_probs, k):
-    best, token = (scores[:, :, None] + log_probs).max(
-        -1
-    )  # (B, K): each beam's one best continuation
+    # (B, K): each beam's one best continuation
+    best, token = (scores[:, :, None] + log_probs).max(-1)
     top, beam = best.topk(min(k, best.shape[1]), dim=-1)
     return top, beam, token.gather(1, beam)
 

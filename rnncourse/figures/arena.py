@@ -48,9 +48,8 @@ def plot_recall(results: dict[str, Any], ax: Axes | None = None) -> Figure:
     ax.set_xlabel("key-value pairs in the sequence")
     ax.set_ylabel("recall accuracy")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(
-        fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0)
-    )  # outside: the curves fill the axes
+    # outside: the curves fill the axes
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

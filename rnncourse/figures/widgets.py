@@ -34,6 +34,7 @@ def temperature_explorer(
     as :class:`rnncourse.nn.CharLM` does. The same seed is used for every
     temperature, so the samples differ only because the temperature does.
     """
+    # the whole word, not "temperat..."
     slider = widgets.FloatSlider(
         value=temperature,
         min=0.0,
@@ -43,7 +44,7 @@ def temperature_explorer(
         continuous_update=False,
         readout_format=".2f",
         style={"description_width": "initial"},
-    )  # the whole word, not "temperat..."
+    )
     text = widgets.HTML()
 
     def update(change=None):
@@ -139,6 +140,5 @@ def gradient_norm_animation(
         f"Gradient norm against distance for a {nonlinearity} RNN over {T} steps, one "
         f"frame per spectral radius from {radii[0]} to {radii[-1]}"
     )
-    return html.replace(
-        "<img id=", f'<img alt="{alt}" id=', 1
-    )  # to_jshtml leaves the frame undescribed
+    # to_jshtml leaves the frame undescribed
+    return html.replace("<img id=", f'<img alt="{alt}" id=', 1)

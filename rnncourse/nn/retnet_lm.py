@@ -36,9 +36,8 @@ class RetNetConfig:
     n_layers: int = 2
     n_heads: int = 4
     mlp_mult: int = 4
-    attention_layers: tuple[
-        int, ...
-    ] = ()  # blocks whose mixer is softmax attention instead (a hybrid)
+    # blocks whose mixer is softmax attention instead (a hybrid)
+    attention_layers: tuple[int, ...] = ()
     short_conv: int = (
         4  # kernel of the causal convolution before each retention (0: none)
     )

@@ -24,8 +24,7 @@ from rnncourse.nn import build
 )
 def test_parameter_counts_match_within_ten_percent(vocab):
     counts = {
-        name: n_params(build(config))
-        for name, config in arena.configs(vocab).items()
+        name: n_params(build(config)) for name, config in arena.configs(vocab).items()
     }
     assert set(counts) == set(arena.MODELS)
     assert max(counts.values()) <= 1.10 * min(counts.values()), counts

@@ -312,10 +312,18 @@ def test_matches_fla_gated_naive_references(chunk_size):
     o_fla, S_fla = naive.naive_recurrent_gated_delta_rule(
         q_, k_, v_, beta_, g_, scale=1.0, initial_state=S0, output_final_state=True
     )
+    # fmt: skip
     o_fla_chunk, S_fla_chunk = naive.naive_chunk_gated_delta_rule(
-        q_, k_, v_, g_, beta_, chunk_size=chunk_size, scale=1.0,
-        initial_state=S0, output_final_state=True,
-    )  # fmt: skip
+        q_,
+        k_,
+        v_,
+        g_,
+        beta_,
+        chunk_size=chunk_size,
+        scale=1.0,
+        initial_state=S0,
+        output_final_state=True,
+    )
     for mine in (o, o_rec):
         assert relative_error(mine, o_fla.transpose(1, 2)) < 1e-5
         assert relative_error(mine, o_fla_chunk.transpose(1, 2)) < 1e-5

@@ -64,9 +64,8 @@ def fetch(mirror: Path) -> None:
             (tarball,) = Path(tmp).glob("*.tgz")
             with tarfile.open(tarball) as archive:
                 for member in archive.getmembers():
-                    member.name = member.name.split("/", 1)[
-                        1
-                    ]  # drop the tarball's "package/" folder
+                    # drop the tarball's "package/" folder
+                    member.name = member.name.split("/", 1)[1]
                 archive.extractall(mirror / folder_of(package), filter="data")
 
 

@@ -120,9 +120,8 @@ def test_the_repository_url_is_written_in_config_alone():
                 for c in nbformat.reads(text, as_version=4).cells
                 if c.cell_type == "code"
             ]
-            text = "\n".join(
-                code[1:]
-            )  # the first code cell installs the package in Colab
+            # the first code cell installs the package in Colab
+            text = "\n".join(code[1:])
         assert not pattern.search(text), (
             f"{name} names the repository; derive it from _config.yml instead"
         )

@@ -134,9 +134,8 @@ def test_page(page, base_url, light, screenshots):
                 'give its cell "mystnb": {"image": {"alt": "..."}} metadata'
             )
 
-    tab.screenshot(
-        path=screenshots / "light" / f"{page}.png", full_page=True
-    )  # as a reader first sees it
+    # as a reader first sees it
+    tab.screenshot(path=screenshots / "light" / f"{page}.png", full_page=True)
 
     cells = tab.locator(".cell.tag_hide-input")
     assert cells.count() == hidden_cells(page), (
