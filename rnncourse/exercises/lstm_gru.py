@@ -19,6 +19,7 @@ layers and generation loop are off limits.
 
 from __future__ import annotations
 
+import textwrap
 from itertools import permutations
 
 import torch
@@ -1066,7 +1067,8 @@ def check_sample(sample) -> None:
         if by_frequency
         else ""
     )
-    print(f"\u2705 {name}: correct on all {len(SAMPLE_CASES)} test cases{how}.")
+    message = f"\u2705 {name}: correct on all {len(SAMPLE_CASES)} test cases{how}."
+    print(textwrap.fill(message, 88))  # the lines of the page's code column
 
 
 def _ids(value) -> str:

@@ -33,6 +33,7 @@ import contextlib
 import functools
 import numbers
 import random
+import textwrap
 from typing import Callable, Iterator
 
 import numpy as np
@@ -695,12 +696,13 @@ def check_init_recurrent(init_recurrent) -> None:
                     measured.append((rho, sigma, *gradient_norms_at(W)))
             _judge(name, D_h, measured)
             norms += [m[3] for m in measured]
-    print(
+    message = (
         f"\u2705 {name}: the gradient norm {DISTANCE} steps back is {min(norms):.2g} "
         f"to {max(norms):.2g} over {DRAWS} draws for D_h = "
         f"{' and '.join(map(str, SIZES))} (between {WINDOW[0]:g} and {WINDOW[1]:g}), "
         f"and it does not grow between {HALFWAY} and {DISTANCE} steps back."
     )
+    print(textwrap.fill(message, 88))  # the lines of the page's code column
 
 
 def _judge(name: str, D_h: int, measured: list[tuple]) -> None:
