@@ -4,7 +4,8 @@ For each chapter: the unchanged student version gets zero on every autograded ce
 without crashing the grader; and a submission with two planted faults, one plain
 mistake and one answer that hands the work to the package's own solution (or to
 torch's fused op, or to autograd where the exercise is by hand), loses exactly those
-two exercises' points and keeps every other. That the submission keeps the rest
+two exercises' points and keeps every other. (The faults are planted in exercises
+that no other exercise of the chapter calls.) That the submission keeps the rest
 shows that the reference solutions get full marks. (Each chapter runs twice under
 nbgrader, so this is the slowest test.)
 """
@@ -26,7 +27,13 @@ from student_version import student_version  # noqa: E402
 # solution}
 PLANTED = {
     "01_rnn_basics": {
-        "rnn_step": "    return torch.sigmoid(x_t @ W_xh.T + h_prev @ W_hh.T + b_h)\n",
+        "unroll": (  # keeps each state from before its step, not after
+            "    h, hs = h0, []\n"
+            "    for t in range(x.shape[1]):\n"
+            "        hs.append(h)\n"
+            "        h = rnn_step(x[:, t], h, W_xh, W_hh, b_h)\n"
+            "    return torch.stack(hs, dim=1), h\n"
+        ),
         "temperature_probs": (
             "    from rnncourse.nn.sampling import temperature_probs as ours\n"
             "    return ours(logits, temperature)\n"
