@@ -15,6 +15,7 @@ from rnncourse.nn.retnet_lm import RetNet, RetNetConfig
 from rnncourse.nn.rwkv import RWKV, RWKVConfig
 from rnncourse.nn.transformer import Transformer, TransformerConfig
 
+#: The model class of each configuration class, for ``build``.
 MODEL_CLASSES = {
     LSTMConfig: LSTMLM,
     TransformerConfig: Transformer,

@@ -42,6 +42,12 @@ def test_every_exported_name_has_an_entry(package, site):
         re.findall(r'id="(rnncourse[\w.]+)"', (site / "book" / "api.html").read_text())
     )
     module = importlib.import_module(package)
-    for name in module.__all__:
-        where = {f"{package}.{name}", f"{getattr(module, name).__module__}.{name}"}
-        assert where & ids, f"the API page documents none of {sorted(where)}"
+    # arena and figures export no names of their own: their modules are documented
+    for name in getattr(module, "__all__", ()):
+        # a class or function names its module; data (a dict) does not
+        home = getattr(getattr(module, name), "__module__", None) or package
+        where = {f"{package}.{name}", f"{home}.{name}"}
+        documented = where & ids or {
+            i for i in ids if i.startswith(f"{package}.") and i.endswith(f".{name}")
+        }
+        assert documented, f"the API page documents none of {sorted(where)}"
